@@ -1,0 +1,4 @@
+//! The `cfsync` command line.
+#![forbid(unsafe_code)]
+
+fn main() {}
