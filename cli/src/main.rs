@@ -1,4 +1,274 @@
-//! The `cfsync` command line.
+//! The `cfsync` command line: what users touch.
+//!
+//! Data goes to stdout (human text, or JSON with `--json`); progress and logs go to
+//! stderr. Exit codes: 0 success, 1 failure (the message says what failed and what to
+//! do), 2 bad usage (from clap).
 #![forbid(unsafe_code)]
 
-fn main() {}
+mod cmd;
+mod demo;
+mod progress;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Pull OSTree commits into a composefs repository, verified and mountable.
+#[derive(Debug, Parser)]
+#[command(name = "cfsync", version, about, long_about = None)]
+pub struct Cli {
+    /// The composefs repository (created on first use). Default: $CFSYNC_REPO.
+    #[arg(long, global = true, env = "CFSYNC_REPO")]
+    pub repo: Option<PathBuf>,
+    /// fs-verity digest for a new repository (sha256 or sha512; cfsctl's default is sha512).
+    #[arg(long, global = true, default_value = "sha512")]
+    pub hash: String,
+    /// Directories of read-only ostree remote files (default /etc/ostree/remotes.d).
+    #[arg(long = "remotes-dir", global = true)]
+    pub remotes_dirs: Vec<PathBuf>,
+    /// No progress output.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create the repository (pull does this on first use too).
+    Init,
+    /// Manage remotes (ostree's keyfile format, kept in the repository).
+    #[command(subcommand)]
+    Remote(RemoteCmd),
+    /// Pull a ref (or a commit) from a remote name, URL or local repository path.
+    Pull(PullArgs),
+    /// List the refs in the repository.
+    Refs(JsonArg),
+    /// Show a ref's commit: metadata, signatures, image id.
+    Show(ShowArgs),
+    /// List a directory of a ref's tree.
+    Ls(LsArgs),
+    /// Print a file of a ref's tree.
+    Cat(CatArgs),
+    /// Mount a ref's composefs image (read-only) at a directory.
+    Mount(MountArgs),
+    /// Check the repository: objects, streams, images.
+    Fsck(JsonArg),
+    /// Remove objects no ref reaches.
+    Gc(GcArgs),
+    /// Look inside OSTree files without a repository.
+    #[command(subcommand)]
+    Inspect(InspectCmd),
+    /// Pull a bundled, signed demo repository over loopback HTTP, then update through a
+    /// static delta, and show what it cost.
+    Demo(DemoArgs),
+}
+
+/// `--json`.
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Remote subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RemoteCmd {
+    /// Add a remote.
+    Add {
+        /// Remote name.
+        name: String,
+        /// URL (http, https, file, or mirrorlist=URL).
+        url: String,
+        /// Default branches.
+        branches: Vec<String>,
+        /// Import GPG keys (armored or binary) into the remote's keyring.
+        #[arg(long = "gpg-import")]
+        gpg_import: Vec<PathBuf>,
+        /// Do not require GPG signatures on commits (gpg-verify=false).
+        #[arg(long = "no-gpg-verify")]
+        no_gpg_verify: bool,
+        /// Set an option, as `ostree remote add --set` (e.g. gpg-verify-summary=true).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Succeed without change when the remote exists.
+        #[arg(long = "if-not-exists")]
+        if_not_exists: bool,
+    },
+    /// Delete a remote.
+    Delete {
+        /// Remote name.
+        name: String,
+    },
+    /// List remotes.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Show URLs.
+        #[arg(long, short = 'u')]
+        show_urls: bool,
+    },
+    /// Print a remote's URL.
+    ShowUrl {
+        /// Remote name.
+        name: String,
+    },
+    /// List a remote's refs from its summary.
+    Refs {
+        /// Remote name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `pull` arguments.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Remote name, URL or local repository path.
+    pub source: String,
+    /// The ref to pull (and record).
+    pub r#ref: String,
+    /// Never use static deltas.
+    #[arg(long = "no-deltas")]
+    pub no_deltas: bool,
+    /// Pull this commit and record it under REF.
+    #[arg(long)]
+    pub commit: Option<String>,
+    /// Print what would be downloaded; download no content.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Accept a commit older than the ref's current one.
+    #[arg(long = "allow-downgrade")]
+    pub allow_downgrade: bool,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `show` arguments.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A ref or a commit checksum.
+    pub r#ref: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ls` arguments.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// A ref or a commit checksum.
+    pub r#ref: String,
+    /// A directory in the tree.
+    #[arg(default_value = "/")]
+    pub path: String,
+    /// Recurse.
+    #[arg(long, short = 'R')]
+    pub recursive: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `cat` arguments.
+#[derive(Debug, Args)]
+pub struct CatArgs {
+    /// A ref or a commit checksum.
+    pub r#ref: String,
+    /// A file in the tree.
+    pub path: String,
+}
+
+/// `mount` arguments.
+#[derive(Debug, Args)]
+pub struct MountArgs {
+    /// A ref or a commit checksum.
+    pub r#ref: String,
+    /// Where to mount.
+    pub dir: PathBuf,
+}
+
+/// `gc` arguments.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Only report what would be removed.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `inspect` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum InspectCmd {
+    /// A summary file (path or URL).
+    Summary {
+        /// Path or URL of a `summary` file, or of a repository.
+        target: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A static delta (superblock path or URL, or its directory).
+    Delta {
+        /// Path or URL of a superblock or delta directory.
+        target: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// An OSTree object file (path or URL; the type comes from the extension).
+    Object {
+        /// Path or URL of an object.
+        target: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `demo` arguments.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the demo repository here instead of a temporary directory.
+    #[arg(long)]
+    pub keep: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(cmd::run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

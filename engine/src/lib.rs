@@ -1,3 +1,30 @@
 //! The cfsync sync engine: plans a pull, fetches over HTTP or from a local repository,
 //! verifies every object and stores it in a composefs repository.
+//!
+//! The engine prints nothing: it reports [`progress::Event`]s, honours a
+//! [`progress::Cancel`] token and returns typed errors. Modules, from the wire inwards:
+//!
+//! - [`source`]: fetchers that only move bytes (HTTP with retries and stall timeouts,
+//!   local repositories of every mode);
+//! - [`summary`]: the remote's summary and signature, cached with conditional requests;
+//! - [`trust`]: the verification policy of a remote applied to summaries and commits;
+//! - [`delta`]: static deltas found, chosen and applied straight into the store;
+//! - [`walk`] and [`ingest`]: the object-by-object route and verified ingestion;
+//! - [`store`]: the composefs repository, commit streams, images, refs, object index;
+//! - [`pull`]: one pull end to end; [`remotes`]: remote configuration.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod delta;
+pub mod ingest;
+pub mod progress;
+pub mod pull;
+pub mod remotes;
+pub mod source;
+pub mod store;
+pub mod summary;
+pub mod trust;
+pub mod walk;
+
+pub use pull::{PullError, PullOptions, PullStats, pull};
+/// The composefs crate this engine stores into (re-exported so callers use the same version).
+pub use composefs;

@@ -4,3 +4,17 @@
 //! what is wrong and where. See `docs/` and each module's header for the format.
 #![forbid(unsafe_code)]
 #![deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+
+pub mod checksum;
+pub mod commit;
+pub mod dirmeta;
+pub mod dirtree;
+pub mod file;
+pub mod gvariant;
+pub mod metadata;
+pub mod names;
+pub mod object;
+pub mod xattrs;
+pub mod delta;
+pub mod summary;
+pub mod summary_index;

@@ -1,0 +1,502 @@
+//! The implementation of each subcommand.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow, bail};
+use cfsync_engine::progress::Cancel;
+use cfsync_engine::remotes::{Remote, RemoteStore};
+use cfsync_engine::source::{Source, SourceOptions};
+use cfsync_engine::store::{AnyStore, HashKind, InitOutcome, ObjectLookup, Store};
+use cfsync_engine::trust::Trust;
+use cfsync_engine::{PullOptions, PullStats};
+use cfsync_formats::checksum::Checksum;
+use cfsync_formats::commit::CommitRef;
+use cfsync_engine::composefs::fsverity::FsVerityHashValue;
+
+use crate::progress::Progress;
+use crate::{Cli, Command, InspectCmd, RemoteCmd};
+
+/// Runs `f` with the concrete store type.
+macro_rules! with_store {
+    ($store:expr, |$s:ident| $body:expr) => {
+        match $store {
+            AnyStore::Sha256($s) => $body,
+            AnyStore::Sha512($s) => $body,
+        }
+    };
+}
+
+/// Dispatches a parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    match &cli.command {
+        Command::Init => {
+            let (_, outcome) = open_or_init(&cli)?;
+            match outcome {
+                InitOutcome::Existing => println!("repository exists"),
+                InitOutcome::CreatedVerity => println!("created repository (fs-verity required)"),
+                InitOutcome::CreatedInsecure => println!(
+                    "created repository without fs-verity enforcement (the filesystem does not support it; digests are still checked)"
+                ),
+            }
+            Ok(())
+        }
+        Command::Remote(r) => remote(&cli, r).await,
+        Command::Pull(a) => {
+            let (store, outcome) = open_or_init(&cli)?;
+            if outcome == InitOutcome::CreatedInsecure && !cli.quiet && !a.json {
+                eprintln!(
+                    "cfsync: note: {} has no fs-verity support; the repository runs without kernel verity enforcement",
+                    repo_path(&cli)?.display()
+                );
+            }
+            let stats = with_store!(&store, |s| pull(&cli, s, a).await)?;
+            print_pull(&stats, a.json)
+        }
+        Command::Refs(j) => {
+            let store = open(&cli)?;
+            let refs = with_store!(&store, |s| s.list_refs())?;
+            if j.json {
+                let v: Vec<_> = refs
+                    .iter()
+                    .map(|(n, c)| serde_json::json!({"ref": n, "commit": c.to_hex()}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for (n, c) in refs {
+                    println!("{n}\t{c}");
+                }
+            }
+            Ok(())
+        }
+        Command::Show(a) => {
+            let store = open(&cli)?;
+            with_store!(&store, |s| show(s, &a.r#ref, a.json))
+        }
+        Command::Ls(a) => {
+            let store = open(&cli)?;
+            with_store!(&store, |s| crate::cmd::tree::ls(s, &a.r#ref, &a.path, a.recursive, a.json))
+        }
+        Command::Cat(a) => {
+            let store = open(&cli)?;
+            with_store!(&store, |s| crate::cmd::tree::cat(s, &a.r#ref, &a.path))
+        }
+        Command::Mount(a) => {
+            let store = open(&cli)?;
+            with_store!(&store, |s| mount(s, &a.r#ref, &a.dir))
+        }
+        Command::Fsck(j) => {
+            let store = open(&cli)?;
+            with_store!(&store, |s| fsck(s, j.json).await)
+        }
+        Command::Gc(a) => {
+            let store = open(&cli)?;
+            with_store!(&store, |s| gc(s, a.dry_run, a.json))
+        }
+        Command::Inspect(i) => inspect(i).await,
+        Command::Demo(a) => crate::demo::run(a, cli.quiet).await,
+    }
+}
+
+pub mod tree;
+
+fn repo_path(cli: &Cli) -> Result<PathBuf> {
+    cli.repo
+        .clone()
+        .ok_or_else(|| anyhow!("no repository given: pass --repo PATH or set CFSYNC_REPO"))
+}
+
+fn open_or_init(cli: &Cli) -> Result<(AnyStore, InitOutcome)> {
+    let path = repo_path(cli)?;
+    let hash: HashKind = cli.hash.parse().map_err(|e: String| anyhow!(e))?;
+    AnyStore::open_or_init(&path, hash).with_context(|| format!("opening repository {}", path.display()))
+}
+
+fn open(cli: &Cli) -> Result<AnyStore> {
+    let path = repo_path(cli)?;
+    AnyStore::open(&path).with_context(|| format!("opening repository {}", path.display()))
+}
+
+fn remote_store(cli: &Cli, state_dir: PathBuf) -> RemoteStore {
+    let dirs = if cli.remotes_dirs.is_empty() {
+        vec![PathBuf::from(cfsync_engine::remotes::SYSTEM_REMOTES_DIR)]
+    } else {
+        cli.remotes_dirs.clone()
+    };
+    RemoteStore::new(state_dir, dirs)
+}
+
+fn state_dir(store: &AnyStore) -> Result<PathBuf> {
+    Ok(with_store!(store, |s| s.state_dir())?)
+}
+
+/// Resolves a ref name or a (full) commit checksum to a stored commit.
+pub(crate) fn resolve_commit<O: FsVerityHashValue>(store: &Store<O>, name: &str) -> Result<Checksum> {
+    if let Some(c) = store.resolve_ref(name)? {
+        return Ok(c);
+    }
+    if let Ok(c) = name.parse::<Checksum>() {
+        if store.commit_image(&c)?.is_some() || store.load_commit(&c)?.is_some() {
+            return Ok(c);
+        }
+    }
+    let commits = store.list_commits()?;
+    let matches: Vec<_> = commits.iter().filter(|c| c.to_hex().starts_with(name)).collect();
+    match matches.as_slice() {
+        [one] if name.len() >= 6 => Ok(**one),
+        _ => bail!("no ref or commit {name:?} in the repository (see `cfsync refs`)"),
+    }
+}
+
+async fn pull<O: FsVerityHashValue>(cli: &Cli, store: &Store<O>, a: &crate::PullArgs) -> Result<PullStats> {
+    let remotes = remote_store(cli, store.state_dir()?);
+    let cancel = Cancel::new();
+    let token = tokio_util::sync::CancellationToken::new();
+    let mut sopts = SourceOptions::default();
+    sopts.cancel = Some(token.clone());
+    let (source, trust, cache_key) = match remotes.get(&a.source)? {
+        Some(remote) => {
+            let url = remote
+                .url
+                .clone()
+                .ok_or_else(|| anyhow!("remote {} has no url", remote.name))?;
+            sopts.contenturl = remote.contenturl.clone();
+            let source = Source::open(&url, sopts).with_context(|| format!("remote {}", remote.name))?;
+            let trust = cfsync_engine::trust::for_remote(&remote, &remotes, store.path())
+                .with_context(|| format!("loading the keys of remote {}", remote.name))?;
+            (source, trust, remote.name.clone())
+        }
+        None => {
+            if !(a.source.contains("://") || Path::new(&a.source).exists()) {
+                bail!(
+                    "{:?} is not a remote, a URL or an existing path (add one with `cfsync remote add NAME URL`)",
+                    a.source
+                );
+            }
+            let source = Source::open(&a.source, sopts)?;
+            (source, Trust::unverified(), format!("url-{}", a.source))
+        }
+    };
+    let mut opts = PullOptions::new(&a.r#ref);
+    opts.commit = a
+        .commit
+        .as_deref()
+        .map(|c| c.parse::<Checksum>().map_err(|e| anyhow!("--commit {c}: {e}")))
+        .transpose()?;
+    opts.no_deltas = a.no_deltas;
+    opts.dry_run = a.dry_run;
+    opts.allow_downgrade = a.allow_downgrade;
+    opts.concurrency = a.concurrency.max(1);
+    opts.cache_key = cache_key;
+    let progress = Arc::new(Progress::new(cli.quiet || a.json));
+    {
+        let cancel = cancel.clone();
+        let token = token.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.cancel();
+                token.cancel();
+            }
+        });
+    }
+    let result = cfsync_engine::pull(
+        store,
+        Arc::new(source),
+        &trust,
+        &opts,
+        Some(progress.clone() as Arc<dyn cfsync_engine::progress::Reporter>),
+        &cancel,
+    )
+    .await;
+    progress.finish();
+    Ok(result.with_context(|| format!("pulling {} from {}", a.r#ref, a.source))?)
+}
+
+fn print_pull(stats: &PullStats, json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(stats)?);
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    if stats.dry_run {
+        writeln!(
+            out,
+            "would pull commit {}: {} via {}",
+            stats.commit,
+            stats
+                .estimated_bytes
+                .map_or_else(|| "unknown size".to_owned(), |b| format!("{} bytes", b)),
+            stats.delta.as_deref().map_or("objects".to_owned(), |d| format!("delta {d} ({} parts)", stats.delta_parts))
+        )?;
+        return Ok(());
+    }
+    if stats.up_to_date {
+        writeln!(out, "commit {} (image {}) already stored", stats.commit, stats.image)?;
+    } else {
+        writeln!(out, "pulled commit {}", stats.commit)?;
+        writeln!(out, "image {}", stats.image)?;
+    }
+    for s in &stats.signatures {
+        writeln!(out, "verified {s}")?;
+    }
+    writeln!(
+        out,
+        "{} bytes in {} requests; {} objects fetched, {} reused{}; {:.2}s",
+        stats.bytes_fetched,
+        stats.requests,
+        stats.objects_fetched,
+        stats.objects_reused,
+        stats
+            .delta
+            .as_deref()
+            .map_or(String::new(), |d| format!("; delta {d} ({} parts)", stats.delta_parts)),
+        stats.seconds
+    )?;
+    Ok(())
+}
+
+fn show<O: FsVerityHashValue>(store: &Store<O>, name: &str, json: bool) -> Result<()> {
+    let commit = resolve_commit(store, name)?;
+    let stream = store
+        .load_commit(&commit)?
+        .ok_or_else(|| anyhow!("commit {commit} is not stored"))?;
+    let (bytes, _) = stream
+        .lookup(&commit)
+        .ok_or_else(|| anyhow!("commit {commit}: commit object missing from its stream"))?;
+    let c = CommitRef::from_bytes(bytes).with_context(|| format!("commit {commit}"))?;
+    let image = stream.image().map(|i| i.to_hex());
+    let version = c.version().ok().flatten().map(str::to_owned);
+    let ts = c.timestamp();
+    let meta = cfsync_engine::summary::load_commitmeta(store, &commit)?;
+    let has_gpg = meta
+        .as_deref()
+        .and_then(|m| cfsync_formats::metadata::MetadataRef::from_bytes(m).ok())
+        .and_then(|m| m.get_bytes_array(cfsync_formats::metadata::GPGSIGS).ok().flatten())
+        .map_or(0, |v| v.len());
+    if json {
+        let v = serde_json::json!({
+            "ref": store.resolve_ref(name)?.map(|_| name),
+            "commit": commit.to_hex(),
+            "image": image,
+            "parent": c.parent().map(|p| p.to_hex()),
+            "subject": c.subject(),
+            "body": c.body(),
+            "timestamp": ts,
+            "date": cfsync_verify::format_unix_utc(i64::try_from(ts).unwrap_or(i64::MAX)),
+            "version": version,
+            "root_tree": c.root_contents().to_hex(),
+            "root_meta": c.root_metadata().to_hex(),
+            "objects": stream.len(),
+            "gpg_signatures": has_gpg,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("commit {commit}");
+        if let Some(p) = c.parent() {
+            println!("parent {p}");
+        }
+        println!("image {}", image.as_deref().unwrap_or("(none)"));
+        println!("date {}", cfsync_verify::format_unix_utc(i64::try_from(ts).unwrap_or(i64::MAX)));
+        if let Some(v) = version {
+            println!("version {v}");
+        }
+        println!("objects {}", stream.len());
+        println!("gpg signatures {has_gpg}");
+        println!();
+        println!("    {}", c.subject());
+        if !c.body().is_empty() {
+            println!();
+            for l in c.body().lines() {
+                println!("    {l}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn mount<O: FsVerityHashValue>(store: &Store<O>, name: &str, dir: &Path) -> Result<()> {
+    let commit = resolve_commit(store, name)?;
+    let image = store
+        .commit_image(&commit)?
+        .ok_or_else(|| anyhow!("commit {commit} has no image; pull it again"))?;
+    store
+        .repo()
+        .mount_at(&image.to_hex(), dir, &Default::default())
+        .with_context(|| format!("mounting image {} at {}", image.to_hex(), dir.display()))?;
+    println!("mounted {name} ({commit}) at {}", dir.display());
+    Ok(())
+}
+
+async fn fsck<O: FsVerityHashValue>(store: &Store<O>, json: bool) -> Result<()> {
+    let repo = Arc::clone(store.repo());
+    let result = repo.fsck().await.context("checking the repository")?;
+    // Every ref must point at a stored commit whose stream loads and has an image.
+    let mut bad_refs = Vec::new();
+    for (name, commit) in store.list_refs()? {
+        match store.load_commit(&commit) {
+            Ok(Some(s)) if s.image().is_some() => {}
+            Ok(Some(_)) => bad_refs.push(format!("{name}: commit {commit} has no image")),
+            Ok(None) => bad_refs.push(format!("{name}: commit {commit} is not stored")),
+            Err(e) => bad_refs.push(format!("{name}: {e}")),
+        }
+    }
+    let ok = result.is_ok() && bad_refs.is_empty();
+    if json {
+        let v = serde_json::json!({
+            "ok": ok,
+            "objects_checked": result.objects_checked(),
+            "objects_corrupted": result.objects_corrupted(),
+            "streams_checked": result.streams_checked(),
+            "streams_corrupted": result.streams_corrupted(),
+            "images_checked": result.images_checked(),
+            "images_corrupted": result.images_corrupted(),
+            "broken_links": result.broken_links(),
+            "missing_objects": result.missing_objects(),
+            "errors": result.errors().iter().map(|e| e.to_string()).chain(bad_refs.iter().cloned()).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{result}");
+        for b in &bad_refs {
+            println!("ref {b}");
+        }
+    }
+    if !ok {
+        bail!("repository check failed");
+    }
+    Ok(())
+}
+
+fn gc<O: FsVerityHashValue>(store: &Store<O>, dry_run: bool, json: bool) -> Result<()> {
+    let result = if dry_run {
+        store.repo().gc_dry_run(&[])
+    } else {
+        store.repo().gc(&[])
+    }
+    .context("garbage collection")?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "dry_run": dry_run,
+                "objects_removed": result.objects_removed,
+                "objects_bytes": result.objects_bytes,
+                "images_pruned": result.images_pruned,
+                "streams_pruned": result.streams_pruned,
+            }))?
+        );
+    } else {
+        println!(
+            "{}{} objects ({} bytes), {} images, {} streams",
+            if dry_run { "would remove " } else { "removed " },
+            result.objects_removed,
+            result.objects_bytes,
+            result.images_pruned,
+            result.streams_pruned
+        );
+    }
+    Ok(())
+}
+
+async fn remote(cli: &Cli, cmd: &RemoteCmd) -> Result<()> {
+    let (store, _) = open_or_init(cli)?;
+    let remotes = remote_store(cli, state_dir(&store)?);
+    match cmd {
+        RemoteCmd::Add {
+            name,
+            url,
+            branches,
+            gpg_import,
+            no_gpg_verify,
+            set,
+            if_not_exists,
+        } => {
+            let mut r = Remote::new(name, url)?;
+            r.branches = branches.clone();
+            if *no_gpg_verify {
+                r.gpg_verify = false;
+            }
+            for kv in set {
+                let (k, v) = cfsync_engine::remotes::parse_set_argument(kv)?;
+                r.apply_set(k, v)?;
+            }
+            let added = remotes.add(&r, *if_not_exists)?;
+            if added {
+                for key in gpg_import {
+                    let n = cfsync_engine::trust::import_gpg_keys(&remotes, name, key)
+                        .with_context(|| format!("importing {}", key.display()))?;
+                    if !cli.quiet {
+                        eprintln!("cfsync: imported {n} GPG key(s) for remote {name}");
+                    }
+                }
+            }
+            Ok(())
+        }
+        RemoteCmd::Delete { name } => {
+            if !remotes.delete(name)? {
+                bail!("no remote {name:?}");
+            }
+            Ok(())
+        }
+        RemoteCmd::List { json, show_urls } => {
+            let list = remotes.list()?;
+            if *json {
+                let v: Vec<_> = list
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "name": r.name, "url": r.url, "contenturl": r.contenturl,
+                            "gpg_verify": r.gpg_verify, "gpg_verify_summary": r.gpg_verify_summary,
+                            "collection_id": r.collection_id, "branches": r.branches,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for r in list {
+                    if *show_urls {
+                        println!("{}\t{}", r.name, r.url.as_deref().unwrap_or(""));
+                    } else {
+                        println!("{}", r.name);
+                    }
+                }
+            }
+            Ok(())
+        }
+        RemoteCmd::ShowUrl { name } => {
+            let r = remotes.get(name)?.ok_or_else(|| anyhow!("no remote {name:?}"))?;
+            println!("{}", r.url.as_deref().unwrap_or(""));
+            Ok(())
+        }
+        RemoteCmd::Refs { name, json } => {
+            let r = remotes.get(name)?.ok_or_else(|| anyhow!("no remote {name:?}"))?;
+            let url = r.url.clone().ok_or_else(|| anyhow!("remote {name} has no url"))?;
+            let source = Source::open(&url, SourceOptions::default())?;
+            let trust = with_store!(&store, |s| cfsync_engine::trust::for_remote(&r, &remotes, s.path()))?;
+            let refs = cfsync_engine::summary::remote_refs(&source, &trust).await?;
+            if *json {
+                let v: Vec<_> = refs
+                    .iter()
+                    .map(|(n, c)| serde_json::json!({"ref": n, "commit": c.to_hex()}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                for (n, c) in refs {
+                    println!("{name}:{n}\t{c}");
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn inspect(cmd: &InspectCmd) -> Result<()> {
+    match cmd {
+        InspectCmd::Summary { target, json } => crate::cmd::inspect::summary(target, *json).await,
+        InspectCmd::Delta { target, json } => crate::cmd::inspect::delta(target, *json).await,
+        InspectCmd::Object { target, json } => crate::cmd::inspect::object(target, *json).await,
+    }
+}
+
+pub mod inspect;

@@ -1,0 +1,101 @@
+//! Progress events and cancellation for pulls.
+//!
+//! The engine prints nothing. It reports what it does as [`Event`]s to a [`Reporter`]
+//! chosen by the caller (the CLI draws bars from them; a program may forward them as
+//! JSON), and it stops with [`crate::pull::PullError::Cancelled`] when the caller's
+//! [`Cancel`] token fires, leaving everything verified so far reusable.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// What the engine is doing; totals may grow as trees are discovered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A phase started ("summary", "commit", "delta", "objects", "image", ...).
+    Phase(&'static str),
+    /// A human-readable note (e.g. which delta was chosen).
+    Message(String),
+    /// Counters after a change.
+    Counters(Counters),
+}
+
+/// Running totals of a pull.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Body bytes received from the source so far.
+    pub bytes_fetched: u64,
+    /// Bytes expected in total, when known (delta pulls and dry runs know it).
+    pub bytes_expected: Option<u64>,
+    /// Objects obtained (fetched or reused) so far.
+    pub objects_done: u64,
+    /// Objects known to be needed so far.
+    pub objects_expected: u64,
+    /// Delta parts applied so far.
+    pub parts_done: u64,
+    /// Delta parts in the chosen delta.
+    pub parts_expected: u64,
+}
+
+/// Receives progress events. Implementations must not block.
+pub trait Reporter: Send + Sync + std::fmt::Debug {
+    /// Called for every event.
+    fn report(&self, event: Event);
+}
+
+/// A reporter that drops every event.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NullReporter;
+
+impl Reporter for NullReporter {
+    fn report(&self, _event: Event) {}
+}
+
+/// A cancellation token shared between the caller and the engine.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// A token that has not fired.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Asks the pull to stop as soon as possible.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    /// Whether cancellation was requested.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Shared counters updated by concurrent tasks and sent as [`Event::Counters`].
+#[derive(Debug, Default)]
+pub struct Tracker {
+    /// Objects obtained so far.
+    pub objects_done: AtomicU64,
+    /// Objects known to be needed so far.
+    pub objects_expected: AtomicU64,
+    /// Delta parts applied.
+    pub parts_done: AtomicU64,
+    /// Delta parts to apply.
+    pub parts_expected: AtomicU64,
+    /// Bytes expected in total (0 = unknown).
+    pub bytes_expected: AtomicU64,
+}
+
+impl Tracker {
+    /// The counters now, with `bytes_fetched` from the source.
+    pub fn snapshot(&self, bytes_fetched: u64) -> Counters {
+        let be = self.bytes_expected.load(Ordering::Relaxed);
+        Counters {
+            bytes_fetched,
+            bytes_expected: (be > 0).then_some(be),
+            objects_done: self.objects_done.load(Ordering::Relaxed),
+            objects_expected: self.objects_expected.load(Ordering::Relaxed),
+            parts_done: self.parts_done.load(Ordering::Relaxed),
+            parts_expected: self.parts_expected.load(Ordering::Relaxed),
+        }
+    }
+}

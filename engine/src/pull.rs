@@ -1,0 +1,471 @@
+//! One pull, end to end: resolve the ref, fetch and verify the commit before any content,
+//! choose a route (a static delta or objects), bring every missing object into the store
+//! verified, build the EROFS image, write the commit stream, and only then move the ref.
+//!
+//! A crash or cancellation at any point leaves the old ref untouched and keeps every
+//! verified content object in the store; the next pull reuses them through the object
+//! index and the commit streams already stored.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use cfsync_formats::checksum::Checksum;
+use cfsync_formats::commit::CommitRef;
+use cfsync_formats::file::FilezReader;
+use cfsync_formats::object::{ObjectType, RepoMode, loose_path};
+use composefs::fsverity::FsVerityHashValue;
+use futures::future::BoxFuture;
+
+use crate::ingest::{IngestError, ingest_file};
+use crate::progress::{Cancel, Event, NullReporter, Reporter, Tracker};
+use crate::source::{FetchError, FileObject, PathKind, Source};
+use crate::store::commit_stream::{CommitStreamBuilder, Entry};
+use crate::store::index::ObjectIndex;
+use crate::store::{Store, StoreError};
+use crate::trust::{Trust, TrustError};
+use crate::walk::{MAX_METADATA_SIZE, ObjectSource, Reuse, walk};
+
+/// Why a pull failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PullError {
+    /// Fetching from the source failed.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The composefs repository failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A file object was refused.
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    /// A signature, binding or downgrade check refused the commit or summary.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    /// An object's bytes hash to something other than its name.
+    #[error("object {object}: checksum mismatch (content hashes to {actual}); the server sent a corrupt or substituted object")]
+    ChecksumMismatch {
+        /// The object (`<id>.<type>`).
+        object: String,
+        /// What its bytes hash to.
+        actual: Checksum,
+    },
+    /// An object does not parse.
+    #[error("{what} {id}: {error}")]
+    Format {
+        /// The object.
+        id: Checksum,
+        /// Its kind.
+        what: &'static str,
+        /// The parser's message.
+        error: String,
+    },
+    /// A required object or file is missing at the source.
+    #[error("{what} not found at the source ({path})")]
+    NotFound {
+        /// What was looked for.
+        what: String,
+        /// The path tried.
+        path: String,
+    },
+    /// The ref is not known to the source.
+    #[error("ref {name:?} not found in the remote's summary or refs/heads")]
+    RefNotFound {
+        /// The ref.
+        name: String,
+    },
+    /// A format or size limit was exceeded.
+    #[error("refusing hostile input: {0}")]
+    Hostile(String),
+    /// The caller cancelled the pull.
+    #[error("pull cancelled; everything verified so far is kept and the next pull resumes")]
+    Cancelled,
+    /// A bug or broken invariant.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl PullError {
+    pub(crate) fn object(id: &Checksum, what: &'static str, e: impl std::fmt::Display) -> Self {
+        Self::Format {
+            id: *id,
+            what,
+            error: e.to_string(),
+        }
+    }
+}
+
+/// What to pull and how.
+#[derive(Debug, Clone)]
+pub struct PullOptions {
+    /// The ref to pull and record.
+    pub ref_name: String,
+    /// Pull this commit instead of what the ref resolves to, recording it under the ref.
+    pub commit: Option<Checksum>,
+    /// Never use static deltas.
+    pub no_deltas: bool,
+    /// Resolve and plan, fetch no content, report what would be fetched.
+    pub dry_run: bool,
+    /// Accept a commit older than the one the ref points at.
+    pub allow_downgrade: bool,
+    /// Requests in flight at once.
+    pub concurrency: usize,
+    /// Key under which the remote's summary is cached (a remote name or URL).
+    pub cache_key: String,
+}
+
+impl PullOptions {
+    /// Defaults for pulling `ref_name`.
+    pub fn new(ref_name: impl Into<String>) -> Self {
+        let ref_name = ref_name.into();
+        Self {
+            cache_key: String::new(),
+            ref_name,
+            commit: None,
+            no_deltas: false,
+            dry_run: false,
+            allow_downgrade: false,
+            concurrency: 16,
+        }
+    }
+}
+
+/// What a pull did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PullStats {
+    /// The commit now under the ref.
+    pub commit: String,
+    /// The commit's EROFS image id (hex).
+    pub image: String,
+    /// The commit the ref pointed at before, if any.
+    pub previous: Option<String>,
+    /// Body bytes received.
+    pub bytes_fetched: u64,
+    /// HTTP requests (or local file reads) made.
+    pub requests: u64,
+    /// Objects fetched from the source (loose or reconstructed from a delta).
+    pub objects_fetched: u64,
+    /// Objects reused from the store.
+    pub objects_reused: u64,
+    /// Delta parts applied.
+    pub delta_parts: u64,
+    /// The delta used: "FROM-TO", "TO" for a scratch delta, or null.
+    pub delta: Option<String>,
+    /// Whether nothing had to be fetched (the commit was already stored).
+    pub up_to_date: bool,
+    /// Whether this was a dry run (nothing stored).
+    pub dry_run: bool,
+    /// Bytes a dry run estimates it would fetch.
+    pub estimated_bytes: Option<u64>,
+    /// Signatures that were verified, one line each.
+    pub signatures: Vec<String>,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// Adapts a [`Source`] to the walker.
+struct SourceObjects<ObjectID: FsVerityHashValue> {
+    source: Arc<Source>,
+    repo: Arc<composefs::repository::Repository<ObjectID>>,
+}
+
+impl<ObjectID: FsVerityHashValue> ObjectSource<ObjectID> for SourceObjects<ObjectID> {
+    fn fetch_metadata(
+        self: Arc<Self>,
+        id: Checksum,
+        objtype: ObjectType,
+    ) -> BoxFuture<'static, Result<Vec<u8>, PullError>> {
+        Box::pin(async move {
+            let path = loose_path(&id, objtype, RepoMode::Archive);
+            self.source
+                .get_bytes(&path, PathKind::Content, MAX_METADATA_SIZE)
+                .await?
+                .ok_or_else(|| PullError::NotFound {
+                    what: format!("{objtype:?} object {id}"),
+                    path,
+                })
+        })
+    }
+
+    fn fetch_file(self: Arc<Self>, id: Checksum) -> BoxFuture<'static, Result<Entry<ObjectID>, PullError>> {
+        Box::pin(async move {
+            let mut attempt = 0u32;
+            loop {
+                attempt += 1;
+                match fetch_file_once(&self.source, &self.repo, id).await {
+                    // A body that broke mid-way cannot be resumed by the source: fetch the
+                    // object again (nothing of it was kept).
+                    Err(PullError::Fetch(e)) if e.is_transient() && attempt < FILE_ATTEMPTS => {
+                        tracing::debug!("file object {id}: retrying after {e}");
+                    }
+                    Err(PullError::Ingest(IngestError::Read { source, .. }))
+                        if attempt < FILE_ATTEMPTS
+                            && source
+                                .get_ref()
+                                .and_then(|e| e.downcast_ref::<FetchError>())
+                                .is_some_and(FetchError::is_transient) =>
+                    {
+                        tracing::debug!("file object {id}: retrying after {source}");
+                    }
+                    other => return other,
+                }
+            }
+        })
+    }
+}
+
+/// Attempts per file object when its body breaks off mid-way.
+const FILE_ATTEMPTS: u32 = 3;
+/// `.filez` bodies up to this size are read into memory before decoding; larger ones
+/// are decoded as they stream.
+const SMALL_FILEZ: u64 = 1024 * 1024;
+
+async fn fetch_file_once<ObjectID: FsVerityHashValue>(
+    source: &Source,
+    repo: &Arc<composefs::repository::Repository<ObjectID>>,
+    id: Checksum,
+) -> Result<Entry<ObjectID>, PullError> {
+    let obj = source
+        .open_file_object(&id, crate::ingest::MAX_FILE_SIZE)
+        .await?
+        .ok_or_else(|| PullError::NotFound {
+            what: format!("file object {id}"),
+            path: loose_path(&id, ObjectType::File, RepoMode::Archive),
+        })?;
+    let repo = Arc::clone(repo);
+    let run = |f: Box<dyn FnOnce() -> Result<Entry<ObjectID>, PullError> + Send>| async move {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| PullError::Internal(format!("ingest task failed: {e}")))?
+    };
+    match obj {
+        FileObject::Split { header, content } => {
+            run(Box::new(move || Ok(ingest_file(&repo, &id, &header, content)?))).await
+        }
+        FileObject::Filez(body) => {
+            let url = body.url().to_owned();
+            if body.content_length().is_some_and(|n| n <= SMALL_FILEZ) {
+                let mut buf = Vec::new();
+                let mut reader = body.into_reader();
+                tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut buf)
+                    .await
+                    .map_err(|e| io_to_pull(e, &url))?;
+                run(Box::new(move || decode_filez(&repo, &id, std::io::Cursor::new(buf), &url))).await
+            } else {
+                let reader = tokio_util::io::SyncIoBridge::new(body.into_reader());
+                run(Box::new(move || decode_filez(&repo, &id, reader, &url))).await
+            }
+        }
+    }
+}
+
+fn io_to_pull(e: std::io::Error, url: &str) -> PullError {
+    let shown = e.to_string();
+    match e.into_inner().map(|inner| inner.downcast::<FetchError>()) {
+        Some(Ok(fe)) => PullError::Fetch(*fe),
+        _ => PullError::Internal(format!("{url}: {shown}")),
+    }
+}
+
+fn decode_filez<ObjectID: FsVerityHashValue>(
+    repo: &composefs::repository::Repository<ObjectID>,
+    id: &Checksum,
+    raw: impl std::io::Read,
+    url: &str,
+) -> Result<Entry<ObjectID>, PullError> {
+    let reader = FilezReader::new(raw).map_err(|e| filez_error(id, url, e))?;
+    let header = reader.header().clone();
+    let entry = ingest_file(repo, id, &header, reader)?;
+    Ok(entry)
+}
+
+fn filez_error(id: &Checksum, url: &str, e: impl std::fmt::Display) -> PullError {
+    PullError::Format {
+        id: *id,
+        what: "file object",
+        error: format!("{e} ({url})"),
+    }
+}
+
+/// Fetches a metadata object and checks its checksum.
+async fn fetch_verified(source: &Source, id: &Checksum, objtype: ObjectType) -> Result<Vec<u8>, PullError> {
+    let path = loose_path(id, objtype, RepoMode::Archive);
+    let data = source
+        .get_bytes(&path, PathKind::Content, MAX_METADATA_SIZE)
+        .await?
+        .ok_or_else(|| PullError::NotFound {
+            what: format!("{objtype:?} object {id}"),
+            path: path.clone(),
+        })?;
+    let actual = Checksum::of(&data);
+    if actual != *id {
+        return Err(PullError::ChecksumMismatch { object: path, actual });
+    }
+    Ok(data)
+}
+
+/// Pulls `opts.ref_name` (or `opts.commit`) from `source` into `store`.
+pub async fn pull<ObjectID: FsVerityHashValue>(
+    store: &Store<ObjectID>,
+    source: Arc<Source>,
+    trust: &Trust,
+    opts: &PullOptions,
+    reporter: Option<Arc<dyn Reporter>>,
+    cancel: &Cancel,
+) -> Result<PullStats, PullError> {
+    let started = Instant::now();
+    let reporter: Arc<dyn Reporter> = reporter.unwrap_or_else(|| Arc::new(NullReporter));
+    let tracker = Tracker::default();
+    let mut stats = PullStats {
+        dry_run: opts.dry_run,
+        ..PullStats::default()
+    };
+    let previous = store.resolve_ref(&opts.ref_name)?;
+    stats.previous = previous.map(|c| c.to_hex());
+
+    // 1. Resolve the ref (summary first, verified when the policy says so).
+    reporter.report(Event::Phase("summary"));
+    let resolved = crate::summary::resolve(store, &source, trust, opts).await?;
+    let target = opts.commit.or(resolved.commit).ok_or_else(|| PullError::RefNotFound {
+        name: opts.ref_name.clone(),
+    })?;
+    stats.commit = target.to_hex();
+    stats.signatures.extend(resolved.signatures.iter().cloned());
+    if cancel.is_cancelled() {
+        return Err(PullError::Cancelled);
+    }
+
+    // Already stored with its image: at most move the ref.
+    if let Some(image) = store.commit_image(&target)? {
+        if previous != Some(target) {
+            let commit = store
+                .load_commit(&target)?
+                .ok_or_else(|| PullError::Internal("commit stream vanished".into()))?;
+            let bytes = crate::store::ObjectLookup::lookup(&commit, &target)
+                .map(|(d, _)| d.to_vec())
+                .ok_or_else(|| PullError::Internal("commit object missing from its stream".into()))?;
+            let prev_ts = previous_timestamp(store, previous)?;
+            trust.check_commit_rules(&target, &bytes, &opts.ref_name, prev_ts, opts.allow_downgrade)?;
+            if !opts.dry_run {
+                store.set_ref(&opts.ref_name, &target)?;
+            }
+        }
+        stats.image = image.to_hex();
+        stats.up_to_date = true;
+        finish(&mut stats, &source, started);
+        return Ok(stats);
+    }
+
+    // 2. The commit and its detached metadata; signatures, binding and downgrade are
+    //    checked before any content is fetched.
+    reporter.report(Event::Phase("commit"));
+    let commit_bytes = fetch_verified(&source, &target, ObjectType::Commit).await?;
+    let commitmeta_path = loose_path(&target, ObjectType::CommitMeta, RepoMode::Archive);
+    let commitmeta = source
+        .get_bytes(&commitmeta_path, PathKind::Metadata, MAX_METADATA_SIZE)
+        .await?;
+    let commit = CommitRef::from_bytes(&commit_bytes).map_err(|e| PullError::object(&target, "commit", e))?;
+    let sigs = trust.verify_commit(&target, &commit_bytes, commitmeta.as_deref())?;
+    stats.signatures.extend(sigs);
+    let prev_ts = previous_timestamp(store, previous)?;
+    trust.check_commit_rules(&target, &commit_bytes, &opts.ref_name, prev_ts, opts.allow_downgrade)?;
+    let (root_tree, root_meta) = (commit.root_contents(), commit.root_metadata());
+
+    let mut builder = CommitStreamBuilder::new(target);
+    builder.insert(target, commit_bytes.clone(), None);
+    let mut index = ObjectIndex::load(store)?;
+
+    // 3. A static delta, when one helps.
+    if !opts.no_deltas {
+        let req = crate::delta::DeltaRequest {
+            store,
+            source: &source,
+            trust,
+            summary: resolved.summary.as_deref(),
+            index: &index,
+            target,
+            previous,
+            dry_run: opts.dry_run,
+            tracker: &tracker,
+            reporter: &*reporter,
+            cancel,
+        };
+        if let Some(applied) = crate::delta::try_delta(req, &mut builder).await?
+        {
+            stats.delta = Some(applied.name);
+            stats.delta_parts = applied.parts;
+            stats.objects_fetched += applied.objects;
+            stats.estimated_bytes = applied.estimated_bytes;
+            if opts.dry_run {
+                finish(&mut stats, &source, started);
+                return Ok(stats);
+            }
+        }
+    }
+
+    if opts.dry_run {
+        stats.estimated_bytes = stats.estimated_bytes.or(Some(0));
+        finish(&mut stats, &source, started);
+        return Ok(stats);
+    }
+
+    // 4. Whatever is still missing, object by object (after a delta: only fallbacks the
+    //    delta did not carry, normally nothing).
+    reporter.report(Event::Phase("objects"));
+    let objects = Arc::new(SourceObjects {
+        source: Arc::clone(&source),
+        repo: Arc::clone(store.repo()),
+    });
+    let mut reuse = Reuse::new(store, &index);
+    let src_for_bytes = Arc::clone(&source);
+    let bytes = move || src_for_bytes.stats().bytes_received;
+    let ws = walk(
+        objects,
+        &mut reuse,
+        &mut builder,
+        root_tree,
+        root_meta,
+        opts.concurrency,
+        &tracker,
+        &*reporter,
+        cancel,
+        &bytes,
+    )
+    .await?;
+    stats.objects_fetched += ws.fetched;
+    stats.objects_reused += ws.reused;
+    if let Some(meta) = &commitmeta {
+        // Detached metadata is kept beside the commit stream for `cfsync show`.
+        crate::summary::save_commitmeta(store, &target, meta)?;
+    }
+
+    // 5. Image, commit stream, index, and only then the ref.
+    reporter.report(Event::Phase("image"));
+    // Building the image is CPU and disk work with nothing else to overlap at this point.
+    let (_, image) = store.store_commit(&builder)?;
+    index.add_commit(target, builder.iter().map(|(id, _)| *id));
+    index.save(store)?;
+    store.set_ref(&opts.ref_name, &target)?;
+    stats.image = image.to_hex();
+    finish(&mut stats, &source, started);
+    Ok(stats)
+}
+
+fn previous_timestamp<ObjectID: FsVerityHashValue>(
+    store: &Store<ObjectID>,
+    previous: Option<Checksum>,
+) -> Result<Option<(Checksum, u64)>, PullError> {
+    let Some(prev) = previous else { return Ok(None) };
+    let Some(stream) = store.load_commit(&prev)? else {
+        return Ok(None);
+    };
+    let Some((bytes, _)) = crate::store::ObjectLookup::lookup(&stream, &prev) else {
+        return Ok(None);
+    };
+    Ok(CommitRef::from_bytes(bytes).ok().map(|c| (prev, c.timestamp())))
+}
+
+fn finish(stats: &mut PullStats, source: &Source, started: Instant) {
+    stats.bytes_fetched = source.stats().bytes_received;
+    stats.requests = source.stats().requests;
+    stats.seconds = started.elapsed().as_secs_f64();
+}

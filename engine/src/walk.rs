@@ -1,0 +1,270 @@
+//! The object-by-object route: walk a commit's trees, reuse what the store holds, fetch
+//! the rest with many requests in flight, verify each object, collect the commit table.
+//!
+//! Metadata objects (dirtree, dirmeta) are fetched before content so that the tree is
+//! discovered quickly and the in-flight window stays full. Each object's sha256 is
+//! checked before it enters the table; content goes straight into the composefs object
+//! store through [`crate::ingest`].
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use cfsync_formats::checksum::Checksum;
+use cfsync_formats::dirtree::DirTreeRef;
+use cfsync_formats::object::ObjectType;
+use composefs::fsverity::FsVerityHashValue;
+use futures::future::BoxFuture;
+
+use crate::progress::{Cancel, Event, Reporter, Tracker};
+use crate::pull::PullError;
+use crate::store::commit_stream::{CommitStream, CommitStreamBuilder, Entry, ObjectLookup};
+use crate::store::index::ObjectIndex;
+use crate::store::Store;
+
+/// Most objects one commit may reach (a bound against hostile trees).
+pub const MAX_COMMIT_OBJECTS: usize = 8 * 1024 * 1024;
+/// Largest metadata object accepted (libostree's limit is 10 MiB).
+pub const MAX_METADATA_SIZE: u64 = 10 * 1024 * 1024;
+
+/// Where the walker gets objects it does not hold.
+pub trait ObjectSource<ObjectID: FsVerityHashValue>: Send + Sync + 'static {
+    /// Fetches a metadata object's bytes (unverified; the walker checks them).
+    fn fetch_metadata(
+        self: Arc<Self>,
+        id: Checksum,
+        objtype: ObjectType,
+    ) -> BoxFuture<'static, Result<Vec<u8>, PullError>>;
+    /// Fetches, verifies and stores a file object; returns its commit-table entry.
+    fn fetch_file(self: Arc<Self>, id: Checksum) -> BoxFuture<'static, Result<Entry<ObjectID>, PullError>>;
+}
+
+/// What the walk did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WalkStats {
+    /// Objects fetched from the source.
+    pub fetched: u64,
+    /// Objects found in the store and reused.
+    pub reused: u64,
+}
+
+enum Done<ObjectID> {
+    Meta(Checksum, ObjectType, Vec<u8>),
+    File(Checksum, Entry<ObjectID>),
+}
+
+/// Reuse of objects held by commits already in the store.
+pub struct Reuse<'a, ObjectID: FsVerityHashValue> {
+    store: &'a Store<ObjectID>,
+    index: &'a ObjectIndex,
+    loaded: HashMap<Checksum, Arc<CommitStream<ObjectID>>>,
+}
+
+impl<ObjectID: FsVerityHashValue> std::fmt::Debug for Reuse<'_, ObjectID> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reuse")
+            .field("indexed", &self.index.len())
+            .field("loaded", &self.loaded.len())
+            .finish()
+    }
+}
+
+impl<'a, ObjectID: FsVerityHashValue> Reuse<'a, ObjectID> {
+    /// Reuse through `index` from `store`.
+    pub fn new(store: &'a Store<ObjectID>, index: &'a ObjectIndex) -> Self {
+        Self {
+            store,
+            index,
+            loaded: HashMap::new(),
+        }
+    }
+
+    /// Copies object `id` from a stored commit into `builder`; false when not held.
+    pub fn copy(&mut self, id: &Checksum, builder: &mut CommitStreamBuilder<ObjectID>) -> Result<bool, PullError> {
+        let Some(commit) = self.index.find(id) else {
+            return Ok(false);
+        };
+        let stream = match self.loaded.get(&commit) {
+            Some(s) => Arc::clone(s),
+            None => {
+                let Some(s) = self.store.load_commit(&commit)? else {
+                    return Ok(false);
+                };
+                // Keep few streams in memory: they can be several MB each.
+                if self.loaded.len() >= 4 {
+                    self.loaded.clear();
+                }
+                let s = Arc::new(s);
+                self.loaded.insert(commit, Arc::clone(&s));
+                s
+            }
+        };
+        match stream.lookup(id) {
+            Some((data, ext)) => {
+                builder.insert(*id, data.to_vec(), ext.cloned());
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
+
+struct Walker<'r, 'a, ObjectID: FsVerityHashValue, S> {
+    source: Arc<S>,
+    reuse: &'r mut Reuse<'a, ObjectID>,
+    builder: &'r mut CommitStreamBuilder<ObjectID>,
+    seen: HashSet<Checksum>,
+    meta_queue: VecDeque<(Checksum, ObjectType)>,
+    file_queue: VecDeque<Checksum>,
+    stats: WalkStats,
+    tracker: &'r Tracker,
+}
+
+impl<ObjectID: FsVerityHashValue, S: ObjectSource<ObjectID>> Walker<'_, '_, ObjectID, S> {
+    fn need(&mut self, id: Checksum, objtype: ObjectType) -> Result<(), PullError> {
+        if !self.seen.insert(id) {
+            return Ok(());
+        }
+        if self.seen.len() > MAX_COMMIT_OBJECTS {
+            return Err(PullError::Hostile(format!(
+                "commit reaches more than {MAX_COMMIT_OBJECTS} objects"
+            )));
+        }
+        self.tracker.objects_expected.fetch_add(1, Ordering::Relaxed);
+        let held = self.builder.contains(&id);
+        if held || self.reuse.copy(&id, self.builder)? {
+            if !held {
+                self.stats.reused += 1;
+            }
+            self.tracker.objects_done.fetch_add(1, Ordering::Relaxed);
+            if objtype == ObjectType::DirTree {
+                self.expand(&id)?;
+            }
+            return Ok(());
+        }
+        match objtype {
+            ObjectType::File => self.file_queue.push_back(id),
+            _ => self.meta_queue.push_back((id, objtype)),
+        }
+        Ok(())
+    }
+
+    /// Queues the children of a dirtree already in the table.
+    fn expand(&mut self, tree: &Checksum) -> Result<(), PullError> {
+        let data = match self.builder.lookup(tree) {
+            Some((d, _)) => d.to_vec(),
+            None => return Err(PullError::Internal(format!("dirtree {tree} vanished from the table"))),
+        };
+        let dt = DirTreeRef::from_bytes(&data).map_err(|e| PullError::object(tree, "dirtree", e))?;
+        let mut files = Vec::new();
+        for f in dt.files() {
+            let (_, id) = f.map_err(|e| PullError::object(tree, "dirtree", e))?;
+            files.push(id);
+        }
+        let mut dirs = Vec::new();
+        for d in dt.dirs() {
+            let (_, contents, meta) = d.map_err(|e| PullError::object(tree, "dirtree", e))?;
+            dirs.push((contents, meta));
+        }
+        for (contents, meta) in dirs {
+            self.need(meta, ObjectType::DirMeta)?;
+            self.need(contents, ObjectType::DirTree)?;
+        }
+        for id in files {
+            self.need(id, ObjectType::File)?;
+        }
+        Ok(())
+    }
+
+    fn next_task(&mut self) -> Option<BoxFuture<'static, Result<Done<ObjectID>, PullError>>> {
+        if let Some((id, t)) = self.meta_queue.pop_front() {
+            let src = Arc::clone(&self.source);
+            return Some(Box::pin(async move {
+                let data = src.fetch_metadata(id, t).await?;
+                Ok(Done::Meta(id, t, data))
+            }));
+        }
+        let id = self.file_queue.pop_front()?;
+        let src = Arc::clone(&self.source);
+        Some(Box::pin(async move {
+            let entry = src.fetch_file(id).await?;
+            Ok(Done::File(id, entry))
+        }))
+    }
+}
+
+/// Fetches every object of the tree rooted at (`root_tree`, `root_meta`) that `builder`
+/// and the store do not hold, with up to `concurrency` requests in flight.
+#[allow(clippy::too_many_arguments)]
+pub async fn walk<ObjectID: FsVerityHashValue, S: ObjectSource<ObjectID>>(
+    source: Arc<S>,
+    reuse: &mut Reuse<'_, ObjectID>,
+    builder: &mut CommitStreamBuilder<ObjectID>,
+    root_tree: Checksum,
+    root_meta: Checksum,
+    concurrency: usize,
+    tracker: &Tracker,
+    reporter: &dyn Reporter,
+    cancel: &Cancel,
+    bytes: &(dyn Fn() -> u64 + Send + Sync),
+) -> Result<WalkStats, PullError> {
+    let mut w = Walker {
+        source,
+        reuse,
+        builder,
+        seen: HashSet::new(),
+        meta_queue: VecDeque::new(),
+        file_queue: VecDeque::new(),
+        stats: WalkStats::default(),
+        tracker,
+    };
+    w.need(root_meta, ObjectType::DirMeta)?;
+    w.need(root_tree, ObjectType::DirTree)?;
+    // Dropping the set (on error or cancellation) aborts the tasks still in flight.
+    let mut pending = tokio::task::JoinSet::new();
+    let concurrency = concurrency.max(1);
+    let mut last_report = std::time::Instant::now();
+    loop {
+        if cancel.is_cancelled() {
+            return Err(PullError::Cancelled);
+        }
+        while pending.len() < concurrency {
+            match w.next_task() {
+                Some(t) => {
+                    pending.spawn(t);
+                }
+                None => break,
+            }
+        }
+        let Some(joined) = pending.join_next().await else {
+            break;
+        };
+        let done = joined.map_err(|e| PullError::Internal(format!("fetch task failed: {e}")))??;
+        w.stats.fetched += 1;
+        tracker.objects_done.fetch_add(1, Ordering::Relaxed);
+        match done {
+            Done::Meta(id, t, data) => {
+                let actual = Checksum::of(&data);
+                if actual != id {
+                    return Err(PullError::ChecksumMismatch {
+                        object: format!("{id}.{}", t.extension(cfsync_formats::object::RepoMode::Archive)),
+                        actual,
+                    });
+                }
+                w.builder.insert(id, data, None);
+                if t == ObjectType::DirTree {
+                    w.expand(&id)?;
+                }
+            }
+            Done::File(id, entry) => {
+                w.builder.insert(id, entry.data, entry.external);
+            }
+        }
+        if last_report.elapsed() >= std::time::Duration::from_millis(100) {
+            last_report = std::time::Instant::now();
+            reporter.report(Event::Counters(tracker.snapshot(bytes())));
+        }
+    }
+    reporter.report(Event::Counters(tracker.snapshot(bytes())));
+    Ok(w.stats)
+}
