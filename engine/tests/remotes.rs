@@ -277,7 +277,10 @@ fn reads_remotes_d_written_by_ostree_remote_add() {
     remote.write_to_keyfile(&mut kf).unwrap();
     assert_eq!(kf.to_data(), text);
     let again = KeyFile::parse(&remote.to_keyfile().unwrap().to_data()).unwrap();
-    assert_eq!(Remote::all_from_keyfile(&again).unwrap(), std::slice::from_ref(&remote));
+    assert_eq!(
+        Remote::all_from_keyfile(&again).unwrap(),
+        std::slice::from_ref(&remote)
+    );
 
     // Adding a cfsync remote of the same name is refused, or skipped with if_not_exists.
     let mine = Remote::new("sysr", "http://mine/").unwrap();
