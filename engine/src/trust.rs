@@ -37,7 +37,9 @@ pub enum TrustError {
         source: Ed25519Error,
     },
     /// A signature was required but the metadata that should carry it is missing.
-    #[error("{what}: no signature found ({detail}); the remote requires signed content (gpg-verify / sign-verify); add the publisher's key or, if you trust the transport, disable verification for this remote")]
+    #[error(
+        "{what}: no signature found ({detail}); the remote requires signed content (gpg-verify / sign-verify); add the publisher's key or, if you trust the transport, disable verification for this remote"
+    )]
     Missing {
         /// What was verified.
         what: String,
@@ -45,7 +47,9 @@ pub enum TrustError {
         detail: String,
     },
     /// Verification is required but no key is configured.
-    #[error("{what}: verification is required but no trusted key is configured; import one with `cfsync remote add NAME URL --gpg-import KEYFILE` or set verification-ed25519-key")]
+    #[error(
+        "{what}: verification is required but no trusted key is configured; import one with `cfsync remote add NAME URL --gpg-import KEYFILE` or set verification-ed25519-key"
+    )]
     NoKeys {
         /// What was verified.
         what: String,
@@ -65,7 +69,9 @@ pub enum TrustError {
     #[error("{0}; pass --allow-downgrade to accept it")]
     Downgrade(#[from] DowngradeError),
     /// The commit's `ostree.composefs.digest.v0` does not match the image built.
-    #[error("commit {commit}: ostree.composefs.digest.v0 is {expected} but the image built has fs-verity digest {actual}")]
+    #[error(
+        "commit {commit}: ostree.composefs.digest.v0 is {expected} but the image built has fs-verity digest {actual}"
+    )]
     ComposefsDigest {
         /// The commit.
         commit: Checksum,
@@ -108,7 +114,11 @@ impl Trust {
 
     /// Verifies `summary.sig` over the summary when the policy requires it. Returns one
     /// line per valid signature.
-    pub fn verify_summary(&self, summary: &[u8], sig: Option<&[u8]>) -> Result<Vec<String>, TrustError> {
+    pub fn verify_summary(
+        &self,
+        summary: &[u8],
+        sig: Option<&[u8]>,
+    ) -> Result<Vec<String>, TrustError> {
         let (gpg, sign) = (
             self.policy.gpg_verify_summary,
             self.policy.sign_verify_summary.is_enabled(),
@@ -156,6 +166,28 @@ impl Trust {
         self.verify_with(&what, commit, &meta, gpg, sign)
     }
 
+    /// Verifies the signatures of a signed delta superblock (`OSTSGNDT` wrapper) with the
+    /// remote's ed25519 keys, when the remote verifies with the sign API or has ed25519
+    /// keys at all. Unsigned superblocks are bound to the verified commit instead (the
+    /// caller checks that the superblock's commit hashes to the target).
+    pub fn verify_delta_superblock(
+        &self,
+        delta: &str,
+        signed: &cfsync_formats::delta::signed::SignedSuperblockRef<'_>,
+    ) -> Result<Vec<String>, TrustError> {
+        if !self.policy.sign_verify.is_enabled() && self.ed25519.usable().next().is_none() {
+            return Ok(Vec::new());
+        }
+        let what = format!("static delta {delta} superblock");
+        self.verify_with(
+            &what,
+            signed.superblock_bytes(),
+            &signed.signatures(),
+            false,
+            true,
+        )
+    }
+
     fn verify_with(
         &self,
         what: &str,
@@ -173,7 +205,10 @@ impl Trust {
             if self.gpg.is_empty() {
                 return Err(TrustError::NoKeys { what: what.into() });
             }
-            let sigs = meta.get_bytes_array(GPGSIGS).map_err(malformed)?.unwrap_or_default();
+            let sigs = meta
+                .get_bytes_array(GPGSIGS)
+                .map_err(malformed)?
+                .unwrap_or_default();
             if sigs.is_empty() {
                 return Err(TrustError::Missing {
                     what: what.into(),
@@ -193,19 +228,23 @@ impl Trust {
             if self.ed25519.usable().next().is_none() {
                 return Err(TrustError::NoKeys { what: what.into() });
             }
-            let sigs = meta.get_bytes_array(SIGN_ED25519).map_err(malformed)?.unwrap_or_default();
+            let sigs = meta
+                .get_bytes_array(SIGN_ED25519)
+                .map_err(malformed)?
+                .unwrap_or_default();
             if sigs.is_empty() {
                 return Err(TrustError::Missing {
                     what: what.into(),
                     detail: format!("no {SIGN_ED25519}"),
                 });
             }
-            let v = cfsync_verify::ed25519::verify(data, &sigs, &self.ed25519).map_err(|source| {
-                TrustError::Ed25519 {
-                    what: what.into(),
-                    source,
-                }
-            })?;
+            let v =
+                cfsync_verify::ed25519::verify(data, &sigs, &self.ed25519).map_err(|source| {
+                    TrustError::Ed25519 {
+                        what: what.into(),
+                        source,
+                    }
+                })?;
             lines.push(format!("ed25519: good signature by key {}", v.key_base64()));
         }
         Ok(lines)
@@ -279,7 +318,10 @@ pub enum SetupError {
 
 /// The directory of keys imported with `remote add --gpg-import` (one file each), next to
 /// the remote's `.trustedkeys.gpg`.
-fn imported_dir(remotes: &crate::remotes::RemoteStore, name: &str) -> Result<std::path::PathBuf, SetupError> {
+fn imported_dir(
+    remotes: &crate::remotes::RemoteStore,
+    name: &str,
+) -> Result<std::path::PathBuf, SetupError> {
     let p = remotes.keyring_path(name)?;
     Ok(p.with_extension("gpg.d"))
 }

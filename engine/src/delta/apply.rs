@@ -1,0 +1,423 @@
+//! The delta executor: runs one part's operations and turns them into verified objects.
+//!
+//! Blocking code (call it from `spawn_blocking`). The operations come decoded and
+//! range-checked from [`cfsync_formats::delta::ops`]; this module supplies what the
+//! decoder cannot check: reads from the read source (an object of the `from` commit,
+//! checked against its actual length), the file headers built from the mode and xattr
+//! tables, and the final sha256 of every object, computed while its content streams into
+//! the composefs object store ([`crate::ingest::ingest_file`]). Nothing is kept unless it
+//! hashes to its name.
+//!
+//! Memory: the part's payload is held (the caller decompressed it); an object made of
+//! `w` operations is not copied but streamed from slices of the blob and of the read
+//! source; only a `B` (bspatch) result is materialised, bounded by the size the `o`
+//! operation declared (itself checked against the patch length by
+//! [`cfsync_formats::delta::bspatch::apply`]). A read source is read whole, at most
+//! [`MAX_READ_SOURCE`] bytes.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Arc;
+
+use cfsync_formats::checksum::Checksum;
+use cfsync_formats::delta::DeltaObjects;
+use cfsync_formats::delta::bspatch;
+use cfsync_formats::delta::ops::{Op, WriteSource};
+use cfsync_formats::delta::part::PartPayloadRef;
+use cfsync_formats::file::FileHeader;
+use cfsync_formats::object::ObjectType;
+use composefs::fsverity::FsVerityHashValue;
+use composefs::repository::Repository;
+
+use crate::ingest::ingest_file;
+use crate::progress::Cancel;
+use crate::pull::PullError;
+use crate::store::commit_stream::{CommitStream, Entry, ObjectLookup, parse_file_entry};
+
+const S_IFMT: u32 = 0o170_000;
+const S_IFLNK: u32 = 0o120_000;
+const S_IFREG: u32 = 0o100_000;
+
+/// Largest read source (an object of the `from` commit) read into memory for `w` and `B`
+/// operations.
+pub const MAX_READ_SOURCE: u64 = 1024 * 1024 * 1024;
+
+/// Where read sources come from: file objects of commits already in the store.
+pub struct ReadSources<ObjectID: FsVerityHashValue> {
+    repo: Arc<Repository<ObjectID>>,
+    /// Commit streams that may hold read sources (the delta's `from` commit first).
+    streams: Vec<Arc<CommitStream<ObjectID>>>,
+}
+
+impl<ObjectID: FsVerityHashValue> std::fmt::Debug for ReadSources<ObjectID> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadSources")
+            .field("streams", &self.streams.len())
+            .finish()
+    }
+}
+
+impl<ObjectID: FsVerityHashValue> ReadSources<ObjectID> {
+    /// Read sources from `streams` (in order of preference) in `repo`.
+    pub fn new(repo: Arc<Repository<ObjectID>>, streams: Vec<Arc<CommitStream<ObjectID>>>) -> Self {
+        Self { repo, streams }
+    }
+
+    /// The content of file object `id`, read whole.
+    fn content(&self, id: &Checksum) -> Result<Arc<Vec<u8>>, PullError> {
+        let missing = || {
+            PullError::Hostile(format!(
+                "delta read source {id} is not a file object of the delta's from-commit"
+            ))
+        };
+        let (data, external) = self
+            .streams
+            .iter()
+            .find_map(|s| s.lookup(id))
+            .ok_or_else(missing)?;
+        let (header, inline) = parse_file_entry(data).map_err(|_| missing())?;
+        if header.mode & S_IFMT != S_IFREG {
+            return Err(missing());
+        }
+        match external {
+            None => Ok(Arc::new(inline.to_vec())),
+            Some(obj) => {
+                if header.size > MAX_READ_SOURCE {
+                    return Err(PullError::Hostile(format!(
+                        "delta read source {id} is {} bytes, over the {MAX_READ_SOURCE}-byte limit",
+                        header.size
+                    )));
+                }
+                let bytes = self.repo.read_object(obj).map_err(|e| {
+                    PullError::Internal(format!(
+                        "reading stored object for read source {id}: {e:#}"
+                    ))
+                })?;
+                if bytes.len() as u64 != header.size {
+                    return Err(PullError::Internal(format!(
+                        "stored content of {id} is {} bytes, its header says {}; run `cfsync fsck`",
+                        bytes.len(),
+                        header.size
+                    )));
+                }
+                Ok(Arc::new(bytes))
+            }
+        }
+    }
+}
+
+/// One piece of an object's content.
+enum Seg<'a> {
+    Blob(&'a [u8]),
+    Source(Arc<Vec<u8>>, usize, usize),
+    Owned(Vec<u8>),
+}
+
+impl Seg<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Seg::Blob(b) => b,
+            Seg::Source(v, start, end) => v.get(*start..*end).unwrap_or_default(),
+            Seg::Owned(v) => v,
+        }
+    }
+}
+
+/// Reads a list of segments in order, without copying them together first.
+struct SegReader<'s, 'a> {
+    segs: &'s [Seg<'a>],
+    seg: usize,
+    pos: usize,
+}
+
+impl Read for SegReader<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while let Some(s) = self.segs.get(self.seg) {
+            let b = s.bytes();
+            let rest = b.get(self.pos..).unwrap_or_default();
+            if rest.is_empty() {
+                self.seg += 1;
+                self.pos = 0;
+                continue;
+            }
+            let n = rest.len().min(buf.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            self.pos += n;
+            return Ok(n);
+        }
+        Ok(0)
+    }
+}
+
+/// The object being written between `o` and `c`.
+struct Open<'a> {
+    id: Checksum,
+    header: FileHeader,
+    segs: Vec<Seg<'a>>,
+    /// Already held: run the operations, keep nothing.
+    skip: bool,
+}
+
+/// What one part produced.
+#[derive(Debug)]
+pub struct PartResult<ObjectID> {
+    /// Verified objects, in the order the part created them.
+    pub objects: Vec<(Checksum, Entry<ObjectID>)>,
+    /// Objects the part carries that were already held (not stored again).
+    pub skipped: u64,
+}
+
+fn header_for(
+    payload: &PartPayloadRef<'_>,
+    id: &Checksum,
+    mode: usize,
+    xattrs: usize,
+    size: u64,
+) -> Result<FileHeader, PullError> {
+    let bad = |what: String| PullError::Hostile(format!("delta object {id}: {what}"));
+    let m = payload
+        .mode(mode)
+        .ok_or_else(|| bad(format!("mode index {mode} out of range")))?;
+    let x = payload
+        .xattrs(xattrs)
+        .ok_or_else(|| bad(format!("xattr index {xattrs} out of range")))?;
+    let xattrs = x
+        .entries()
+        .map_err(|e| bad(format!("xattrs: {e}")))?
+        .into_iter()
+        .map(|(k, v)| (k.to_vec(), v.to_vec()))
+        .collect();
+    Ok(FileHeader {
+        size,
+        uid: m.uid,
+        gid: m.gid,
+        mode: m.mode,
+        rdev: 0,
+        symlink_target: String::new(),
+        xattrs,
+    })
+}
+
+/// Runs the operations of one part (its decompressed `payload` and the object list from
+/// its header), storing every object not already held (`have` says which are) into
+/// `repo`, each verified against its name.
+pub fn apply_part<ObjectID: FsVerityHashValue>(
+    repo: &Repository<ObjectID>,
+    payload_bytes: &[u8],
+    objects: DeltaObjects<'_>,
+    sources: &ReadSources<ObjectID>,
+    have: &(dyn Fn(&Checksum) -> bool + Sync),
+    cancel: &Cancel,
+) -> Result<PartResult<ObjectID>, PullError> {
+    let payload = PartPayloadRef::from_bytes(payload_bytes)
+        .map_err(|e| PullError::Hostile(format!("delta part payload: {e}")))?;
+    let mut out = PartResult {
+        objects: Vec::with_capacity(objects.len()),
+        skipped: 0,
+    };
+    let mut open: Option<Open<'_>> = None;
+    let mut read_source: Option<Arc<Vec<u8>>> = None;
+    // Read sources repeat across a part (rollsum and bsdiff of the same file): keep the
+    // last few.
+    let mut source_cache: HashMap<Checksum, Arc<Vec<u8>>> = HashMap::new();
+
+    for op in payload.ops(objects) {
+        let op = op.map_err(|e| PullError::Hostile(format!("delta part operations: {e}")))?;
+        match op {
+            Op::SpliceMetadata { object, data } => {
+                read_source = None;
+                if !object.object_type.is_meta() {
+                    return Err(PullError::Hostile(format!(
+                        "delta splices {} as metadata but it is a {:?} object",
+                        object.checksum, object.object_type
+                    )));
+                }
+                if have(&object.checksum) {
+                    out.skipped += 1;
+                    continue;
+                }
+                let actual = Checksum::of(data);
+                if actual != object.checksum {
+                    return Err(PullError::ChecksumMismatch {
+                        object: format!(
+                            "{}.{} (from a delta part)",
+                            object.checksum,
+                            object.object_type.as_str()
+                        ),
+                        actual,
+                    });
+                }
+                out.objects.push((
+                    object.checksum,
+                    Entry {
+                        data: data.to_vec(),
+                        external: None,
+                    },
+                ));
+            }
+            Op::SpliceFile {
+                object,
+                mode,
+                xattrs,
+                data,
+            } => {
+                read_source = None;
+                if cancel.is_cancelled() {
+                    return Err(PullError::Cancelled);
+                }
+                if have(&object.checksum) {
+                    out.skipped += 1;
+                    continue;
+                }
+                let id = object.checksum;
+                let mut header = header_for(&payload, &id, mode, xattrs, data.len() as u64)?;
+                let entry = match header.mode & S_IFMT {
+                    S_IFLNK => {
+                        header.size = 0;
+                        header.symlink_target = std::str::from_utf8(data)
+                            .map_err(|_| {
+                                PullError::Hostile(format!(
+                                    "delta object {id}: symlink target is not UTF-8"
+                                ))
+                            })?
+                            .to_owned();
+                        ingest_file(repo, &id, &header, std::io::empty())?
+                    }
+                    _ => ingest_file(repo, &id, &header, data)?,
+                };
+                out.objects.push((id, entry));
+            }
+            Op::Open {
+                object,
+                mode,
+                xattrs,
+                size,
+            } => {
+                if object.object_type != ObjectType::File {
+                    return Err(PullError::Hostile(format!(
+                        "delta opens {} for writing but it is a {:?} object",
+                        object.checksum, object.object_type
+                    )));
+                }
+                let header = header_for(&payload, &object.checksum, mode, xattrs, size)?;
+                if header.mode & S_IFMT != S_IFREG {
+                    return Err(PullError::Hostile(format!(
+                        "delta object {}: only regular files can be written with open/write/close",
+                        object.checksum
+                    )));
+                }
+                let skip = have(&object.checksum);
+                open = Some(Open {
+                    id: object.checksum,
+                    header,
+                    segs: Vec::new(),
+                    skip,
+                });
+            }
+            Op::Write { size, source } => {
+                let Some(o) = open.as_mut() else {
+                    return Err(PullError::Internal(
+                        "delta write with no object open".into(),
+                    ));
+                };
+                if o.skip {
+                    continue;
+                }
+                match source {
+                    WriteSource::Blob(b) => o.segs.push(Seg::Blob(b)),
+                    WriteSource::ReadSource { offset } => {
+                        let Some(src) = read_source.as_ref() else {
+                            return Err(PullError::Internal(
+                                "delta write from an unset read source".into(),
+                            ));
+                        };
+                        let range = usize::try_from(offset)
+                            .ok()
+                            .zip(usize::try_from(size).ok())
+                            .and_then(|(s, n)| Some((s, s.checked_add(n)?)))
+                            .filter(|&(_, e)| e <= src.len());
+                        let Some((start, end)) = range else {
+                            return Err(PullError::Hostile(format!(
+                                "delta object {}: write of {size} bytes at {offset} is past the end of its {}-byte read source",
+                                o.id,
+                                src.len()
+                            )));
+                        };
+                        o.segs.push(Seg::Source(Arc::clone(src), start, end));
+                    }
+                }
+            }
+            Op::SetReadSource { checksum } => {
+                // The source is only read when an object that is not skipped uses it.
+                let needed = open.as_ref().is_none_or(|o| !o.skip);
+                read_source = if needed {
+                    Some(match source_cache.get(&checksum) {
+                        Some(c) => Arc::clone(c),
+                        None => {
+                            let c = sources.content(&checksum)?;
+                            if source_cache.len() >= 4 {
+                                source_cache.clear();
+                            }
+                            source_cache.insert(checksum, Arc::clone(&c));
+                            c
+                        }
+                    })
+                } else {
+                    None
+                };
+            }
+            Op::UnsetReadSource => read_source = None,
+            Op::Bspatch { patch, size } => {
+                let Some(o) = open.as_mut() else {
+                    return Err(PullError::Internal(
+                        "delta bspatch with no object open".into(),
+                    ));
+                };
+                if o.skip {
+                    continue;
+                }
+                let Some(src) = read_source.as_ref() else {
+                    return Err(PullError::Internal(
+                        "delta bspatch with no read source".into(),
+                    ));
+                };
+                let mut new = Vec::new();
+                bspatch::apply(src, patch, &mut new, size).map_err(|e| {
+                    PullError::Hostile(format!("delta object {}: bspatch: {e}", o.id))
+                })?;
+                o.segs.push(Seg::Owned(new));
+            }
+            Op::Close { object } => {
+                read_source = None;
+                let Some(o) = open.take() else {
+                    return Err(PullError::Internal(
+                        "delta close with no object open".into(),
+                    ));
+                };
+                if o.id != object.checksum {
+                    return Err(PullError::Internal(
+                        "delta closed another object than it opened".into(),
+                    ));
+                }
+                if o.skip {
+                    out.skipped += 1;
+                    continue;
+                }
+                if cancel.is_cancelled() {
+                    return Err(PullError::Cancelled);
+                }
+                let reader = SegReader {
+                    segs: &o.segs,
+                    seg: 0,
+                    pos: 0,
+                };
+                let entry = ingest_file(repo, &o.id, &o.header, reader)?;
+                out.objects.push((o.id, entry));
+            }
+            _ => {
+                return Err(PullError::Internal("unknown delta operation".into()));
+            }
+        }
+    }
+    Ok(out)
+}

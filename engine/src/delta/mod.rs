@@ -1,0 +1,438 @@
+//! Static deltas: find the cheapest delta to the target commit, fetch its parts ahead
+//! while earlier ones are applied, and reconstruct objects straight into the store.
+//!
+//! Finding: the summary's `ostree.static-deltas`, else the delta index
+//! (`delta-indexes/XX/REST.index`, when the summary says `ostree.summary.indexed-deltas`
+//! or there is no summary), else probing `deltas/<from>-<to>/superblock` and
+//! `deltas/<to>/superblock` as ostree does. A delta from a commit is usable when the store
+//! holds that commit (any commit, not only the ref's current one; the ref's is preferred).
+//!
+//! Choosing: a from-delta when one is usable; otherwise a scratch delta, part by part:
+//! a part is fetched when at least half of its objects are missing from the store (or it
+//! is the only way to get them cheaply), and skipped when the store already holds all or
+//! most of its objects, which the object route then fetches loose or reuses. Parts whose
+//! objects are all held are never fetched (this is also how an interrupted delta pull
+//! resumes).
+//!
+//! Trust: the superblock's sha256 must equal the digest the summary lists (when it lists
+//! one); a signed superblock is verified with the remote's ed25519 keys when the remote
+//! has any; the commit embedded in the superblock must hash to the target commit (which
+//! was verified before any content was fetched); each part's sha256 is checked against
+//! the superblock before it is decompressed; each object's sha256 before it is kept.
+//!
+//! Memory: at most [`parts_in_flight`] parts are held at once (each its compressed bytes
+//! until decompressed, then its payload); decompression is capped per part.
+
+pub mod apply;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use cfsync_formats::checksum::Checksum;
+use cfsync_formats::delta::DeltaName;
+use cfsync_formats::delta::index::{DeltaIndex, DeltaList};
+use cfsync_formats::delta::part;
+use cfsync_formats::delta::signed::open_superblock;
+use cfsync_formats::summary::SummaryRef;
+use composefs::fsverity::FsVerityHashValue;
+use futures::StreamExt;
+
+use crate::progress::{Cancel, Event, Reporter, Tracker};
+use crate::pull::PullError;
+use crate::source::{PathKind, Source};
+use crate::store::Store;
+use crate::store::commit_stream::CommitStreamBuilder;
+use crate::store::index::ObjectIndex;
+use crate::trust::Trust;
+
+use apply::{ReadSources, apply_part};
+
+/// Largest superblock accepted (inline deltas carry their parts in it).
+pub const MAX_SUPERBLOCK_SIZE: u64 = 256 * 1024 * 1024;
+/// Largest delta index accepted.
+pub const MAX_DELTA_INDEX_SIZE: u64 = 16 * 1024 * 1024;
+
+/// Everything a delta pull needs to know.
+#[derive(Debug)]
+pub struct DeltaRequest<'a, ObjectID: FsVerityHashValue> {
+    /// The store (holds possible `from` commits and reusable objects).
+    pub store: &'a Store<ObjectID>,
+    /// Where deltas are fetched from.
+    pub source: &'a Arc<Source>,
+    /// Verification policy (signed superblocks).
+    pub trust: &'a Trust,
+    /// The remote's summary, when it has one (lists deltas).
+    pub summary: Option<&'a [u8]>,
+    /// Which stored commit holds which object.
+    pub index: &'a ObjectIndex,
+    /// The commit to reach.
+    pub target: Checksum,
+    /// The commit the ref points at now, preferred as the delta's `from`.
+    pub previous: Option<Checksum>,
+    /// Plan only: fetch no parts, report sizes.
+    pub dry_run: bool,
+    /// Shared counters.
+    pub tracker: &'a Tracker,
+    /// Progress sink.
+    pub reporter: &'a dyn Reporter,
+    /// Cancellation.
+    pub cancel: &'a Cancel,
+}
+
+/// What a delta did (or would do, on a dry run).
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    /// "FROM-TO", or "TO" for a scratch delta.
+    pub name: String,
+    /// Parts applied (or to apply).
+    pub parts: u64,
+    /// Objects reconstructed (or to reconstruct).
+    pub objects: u64,
+    /// Bytes the delta costs to fetch (parts chosen, plus the superblock).
+    pub estimated_bytes: Option<u64>,
+}
+
+/// Parts fetched and applied at once: one per core, at least two (so that one is being
+/// fetched while another is applied), at most four.
+pub fn parts_in_flight() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 4)
+}
+
+/// Name of a delta as users see it: "FROM-TO" or "TO".
+fn display_name(name: &DeltaName) -> String {
+    match name.from {
+        Some(f) => format!("{}-{}", f.to_hex(), name.to.to_hex()),
+        None => name.to.to_hex(),
+    }
+}
+
+/// What the remote says about deltas to the target.
+enum Listed {
+    /// A list (from the summary or a delta index) to pick from.
+    List(DeltaList),
+    /// The summary lists deltas and indexes none: there is no delta to the target.
+    NoneToTarget,
+    /// Nothing listed: probe for superblocks.
+    Probe,
+}
+
+/// The deltas the remote lists as ending at `target` (with their superblock digests).
+async fn listed_deltas(
+    source: &Source,
+    summary: Option<&[u8]>,
+    target: &Checksum,
+) -> Result<Listed, PullError> {
+    let mut use_index = summary.is_none();
+    if let Some(bytes) = summary {
+        let s = SummaryRef::from_bytes(bytes)
+            .map_err(|e| PullError::Hostile(format!("summary: {e}")))?;
+        let listed = s
+            .static_deltas()
+            .map_err(|e| PullError::Hostile(format!("summary ostree.static-deltas: {e}")))?;
+        if let Some(list) = listed.filter(|l| l.ending_at(target).next().is_some()) {
+            return Ok(Listed::List(list));
+        }
+        use_index = s.indexed_deltas().ok().flatten().unwrap_or(false);
+        if !use_index {
+            // A summary that lists deltas but none to the target: there are none.
+            return Ok(Listed::NoneToTarget);
+        }
+    }
+    if use_index {
+        let path = cfsync_formats::delta::names::index_path(target);
+        if let Some(bytes) = source
+            .get_bytes(&path, PathKind::Content, MAX_DELTA_INDEX_SIZE)
+            .await?
+        {
+            let idx = DeltaIndex::from_bytes(&bytes)
+                .map_err(|e| PullError::Hostile(format!("delta index {path}: {e}")))?;
+            return Ok(Listed::List(idx.deltas().clone()));
+        }
+    }
+    Ok(Listed::Probe)
+}
+
+/// Uses a static delta to fill `builder` with the target commit's objects, when a delta
+/// exists and costs less than fetching objects. `Ok(None)`: no delta was used, and the
+/// object route must fetch everything.
+pub async fn try_delta<ObjectID: FsVerityHashValue>(
+    req: DeltaRequest<'_, ObjectID>,
+    builder: &mut CommitStreamBuilder<ObjectID>,
+) -> Result<Option<Applied>, PullError> {
+    let target = req.target;
+    let stored: HashSet<Checksum> = req.index.commits().iter().copied().collect();
+    let listed = listed_deltas(req.source, req.summary, &target).await?;
+
+    // Candidates, best first: from the ref's commit, from any stored commit, from scratch.
+    let mut candidates: Vec<(DeltaName, Option<Checksum>)> = Vec::new();
+    match &listed {
+        Listed::NoneToTarget => return Ok(None),
+        Listed::List(list) => {
+            let mut from: Vec<_> = list
+                .ending_at(&target)
+                .filter(|e| e.name.from.is_some_and(|f| stored.contains(&f)))
+                .map(|e| (e.name, Some(e.superblock_digest)))
+                .collect();
+            from.sort_by_key(|(n, _)| n.from != req.previous);
+            candidates.extend(from);
+            candidates.extend(
+                list.ending_at(&target)
+                    .filter(|e| e.name.from.is_none())
+                    .map(|e| (e.name, Some(e.superblock_digest))),
+            );
+        }
+        Listed::Probe => {
+            if let Some(prev) = req.previous.filter(|p| stored.contains(p)) {
+                candidates.push((DeltaName::new(Some(prev), target), None));
+            }
+            candidates.push((DeltaName::new(None, target), None));
+        }
+    }
+
+    for (name, digest) in candidates {
+        let path = name.superblock_path();
+        let Some(bytes) = req
+            .source
+            .get_bytes(&path, PathKind::Content, MAX_SUPERBLOCK_SIZE)
+            .await?
+        else {
+            if digest.is_some() {
+                tracing::warn!(
+                    "delta {} is listed but its superblock is missing",
+                    display_name(&name)
+                );
+            }
+            continue;
+        };
+        if let Some(d) = digest {
+            let actual = Checksum::of(&bytes);
+            if actual != d {
+                return Err(PullError::ChecksumMismatch {
+                    object: format!("{path} (the summary lists {d})"),
+                    actual,
+                });
+            }
+        }
+        return apply_delta(&req, builder, name, &bytes).await;
+    }
+    Ok(None)
+}
+
+async fn apply_delta<ObjectID: FsVerityHashValue>(
+    req: &DeltaRequest<'_, ObjectID>,
+    builder: &mut CommitStreamBuilder<ObjectID>,
+    name: DeltaName,
+    superblock_bytes: &[u8],
+) -> Result<Option<Applied>, PullError> {
+    let shown = display_name(&name);
+    let bad =
+        |e: &dyn std::fmt::Display| PullError::Hostile(format!("delta {shown} superblock: {e}"));
+    let file = open_superblock(superblock_bytes).map_err(|e| bad(&e))?;
+    if let Some(signed) = &file.signed {
+        req.trust.verify_delta_superblock(&shown, signed)?;
+    }
+    let sb = &file.superblock;
+    if sb.to() != name.to || sb.from() != name.from {
+        return Err(bad(&"it describes another delta than its path names"));
+    }
+    let commit_id = Checksum::of(sb.commit_bytes());
+    if commit_id != req.target {
+        return Err(bad(&format!(
+            "its commit hashes to {commit_id}, not to the target {}",
+            req.target
+        )));
+    }
+
+    // Which parts are worth fetching.
+    let have = |id: &Checksum| builder.contains(id) || req.index.find(id).is_some();
+    let mut chosen = Vec::new();
+    let mut objects_needed = 0u64;
+    for p in sb.parts() {
+        let n = p.objects.len() as u64;
+        let missing = p.objects.iter().filter(|o| !have(&o.checksum)).count() as u64;
+        // A from-delta's parts rebuild objects from what the store holds; a scratch
+        // delta's part only pays off when most of its objects are missing.
+        let worth = missing > 0 && (name.from.is_some() || missing.saturating_mul(2) >= n);
+        if worth {
+            chosen.push(p.index);
+            objects_needed += missing;
+        }
+    }
+    if name.from.is_none() && chosen.is_empty() && !sb.parts().is_empty() {
+        // Everything (or most of it) is held already: the object route is cheaper.
+        req.reporter.report(Event::Message(format!(
+            "skipping scratch delta {shown}: the store holds most of its objects"
+        )));
+        return Ok(None);
+    }
+    let part_bytes: u64 = chosen
+        .iter()
+        .filter_map(|&i| sb.parts().get(i))
+        .fold(0u64, |a, p| a.saturating_add(p.size));
+    let mut applied = Applied {
+        name: shown.clone(),
+        parts: chosen.len() as u64,
+        objects: objects_needed,
+        estimated_bytes: Some(part_bytes.saturating_add(superblock_bytes.len() as u64)),
+    };
+    if req.dry_run {
+        return Ok(Some(applied));
+    }
+    req.reporter.report(Event::Phase("delta"));
+    req.reporter.report(Event::Message(format!(
+        "static delta {shown}: {} of {} parts, {} bytes",
+        chosen.len(),
+        sb.parts().len(),
+        part_bytes
+    )));
+    req.tracker
+        .parts_expected
+        .fetch_add(chosen.len() as u64, Ordering::Relaxed);
+    req.tracker
+        .objects_expected
+        .fetch_add(objects_needed, Ordering::Relaxed);
+    req.tracker
+        .bytes_expected
+        .fetch_add(part_bytes, Ordering::Relaxed);
+
+    // Read sources come from the from-commit.
+    let mut streams = Vec::new();
+    if let Some(from) = name.from {
+        let s = req.store.load_commit(&from)?.ok_or_else(|| {
+            PullError::Internal(format!("delta from-commit {from} vanished from the store"))
+        })?;
+        streams.push(Arc::new(s));
+    }
+    let sources = Arc::new(ReadSources::new(Arc::clone(req.store.repo()), streams));
+    // What the parts need not rebuild: objects held before the delta started.
+    let held: Arc<HashSet<Checksum>> = Arc::new(
+        sb.parts()
+            .iter()
+            .flat_map(|p| p.objects.iter())
+            .map(|o| o.checksum)
+            .filter(|id| have(id))
+            .collect(),
+    );
+
+    let mut jobs = Vec::with_capacity(chosen.len());
+    for &i in &chosen {
+        let Some(p) = sb.parts().get(i) else { continue };
+        let inline = sb.inline_part(i).map_err(|e| bad(&e))?.map(<[u8]>::to_vec);
+        jobs.push(PartJob {
+            index: i,
+            path: name.part_path(i),
+            checksum: p.checksum,
+            size: p.size,
+            cap: p.payload_cap(),
+            objects: p.objects.data().to_vec(),
+            inline,
+        });
+    }
+
+    let source = Arc::clone(req.source);
+    let repo = Arc::clone(req.store.repo());
+    let cancel = req.cancel.clone();
+    let mut results = futures::stream::iter(jobs)
+        .map(|job| {
+            let (source, repo, sources, held, cancel, shown) = (
+                Arc::clone(&source),
+                Arc::clone(&repo),
+                Arc::clone(&sources),
+                Arc::clone(&held),
+                cancel.clone(),
+                shown.clone(),
+            );
+            async move { run_part(job, &shown, source, repo, sources, held, cancel).await }
+        })
+        .buffered(parts_in_flight());
+    let mut made = 0u64;
+    while let Some(r) = results.next().await {
+        let r = r?;
+        for (id, entry) in r.objects {
+            if !builder.contains(&id) {
+                builder.insert(id, entry.data, entry.external);
+                made += 1;
+            }
+        }
+        req.tracker.parts_done.fetch_add(1, Ordering::Relaxed);
+        req.tracker.objects_done.fetch_add(made, Ordering::Relaxed);
+        req.reporter.report(Event::Counters(
+            req.tracker.snapshot(req.source.stats().bytes_received),
+        ));
+        if req.cancel.is_cancelled() {
+            return Err(PullError::Cancelled);
+        }
+    }
+    applied.objects = made;
+    Ok(Some(applied))
+}
+
+/// One part to fetch and apply.
+struct PartJob {
+    index: usize,
+    path: String,
+    checksum: Checksum,
+    size: u64,
+    cap: u64,
+    objects: Vec<u8>,
+    inline: Option<Vec<u8>>,
+}
+
+async fn run_part<ObjectID: FsVerityHashValue>(
+    job: PartJob,
+    delta: &str,
+    source: Arc<Source>,
+    repo: Arc<composefs::repository::Repository<ObjectID>>,
+    sources: Arc<ReadSources<ObjectID>>,
+    held: Arc<HashSet<Checksum>>,
+    cancel: Cancel,
+) -> Result<apply::PartResult<ObjectID>, PullError> {
+    let bytes = match job.inline {
+        Some(b) => b,
+        None => source
+            .get_bytes(&job.path, PathKind::Content, job.size)
+            .await?
+            .ok_or_else(|| PullError::NotFound {
+                what: format!("part {} of static delta {delta}", job.index),
+                path: job.path.clone(),
+            })?,
+    };
+    if cancel.is_cancelled() {
+        return Err(PullError::Cancelled);
+    }
+    let delta = delta.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let actual = Checksum::of(&bytes);
+        if actual != job.checksum {
+            return Err(PullError::ChecksumMismatch {
+                object: format!(
+                    "{} (part {} of delta {delta}; the superblock says {})",
+                    job.path, job.index, job.checksum
+                ),
+                actual,
+            });
+        }
+        let payload = part::decompress(&bytes, job.cap).map_err(|e| {
+            PullError::Hostile(format!(
+                "{} (part {} of delta {delta}): {e}",
+                job.path, job.index
+            ))
+        })?;
+        let objects = cfsync_formats::delta::DeltaObjects::new(&job.objects)
+            .map_err(|e| PullError::Internal(format!("part object list: {e}")))?;
+        let have = |id: &Checksum| held.contains(id);
+        apply_part(&repo, &payload, objects, &sources, &have, &cancel).map_err(|e| match e {
+            PullError::Hostile(m) => PullError::Hostile(format!(
+                "{m} ({}, part {} of delta {delta})",
+                job.path, job.index
+            )),
+            other => other,
+        })
+    })
+    .await
+    .map_err(|e| PullError::Internal(format!("delta part task failed: {e}")))?
+}
