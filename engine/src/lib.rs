@@ -25,6 +25,6 @@ pub mod summary;
 pub mod trust;
 pub mod walk;
 
-pub use pull::{PullError, PullOptions, PullStats, pull};
 /// The composefs crate this engine stores into (re-exported so callers use the same version).
 pub use composefs;
+pub use pull::{PullError, PullOptions, PullStats, pull};

@@ -52,12 +52,25 @@ struct Cache {
 }
 
 impl Cache {
-    fn new<ObjectID: FsVerityHashValue>(store: &Store<ObjectID>, key: &str) -> Result<Self, StoreError> {
+    fn new<ObjectID: FsVerityHashValue>(
+        store: &Store<ObjectID>,
+        key: &str,
+    ) -> Result<Self, StoreError> {
         let safe: String = key
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
-        let safe = if safe.is_empty() || safe.starts_with('.') { format!("_{safe}") } else { safe };
+        let safe = if safe.is_empty() || safe.starts_with('.') {
+            format!("_{safe}")
+        } else {
+            safe
+        };
         let dir = store.state_dir()?.join("summaries").join(safe);
         Ok(Self { dir })
     }
@@ -93,7 +106,11 @@ impl Cache {
                     let clean = |s: &Option<String>| {
                         s.as_deref().unwrap_or("").replace(['\t', '\n', '\r'], " ")
                     };
-                    validators.push_str(&format!("{name}\t{}\t{}\n", clean(&c.etag), clean(&c.last_modified)));
+                    validators.push_str(&format!(
+                        "{name}\t{}\t{}\n",
+                        clean(&c.etag),
+                        clean(&c.last_modified)
+                    ));
                 }
                 None => {
                     let _ = std::fs::remove_file(&path);
@@ -110,7 +127,12 @@ fn write_atomic(path: &std::path::Path, data: &[u8]) -> Result<(), StoreError> {
     std::fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))
 }
 
-async fn conditional(source: &Source, name: &str, max: u64, cached: &Cached) -> Result<Cached, PullError> {
+async fn conditional(
+    source: &Source,
+    name: &str,
+    max: u64,
+    cached: &Cached,
+) -> Result<Cached, PullError> {
     let (etag, lm) = if cached.body.is_some() {
         (cached.etag.as_deref(), cached.last_modified.as_deref())
     } else {
@@ -148,7 +170,8 @@ pub async fn resolve<ObjectID: FsVerityHashValue>(
 
     let sig = conditional(source, "summary.sig", MAX_SUMMARY_SIG_SIZE, &cached_sig).await?;
     let mut from_cache = false;
-    let summary = if sig.body.is_some() && sig.body == cached_sig.body && cached_sum.body.is_some() {
+    let summary = if sig.body.is_some() && sig.body == cached_sig.body && cached_sum.body.is_some()
+    {
         from_cache = true;
         cached_sum.clone()
     } else {
@@ -164,14 +187,22 @@ pub async fn resolve<ObjectID: FsVerityHashValue>(
             let (mut summary, mut sig) = (summary.clone(), sig.clone());
             if verified.is_err() && from_cache {
                 // The cache may be stale or damaged: fetch both afresh and try once more.
-                sig = conditional(source, "summary.sig", MAX_SUMMARY_SIG_SIZE, &Cached::default()).await?;
-                summary = conditional(source, "summary", MAX_SUMMARY_SIZE, &Cached::default()).await?;
+                sig = conditional(
+                    source,
+                    "summary.sig",
+                    MAX_SUMMARY_SIG_SIZE,
+                    &Cached::default(),
+                )
+                .await?;
+                summary =
+                    conditional(source, "summary", MAX_SUMMARY_SIZE, &Cached::default()).await?;
                 let body = summary.body.as_deref().unwrap_or_default();
                 verified = trust.verify_summary(body, sig.body.as_deref());
             }
             resolved.signatures = verified?;
             let body = summary.body.clone().unwrap_or_default();
-            let parsed = SummaryRef::from_bytes(&body).map_err(|e| PullError::Hostile(format!("summary: {e}")))?;
+            let parsed = SummaryRef::from_bytes(&body)
+                .map_err(|e| PullError::Hostile(format!("summary: {e}")))?;
             resolved.commit = parsed.lookup_ref(&opts.ref_name).map(|r| r.checksum);
             if use_cache {
                 cache.save(&summary, &sig)?;
@@ -213,7 +244,10 @@ pub fn load_commitmeta<ObjectID: FsVerityHashValue>(
     store: &Store<ObjectID>,
     commit: &Checksum,
 ) -> Result<Option<Vec<u8>>, StoreError> {
-    let path = store.state_dir()?.join("commitmeta").join(format!("{commit}.commitmeta"));
+    let path = store
+        .state_dir()?
+        .join("commitmeta")
+        .join(format!("{commit}.commitmeta"));
     match std::fs::read(&path) {
         Ok(b) => Ok(Some(b)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -223,7 +257,10 @@ pub fn load_commitmeta<ObjectID: FsVerityHashValue>(
 
 /// A remote's refs from its summary (verified when the policy says so), without
 /// touching any repository.
-pub async fn remote_refs(source: &Source, trust: &Trust) -> Result<Vec<(String, Checksum)>, PullError> {
+pub async fn remote_refs(
+    source: &Source,
+    trust: &Trust,
+) -> Result<Vec<(String, Checksum)>, PullError> {
     let summary = source
         .get_bytes("summary", PathKind::Metadata, MAX_SUMMARY_SIZE)
         .await?
@@ -237,7 +274,8 @@ pub async fn remote_refs(source: &Source, trust: &Trust) -> Result<Vec<(String, 
             .await?;
         trust.verify_summary(&summary, sig.as_deref())?;
     }
-    let parsed = SummaryRef::from_bytes(&summary).map_err(|e| PullError::Hostile(format!("summary: {e}")))?;
+    let parsed = SummaryRef::from_bytes(&summary)
+        .map_err(|e| PullError::Hostile(format!("summary: {e}")))?;
     Ok(parsed
         .refs()
         .iter()
