@@ -493,10 +493,10 @@ async fn remote(cli: &Cli, cmd: &RemoteCmd) -> Result<()> {
 
 async fn inspect(cmd: &InspectCmd) -> Result<()> {
     match cmd {
-        InspectCmd::Summary { target, json } => crate::cmd::inspect::summary(target, *json).await,
-        InspectCmd::Delta { target, json } => crate::cmd::inspect::delta(target, *json).await,
-        InspectCmd::Object { target, json } => crate::cmd::inspect::object(target, *json).await,
+        InspectCmd::Summary { target, json } => inspect::summary(target, *json).await,
+        InspectCmd::Delta { target, json } => inspect::delta(target, *json).await,
+        InspectCmd::Object { target, json } => inspect::object(target, *json).await,
     }
 }
 
-pub mod inspect;
+pub(crate) mod inspect;
