@@ -225,9 +225,28 @@ fn locate(target: &str, is_file: impl Fn(&str) -> bool) -> Result<(Loc, Option<S
     }
 }
 
+/// Writes `text` to stdout; a closed pipe (`| head`) ends quietly.
+fn emit(text: &str) -> Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("writing to stdout"),
+    }
+}
+
 fn print_json(v: &J) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
+    let mut s = serde_json::to_string_pretty(v)?;
+    s.push('\n');
+    emit(&s)
+}
+
+/// `writeln!` into a `String` (which cannot fail).
+macro_rules! w {
+    ($o:expr, $($t:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($o, $($t)*);
+    }};
 }
 
 fn date(secs: u64) -> String {
@@ -397,8 +416,9 @@ pub(crate) async fn summary(target: &str, json: bool) -> Result<()> {
     if json {
         print_json(&v)
     } else {
-        print_summary_text(&v);
-        Ok(())
+        let mut o = String::new();
+        print_summary_text(&mut o, &v);
+        emit(&o)
     }
 }
 
@@ -550,26 +570,28 @@ fn opt_str(v: &J) -> String {
     }
 }
 
-fn print_summary_body(indent: &str, s: &J) {
+fn print_summary_body(o: &mut String, indent: &str, s: &J) {
     let refs = s["refs"].as_array().cloned().unwrap_or_default();
     for r in &refs {
-        println!("{indent}* {}", opt_str(&r["name"]));
-        println!(
+        w!(o, "{indent}* {}", opt_str(&r["name"]));
+        w!(
+            o,
             "{indent}    Latest Commit ({} bytes):",
             opt_str(&r["commit_size"])
         );
-        println!("{indent}      {}", opt_str(&r["commit"]));
+        w!(o, "{indent}      {}", opt_str(&r["commit"]));
         if let Some(ts) = r["timestamp"].as_u64() {
-            println!("{indent}    Timestamp: {}", date(ts));
+            w!(o, "{indent}    Timestamp: {}", date(ts));
         }
         if let Some(v) = r["version"].as_str() {
-            println!("{indent}    Version: {v}");
+            w!(o, "{indent}    Version: {v}");
         }
     }
     for c in s["collection_refs"].as_array().cloned().unwrap_or_default() {
-        println!("{indent}Collection {}:", opt_str(&c["collection_id"]));
+        w!(o, "{indent}Collection {}:", opt_str(&c["collection_id"]));
         for r in c["refs"].as_array().cloned().unwrap_or_default() {
-            println!(
+            w!(
+                o,
                 "{indent}  * {} {} ({} bytes)",
                 opt_str(&r["name"]),
                 opt_str(&r["commit"]),
@@ -577,31 +599,37 @@ fn print_summary_body(indent: &str, s: &J) {
             );
         }
     }
-    println!(
+    w!(
+        o,
         "{indent}Size: {} bytes, sha256 {}",
         s["size"],
         opt_str(&s["sha256"])
     );
-    println!("{indent}Mode: {}", opt_str(&s["mode"]));
-    println!("{indent}Collection ID: {}", opt_str(&s["collection_id"]));
+    w!(o, "{indent}Mode: {}", opt_str(&s["mode"]));
+    w!(o, "{indent}Collection ID: {}", opt_str(&s["collection_id"]));
     let when = |k: &str| s[k].as_u64().map_or_else(|| "(none)".to_owned(), date);
-    println!("{indent}Last-Modified: {}", when("last_modified"));
-    println!("{indent}Expires: {}", when("expires"));
-    println!("{indent}Indexed deltas: {}", opt_str(&s["indexed_deltas"]));
-    println!(
+    w!(o, "{indent}Last-Modified: {}", when("last_modified"));
+    w!(o, "{indent}Expires: {}", when("expires"));
+    w!(
+        o,
+        "{indent}Indexed deltas: {}",
+        opt_str(&s["indexed_deltas"])
+    );
+    w!(
+        o,
         "{indent}Tombstone commits: {}",
         opt_str(&s["tombstone_commits"])
     );
     let deltas = s["static_deltas"].as_array().cloned().unwrap_or_default();
-    println!("{indent}Static deltas: {}", deltas.len());
+    w!(o, "{indent}Static deltas: {}", deltas.len());
     for d in deltas {
-        println!("{indent}  {}", opt_str(&d["name"]));
+        w!(o, "{indent}  {}", opt_str(&d["name"]));
     }
 }
 
-fn print_signatures(indent: &str, sig: &J) {
+fn print_signatures(o: &mut String, indent: &str, sig: &J) {
     if sig.is_null() {
-        println!("{indent}Signatures: none (no signature file)");
+        w!(o, "{indent}Signatures: none (no signature file)");
         return;
     }
     let mut parts = vec![format!("{} gpg", sig["gpg"])];
@@ -610,29 +638,32 @@ fn print_signatures(indent: &str, sig: &J) {
             parts.push(format!("{v} {k}"));
         }
     }
-    println!(
+    w!(
+        o,
         "{indent}Signatures ({}): {}",
         opt_str(&sig["file"]),
         parts.join(", ")
     );
 }
 
-fn print_summary_text(v: &J) {
-    println!("Source: {}", opt_str(&v["source"]));
+fn print_summary_text(o: &mut String, v: &J) {
+    w!(o, "Source: {}", opt_str(&v["source"]));
     if !v["summary"].is_null() {
-        print_summary_body("", &v["summary"]);
-        print_signatures("", &v["signatures"]);
+        print_summary_body(o, "", &v["summary"]);
+        print_signatures(o, "", &v["signatures"]);
     }
     let idx = &v["index"];
     if !idx.is_null() {
-        println!(
+        w!(
+            o,
             "Summary index: {} bytes, sha256 {}",
             idx["size"],
             opt_str(&idx["sha256"])
         );
-        print_signatures("  ", &idx["signatures"]);
+        print_signatures(o, "  ", &idx["signatures"]);
         for sub in idx["subsummaries"].as_array().cloned().unwrap_or_default() {
-            println!(
+            w!(
+                o,
                 "Subsummary {} ({}, {} bytes compressed){}",
                 opt_str(&sub["name"]),
                 opt_str(&sub["path"]),
@@ -644,7 +675,8 @@ fn print_summary_text(v: &J) {
                 }
             );
             for d in sub["diffs"].as_array().cloned().unwrap_or_default() {
-                println!(
+                w!(
+                    o,
                     "  diff {} ({} bytes, applies: {})",
                     opt_str(&d["path"]),
                     d["size"],
@@ -652,7 +684,7 @@ fn print_summary_text(v: &J) {
                 );
             }
             if !sub["summary"].is_null() {
-                print_summary_body("  ", &sub["summary"]);
+                print_summary_body(o, "  ", &sub["summary"]);
             }
         }
     }
@@ -680,7 +712,7 @@ pub(crate) async fn delta(target: &str, json: bool) -> Result<()> {
     if json {
         print_json(&v)?;
     } else {
-        print!("{text}");
+        emit(&text)?;
     }
     if !bad.is_empty() {
         bail!("{}", bad.join("; "));
@@ -862,7 +894,9 @@ pub(crate) async fn object(target: &str, json: bool) -> Result<()> {
     if json {
         print_json(&v)?;
     } else {
-        print_object_text(&v);
+        let mut o = String::new();
+        print_object_text(&mut o, &v);
+        emit(&o)?;
     }
     if matches == Some(false) {
         bail!(
@@ -1083,43 +1117,54 @@ async fn bare_file_object(
     .await?
 }
 
-fn print_object_text(v: &J) {
-    println!("Source: {}", opt_str(&v["source"]));
-    println!("Type: {}", opt_str(&v["type"]));
-    println!("Name: {}", opt_str(&v["name"]));
+fn print_object_text(o: &mut String, v: &J) {
+    w!(o, "Source: {}", opt_str(&v["source"]));
+    w!(o, "Type: {}", opt_str(&v["type"]));
+    w!(o, "Name: {}", opt_str(&v["name"]));
     let verdict = match v["checksum_matches"].as_bool() {
         Some(true) => " (matches the name)",
         Some(false) => " (DOES NOT MATCH the name)",
         None => "",
     };
-    println!("Checksum: {}{verdict}", opt_str(&v["checksum"]));
+    w!(o, "Checksum: {}{verdict}", opt_str(&v["checksum"]));
     let c = &v["content"];
     match v["type"].as_str() {
         Some("commit") => {
-            println!("Parent: {}", opt_str(&c["parent"]));
-            println!("Date: {}", opt_str(&c["date"]));
-            println!("Root tree: {}", opt_str(&c["root_tree"]));
-            println!("Root meta: {}", opt_str(&c["root_meta"]));
+            w!(o, "Parent: {}", opt_str(&c["parent"]));
+            w!(o, "Date: {}", opt_str(&c["date"]));
+            w!(o, "Root tree: {}", opt_str(&c["root_tree"]));
+            w!(o, "Root meta: {}", opt_str(&c["root_meta"]));
             if let Some(r) = c["related"].as_array().filter(|r| !r.is_empty()) {
                 for x in r {
-                    println!("Related: {} {}", opt_str(&x["name"]), opt_str(&x["commit"]));
+                    w!(
+                        o,
+                        "Related: {} {}",
+                        opt_str(&x["name"]),
+                        opt_str(&x["commit"])
+                    );
                 }
             }
-            println!("Subject: {}", opt_str(&c["subject"]));
+            w!(o, "Subject: {}", opt_str(&c["subject"]));
             if let Some(b) = c["body"].as_str().filter(|b| !b.is_empty()) {
-                println!("Body:");
+                w!(o, "Body:");
                 for l in b.lines() {
-                    println!("    {l}");
+                    w!(o, "    {l}");
                 }
             }
-            print_json_metadata(&c["metadata"]);
+            print_json_metadata(o, &c["metadata"]);
         }
         Some("dir-tree") | Some("dirtree") => {
             for f in c["files"].as_array().cloned().unwrap_or_default() {
-                println!("file {} {}", opt_str(&f["checksum"]), opt_str(&f["name"]));
+                w!(
+                    o,
+                    "file {} {}",
+                    opt_str(&f["checksum"]),
+                    opt_str(&f["name"])
+                );
             }
             for d in c["dirs"].as_array().cloned().unwrap_or_default() {
-                println!(
+                w!(
+                    o,
                     "dir  {} {} {}",
                     opt_str(&d["tree"]),
                     opt_str(&d["meta"]),
@@ -1128,19 +1173,24 @@ fn print_object_text(v: &J) {
             }
         }
         Some("commitmeta") | Some("commit-meta") => {
-            println!("GPG signatures: {}", c["gpg_signatures"]);
-            println!("ed25519 signatures: {}", c["ed25519_signatures"]);
-            print_json_metadata(&c["metadata"]);
+            w!(o, "GPG signatures: {}", c["gpg_signatures"]);
+            w!(o, "ed25519 signatures: {}", c["ed25519_signatures"]);
+            print_json_metadata(o, &c["metadata"]);
         }
         _ => {
             if let Some(m) = c.as_object() {
                 for (k, val) in m {
                     if k == "xattrs" {
                         for x in val.as_array().cloned().unwrap_or_default() {
-                            println!("xattr {} = {}", opt_str(&x["name"]), opt_str(&x["value"]));
+                            w!(
+                                o,
+                                "xattr {} = {}",
+                                opt_str(&x["name"]),
+                                opt_str(&x["value"])
+                            );
                         }
                     } else {
-                        println!("{k}: {}", opt_str(val));
+                        w!(o, "{k}: {}", opt_str(val));
                     }
                 }
             }
@@ -1148,10 +1198,11 @@ fn print_object_text(v: &J) {
     }
 }
 
-fn print_json_metadata(m: &J) {
+fn print_json_metadata(o: &mut String, m: &J) {
     if let Some(map) = m.as_object() {
         for (k, v) in map {
-            println!(
+            w!(
+                o,
                 "Metadata {k} ({}): {}",
                 opt_str(&v["type"]),
                 v.get("value").cloned().unwrap_or(J::Null)
