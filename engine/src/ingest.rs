@@ -175,7 +175,10 @@ pub fn ingest_file<ObjectID: FsVerityHashValue>(
             expected: *id,
             actual: *actual,
         },
-        None => IngestError::Read { id: *id, source: err },
+        None => IngestError::Read {
+            id: *id,
+            source: err,
+        },
     };
     if kind == S_IFLNK || is_inline_size::<ObjectID>(declared) {
         let mut inline = Vec::with_capacity(usize::try_from(declared).unwrap_or(0));

@@ -4,7 +4,9 @@
 //!
 //! A crash or cancellation at any point leaves the old ref untouched and keeps every
 //! verified content object in the store; the next pull reuses them through the object
-//! index and the commit streams already stored.
+//! index and the commit streams already stored, and takes the objects an interrupted
+//! pull of the same commit had verified from its resume journal
+//! ([`crate::store::journal`]), fetching only the rest.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -42,7 +44,9 @@ pub enum PullError {
     #[error(transparent)]
     Trust(#[from] TrustError),
     /// An object's bytes hash to something other than its name.
-    #[error("object {object}: checksum mismatch (content hashes to {actual}); the server sent a corrupt or substituted object")]
+    #[error(
+        "object {object}: checksum mismatch (content hashes to {actual}); the server sent a corrupt or substituted object"
+    )]
     ChecksumMismatch {
         /// The object (`<id>.<type>`).
         object: String,
@@ -146,6 +150,9 @@ pub struct PullStats {
     pub objects_fetched: u64,
     /// Objects reused from the store.
     pub objects_reused: u64,
+    /// Objects taken from the resume journal of an interrupted pull of this commit
+    /// (verified again, not fetched again).
+    pub objects_resumed: u64,
     /// Delta parts applied.
     pub delta_parts: u64,
     /// The delta used: "FROM-TO", "TO" for a scratch delta, or null.
@@ -186,7 +193,10 @@ impl<ObjectID: FsVerityHashValue> ObjectSource<ObjectID> for SourceObjects<Objec
         })
     }
 
-    fn fetch_file(self: Arc<Self>, id: Checksum) -> BoxFuture<'static, Result<Entry<ObjectID>, PullError>> {
+    fn fetch_file(
+        self: Arc<Self>,
+        id: Checksum,
+    ) -> BoxFuture<'static, Result<Entry<ObjectID>, PullError>> {
         Box::pin(async move {
             let mut attempt = 0u32;
             loop {
@@ -239,7 +249,10 @@ async fn fetch_file_once<ObjectID: FsVerityHashValue>(
     };
     match obj {
         FileObject::Split { header, content } => {
-            run(Box::new(move || Ok(ingest_file(&repo, &id, &header, content)?))).await
+            run(Box::new(move || {
+                Ok(ingest_file(&repo, &id, &header, content)?)
+            }))
+            .await
         }
         FileObject::Filez(body) => {
             let url = body.url().to_owned();
@@ -249,7 +262,10 @@ async fn fetch_file_once<ObjectID: FsVerityHashValue>(
                 tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut buf)
                     .await
                     .map_err(|e| io_to_pull(e, &url))?;
-                run(Box::new(move || decode_filez(&repo, &id, std::io::Cursor::new(buf), &url))).await
+                run(Box::new(move || {
+                    decode_filez(&repo, &id, std::io::Cursor::new(buf), &url)
+                }))
+                .await
             } else {
                 let reader = tokio_util::io::SyncIoBridge::new(body.into_reader());
                 run(Box::new(move || decode_filez(&repo, &id, reader, &url))).await
@@ -287,7 +303,11 @@ fn filez_error(id: &Checksum, url: &str, e: impl std::fmt::Display) -> PullError
 }
 
 /// Fetches a metadata object and checks its checksum.
-async fn fetch_verified(source: &Source, id: &Checksum, objtype: ObjectType) -> Result<Vec<u8>, PullError> {
+async fn fetch_verified(
+    source: &Source,
+    id: &Checksum,
+    objtype: ObjectType,
+) -> Result<Vec<u8>, PullError> {
     let path = loose_path(id, objtype, RepoMode::Archive);
     let data = source
         .get_bytes(&path, PathKind::Content, MAX_METADATA_SIZE)
@@ -298,7 +318,10 @@ async fn fetch_verified(source: &Source, id: &Checksum, objtype: ObjectType) -> 
         })?;
     let actual = Checksum::of(&data);
     if actual != *id {
-        return Err(PullError::ChecksumMismatch { object: path, actual });
+        return Err(PullError::ChecksumMismatch {
+            object: path,
+            actual,
+        });
     }
     Ok(data)
 }
@@ -325,9 +348,12 @@ pub async fn pull<ObjectID: FsVerityHashValue>(
     // 1. Resolve the ref (summary first, verified when the policy says so).
     reporter.report(Event::Phase("summary"));
     let resolved = crate::summary::resolve(store, &source, trust, opts).await?;
-    let target = opts.commit.or(resolved.commit).ok_or_else(|| PullError::RefNotFound {
-        name: opts.ref_name.clone(),
-    })?;
+    let target = opts
+        .commit
+        .or(resolved.commit)
+        .ok_or_else(|| PullError::RefNotFound {
+            name: opts.ref_name.clone(),
+        })?;
     stats.commit = target.to_hex();
     stats.signatures.extend(resolved.signatures.iter().cloned());
     if cancel.is_cancelled() {
@@ -342,11 +368,25 @@ pub async fn pull<ObjectID: FsVerityHashValue>(
                 .ok_or_else(|| PullError::Internal("commit stream vanished".into()))?;
             let bytes = crate::store::ObjectLookup::lookup(&commit, &target)
                 .map(|(d, _)| d.to_vec())
-                .ok_or_else(|| PullError::Internal("commit object missing from its stream".into()))?;
+                .ok_or_else(|| {
+                    PullError::Internal("commit object missing from its stream".into())
+                })?;
             let prev_ts = previous_timestamp(store, previous)?;
-            trust.check_commit_rules(&target, &bytes, &opts.ref_name, prev_ts, opts.allow_downgrade)?;
+            trust.check_commit_rules(
+                &target,
+                &bytes,
+                &opts.ref_name,
+                prev_ts,
+                opts.allow_downgrade,
+            )?;
             if !opts.dry_run {
                 store.set_ref(&opts.ref_name, &target)?;
+            }
+        }
+        if !opts.dry_run {
+            // A pull killed after storing the commit but before removing its journal.
+            if let Err(e) = crate::store::journal::remove_stale(store, &target) {
+                tracing::warn!("removing the stale resume journal of {target}: {e}");
             }
         }
         stats.image = image.to_hex();
@@ -363,14 +403,41 @@ pub async fn pull<ObjectID: FsVerityHashValue>(
     let commitmeta = source
         .get_bytes(&commitmeta_path, PathKind::Metadata, MAX_METADATA_SIZE)
         .await?;
-    let commit = CommitRef::from_bytes(&commit_bytes).map_err(|e| PullError::object(&target, "commit", e))?;
+    let commit = CommitRef::from_bytes(&commit_bytes)
+        .map_err(|e| PullError::object(&target, "commit", e))?;
     let sigs = trust.verify_commit(&target, &commit_bytes, commitmeta.as_deref())?;
     stats.signatures.extend(sigs);
     let prev_ts = previous_timestamp(store, previous)?;
-    trust.check_commit_rules(&target, &commit_bytes, &opts.ref_name, prev_ts, opts.allow_downgrade)?;
+    trust.check_commit_rules(
+        &target,
+        &commit_bytes,
+        &opts.ref_name,
+        prev_ts,
+        opts.allow_downgrade,
+    )?;
     let (root_tree, root_meta) = (commit.root_contents(), commit.root_metadata());
 
-    let mut builder = CommitStreamBuilder::new(target);
+    // The resume journal: objects verified by an interrupted pull of this commit seed the
+    // table, and everything inserted from here on (by any route) is journaled.
+    let mut builder = if opts.dry_run {
+        CommitStreamBuilder::new(target)
+    } else {
+        let (builder, resumed) = crate::store::journal::open_builder(store, target)?;
+        if resumed.loaded > 0 || resumed.dropped > 0 {
+            tracing::info!(
+                "resuming commit {target}: {} objects from the journal, {} dropped{}",
+                resumed.loaded,
+                resumed.dropped,
+                if resumed.rehashed {
+                    " (re-hashed after a reboot)"
+                } else {
+                    ""
+                }
+            );
+        }
+        stats.objects_resumed = resumed.loaded;
+        builder
+    };
     builder.insert(target, commit_bytes.clone(), None);
     let mut index = ObjectIndex::load(store)?;
 
@@ -389,8 +456,7 @@ pub async fn pull<ObjectID: FsVerityHashValue>(
             reporter: &*reporter,
             cancel,
         };
-        if let Some(applied) = crate::delta::try_delta(req, &mut builder).await?
-        {
+        if let Some(applied) = crate::delta::try_delta(req, &mut builder).await? {
             stats.delta = Some(applied.name);
             stats.delta_parts = applied.parts;
             stats.objects_fetched += applied.objects;
@@ -441,10 +507,16 @@ pub async fn pull<ObjectID: FsVerityHashValue>(
     // 5. Image, commit stream, index, and only then the ref.
     reporter.report(Event::Phase("image"));
     // Building the image is CPU and disk work with nothing else to overlap at this point.
+    builder.flush_journal();
     let (_, image) = store.store_commit(&builder)?;
     index.add_commit(target, builder.iter().map(|(id, _)| *id));
     index.save(store)?;
     store.set_ref(&opts.ref_name, &target)?;
+    if let Err(e) = builder.remove_journal() {
+        // The commit is stored and the ref moved; a stale journal is only wasted space
+        // (the next pull of this commit finds it stored and removes it).
+        tracing::warn!("commit {target} stored, but removing its resume journal failed: {e}");
+    }
     stats.image = image.to_hex();
     finish(&mut stats, &source, started);
     Ok(stats)
@@ -454,14 +526,18 @@ fn previous_timestamp<ObjectID: FsVerityHashValue>(
     store: &Store<ObjectID>,
     previous: Option<Checksum>,
 ) -> Result<Option<(Checksum, u64)>, PullError> {
-    let Some(prev) = previous else { return Ok(None) };
+    let Some(prev) = previous else {
+        return Ok(None);
+    };
     let Some(stream) = store.load_commit(&prev)? else {
         return Ok(None);
     };
     let Some((bytes, _)) = crate::store::ObjectLookup::lookup(&stream, &prev) else {
         return Ok(None);
     };
-    Ok(CommitRef::from_bytes(bytes).ok().map(|c| (prev, c.timestamp())))
+    Ok(CommitRef::from_bytes(bytes)
+        .ok()
+        .map(|c| (prev, c.timestamp())))
 }
 
 fn finish(stats: &mut PullStats, source: &Source, started: Instant) {

@@ -18,9 +18,9 @@ use futures::future::BoxFuture;
 
 use crate::progress::{Cancel, Event, Reporter, Tracker};
 use crate::pull::PullError;
+use crate::store::Store;
 use crate::store::commit_stream::{CommitStream, CommitStreamBuilder, Entry, ObjectLookup};
 use crate::store::index::ObjectIndex;
-use crate::store::Store;
 
 /// Most objects one commit may reach (a bound against hostile trees).
 pub const MAX_COMMIT_OBJECTS: usize = 8 * 1024 * 1024;
@@ -36,7 +36,10 @@ pub trait ObjectSource<ObjectID: FsVerityHashValue>: Send + Sync + 'static {
         objtype: ObjectType,
     ) -> BoxFuture<'static, Result<Vec<u8>, PullError>>;
     /// Fetches, verifies and stores a file object; returns its commit-table entry.
-    fn fetch_file(self: Arc<Self>, id: Checksum) -> BoxFuture<'static, Result<Entry<ObjectID>, PullError>>;
+    fn fetch_file(
+        self: Arc<Self>,
+        id: Checksum,
+    ) -> BoxFuture<'static, Result<Entry<ObjectID>, PullError>>;
 }
 
 /// What the walk did.
@@ -80,7 +83,11 @@ impl<'a, ObjectID: FsVerityHashValue> Reuse<'a, ObjectID> {
     }
 
     /// Copies object `id` from a stored commit into `builder`; false when not held.
-    pub fn copy(&mut self, id: &Checksum, builder: &mut CommitStreamBuilder<ObjectID>) -> Result<bool, PullError> {
+    pub fn copy(
+        &mut self,
+        id: &Checksum,
+        builder: &mut CommitStreamBuilder<ObjectID>,
+    ) -> Result<bool, PullError> {
         let Some(commit) = self.index.find(id) else {
             return Ok(false);
         };
@@ -130,7 +137,9 @@ impl<ObjectID: FsVerityHashValue, S: ObjectSource<ObjectID>> Walker<'_, '_, Obje
                 "commit reaches more than {MAX_COMMIT_OBJECTS} objects"
             )));
         }
-        self.tracker.objects_expected.fetch_add(1, Ordering::Relaxed);
+        self.tracker
+            .objects_expected
+            .fetch_add(1, Ordering::Relaxed);
         let held = self.builder.contains(&id);
         if held || self.reuse.copy(&id, self.builder)? {
             if !held {
@@ -153,9 +162,14 @@ impl<ObjectID: FsVerityHashValue, S: ObjectSource<ObjectID>> Walker<'_, '_, Obje
     fn expand(&mut self, tree: &Checksum) -> Result<(), PullError> {
         let data = match self.builder.lookup(tree) {
             Some((d, _)) => d.to_vec(),
-            None => return Err(PullError::Internal(format!("dirtree {tree} vanished from the table"))),
+            None => {
+                return Err(PullError::Internal(format!(
+                    "dirtree {tree} vanished from the table"
+                )));
+            }
         };
-        let dt = DirTreeRef::from_bytes(&data).map_err(|e| PullError::object(tree, "dirtree", e))?;
+        let dt =
+            DirTreeRef::from_bytes(&data).map_err(|e| PullError::object(tree, "dirtree", e))?;
         let mut files = Vec::new();
         for f in dt.files() {
             let (_, id) = f.map_err(|e| PullError::object(tree, "dirtree", e))?;
@@ -176,6 +190,35 @@ impl<ObjectID: FsVerityHashValue, S: ObjectSource<ObjectID>> Walker<'_, '_, Obje
         Ok(())
     }
 
+    /// Checks and records one fetched object; with `expand`, queues a new dirtree's
+    /// children.
+    fn accept(&mut self, done: Done<ObjectID>, expand: bool) -> Result<(), PullError> {
+        self.stats.fetched += 1;
+        self.tracker.objects_done.fetch_add(1, Ordering::Relaxed);
+        match done {
+            Done::Meta(id, t, data) => {
+                let actual = Checksum::of(&data);
+                if actual != id {
+                    return Err(PullError::ChecksumMismatch {
+                        object: format!(
+                            "{id}.{}",
+                            t.extension(cfsync_formats::object::RepoMode::Archive)
+                        ),
+                        actual,
+                    });
+                }
+                self.builder.insert(id, data, None);
+                if expand && t == ObjectType::DirTree {
+                    self.expand(&id)?;
+                }
+            }
+            Done::File(id, entry) => {
+                self.builder.insert(id, entry.data, entry.external);
+            }
+        }
+        Ok(())
+    }
+
     fn next_task(&mut self) -> Option<BoxFuture<'static, Result<Done<ObjectID>, PullError>>> {
         if let Some((id, t)) = self.meta_queue.pop_front() {
             let src = Arc::clone(&self.source);
@@ -191,6 +234,31 @@ impl<ObjectID: FsVerityHashValue, S: ObjectSource<ObjectID>> Walker<'_, '_, Obje
             Ok(Done::File(id, entry))
         }))
     }
+}
+
+/// How long fetches still in flight are awaited after another one failed.
+const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// After a failure: lets the fetches in flight finish (up to [`DRAIN_TIMEOUT`], or until
+/// cancelled) and keeps every object among them that verifies, so that the next pull
+/// does not fetch it again. Their own errors are dropped: the first error is reported.
+async fn drain<ObjectID: FsVerityHashValue, S: ObjectSource<ObjectID>>(
+    w: &mut Walker<'_, '_, ObjectID, S>,
+    pending: &mut tokio::task::JoinSet<Result<Done<ObjectID>, PullError>>,
+    cancel: &Cancel,
+) {
+    let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+    while !cancel.is_cancelled() {
+        match tokio::time::timeout_at(deadline, pending.join_next()).await {
+            Ok(Some(Ok(Ok(done)))) => {
+                let _ = w.accept(done, false);
+            }
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    pending.abort_all();
+    w.builder.flush_journal();
 }
 
 /// Fetches every object of the tree rooted at (`root_tree`, `root_meta`) that `builder`
@@ -220,7 +288,9 @@ pub async fn walk<ObjectID: FsVerityHashValue, S: ObjectSource<ObjectID>>(
     };
     w.need(root_meta, ObjectType::DirMeta)?;
     w.need(root_tree, ObjectType::DirTree)?;
-    // Dropping the set (on error or cancellation) aborts the tasks still in flight.
+    // After an error, fetches still in flight are awaited this long, so that what they
+    // verify is kept (and journaled) for the next pull.
+    // Dropping the set (on cancellation) aborts the tasks still in flight.
     let mut pending = tokio::task::JoinSet::new();
     let concurrency = concurrency.max(1);
     let mut last_report = std::time::Instant::now();
@@ -236,29 +306,25 @@ pub async fn walk<ObjectID: FsVerityHashValue, S: ObjectSource<ObjectID>>(
                 None => break,
             }
         }
-        let Some(joined) = pending.join_next().await else {
-            break;
+        let joined = match pending.try_join_next() {
+            Some(j) => j,
+            None => {
+                // About to wait for the network: put what is verified so far on disk,
+                // so that a kill during the wait loses nothing.
+                w.builder.flush_journal();
+                match pending.join_next().await {
+                    Some(j) => j,
+                    None => break,
+                }
+            }
         };
-        let done = joined.map_err(|e| PullError::Internal(format!("fetch task failed: {e}")))??;
-        w.stats.fetched += 1;
-        tracker.objects_done.fetch_add(1, Ordering::Relaxed);
-        match done {
-            Done::Meta(id, t, data) => {
-                let actual = Checksum::of(&data);
-                if actual != id {
-                    return Err(PullError::ChecksumMismatch {
-                        object: format!("{id}.{}", t.extension(cfsync_formats::object::RepoMode::Archive)),
-                        actual,
-                    });
-                }
-                w.builder.insert(id, data, None);
-                if t == ObjectType::DirTree {
-                    w.expand(&id)?;
-                }
-            }
-            Done::File(id, entry) => {
-                w.builder.insert(id, entry.data, entry.external);
-            }
+        let result = joined
+            .map_err(|e| PullError::Internal(format!("fetch task failed: {e}")))
+            .and_then(|done| done)
+            .and_then(|done| w.accept(done, true));
+        if let Err(e) = result {
+            drain(&mut w, &mut pending, cancel).await;
+            return Err(e);
         }
         if last_report.elapsed() >= std::time::Duration::from_millis(100) {
             last_report = std::time::Instant::now();

@@ -37,6 +37,7 @@ use composefs::repository::Repository;
 use composefs::tree::{Directory, FileSystem, Inode, LeafContent, RegularFile};
 
 use super::StoreError;
+use super::journal::JournalWriter;
 
 /// Splitstream content type of an OSTree commit (shared with composefs-ostree).
 pub const OSTREE_COMMIT_CONTENT_TYPE: u64 = 0xAFE1_38C1_8C46_3EF1;
@@ -91,10 +92,15 @@ pub struct Entry<ObjectID> {
 }
 
 /// Collects a commit's objects in memory and writes them as a commit splitstream.
+///
+/// A builder made by [`super::journal::open_builder`] (what a pull uses) also appends
+/// every newly inserted object to the commit's resume journal, so that whatever route
+/// fills it (object walker, reuse, static deltas) is resumable after an interruption.
 #[derive(Debug)]
 pub struct CommitStreamBuilder<ObjectID> {
     commit: Checksum,
     map: BTreeMap<Checksum, Entry<ObjectID>>,
+    journal: Option<JournalWriter>,
 }
 
 /// Read access to a commit's objects, whether being built or loaded from the repository.
@@ -109,6 +115,45 @@ impl<ObjectID: FsVerityHashValue> CommitStreamBuilder<ObjectID> {
         Self {
             commit,
             map: BTreeMap::new(),
+            journal: None,
+        }
+    }
+
+    /// A table seeded with `entries` (already journaled) that journals every further
+    /// insertion through `journal`.
+    pub(crate) fn with_journal(
+        commit: Checksum,
+        entries: BTreeMap<Checksum, Entry<ObjectID>>,
+        journal: JournalWriter,
+    ) -> Self {
+        Self {
+            commit,
+            map: entries,
+            journal: Some(journal),
+        }
+    }
+
+    /// Whether insertions are being journaled.
+    pub fn is_journaled(&self) -> bool {
+        self.journal.is_some()
+    }
+
+    /// Writes journal records still buffered in memory to the journal file (no fsync),
+    /// so that they survive the process being killed. Cheap when nothing is buffered;
+    /// call it before waiting on the network for a while (the object walker does so
+    /// whenever no fetch is ready; a delta applier should after each part).
+    pub fn flush_journal(&mut self) {
+        if let Some(j) = self.journal.as_mut() {
+            j.flush();
+        }
+    }
+
+    /// Deletes the resume journal (call once the commit stream and ref are written);
+    /// later insertions are not journaled.
+    pub fn remove_journal(&mut self) -> Result<(), StoreError> {
+        match self.journal.take() {
+            Some(j) => j.remove(),
+            None => Ok(()),
         }
     }
 
@@ -132,9 +177,19 @@ impl<ObjectID: FsVerityHashValue> CommitStreamBuilder<ObjectID> {
         self.map.contains_key(id)
     }
 
-    /// Adds an object (the first insertion of an id wins).
+    /// Adds an object (the first insertion of an id wins). The object must already be
+    /// verified: its bytes (or, for a file, header and content) hash to `id`, and
+    /// `external` is stored in the repository.
+    ///
+    /// A new object is also appended to the resume journal when there is one; journal
+    /// write errors are logged and end journaling, they never fail the insertion.
     pub fn insert(&mut self, id: Checksum, data: Vec<u8>, external: Option<ObjectID>) {
-        self.map.entry(id).or_insert(Entry { data, external });
+        if let std::collections::btree_map::Entry::Vacant(v) = self.map.entry(id) {
+            if let Some(j) = self.journal.as_mut() {
+                j.append(&id, &data, external.as_ref().map(|e| e.to_hex()).as_deref());
+            }
+            v.insert(Entry { data, external });
+        }
     }
 
     /// Iterates the collected objects in id order.
@@ -155,14 +210,14 @@ impl<ObjectID: FsVerityHashValue> CommitStreamBuilder<ObjectID> {
         if n >= NO_EXTERNAL as usize || n > MAX_OBJECTS {
             return Err(StoreError::TooManyObjects { count: n });
         }
-        let commit_index = self
-            .map
-            .keys()
-            .position(|k| *k == self.commit)
-            .ok_or(StoreError::MissingObject {
-                id: self.commit,
-                what: "commit object",
-            })?;
+        let commit_index =
+            self.map
+                .keys()
+                .position(|k| *k == self.commit)
+                .ok_or(StoreError::MissingObject {
+                    id: self.commit,
+                    what: "commit object",
+                })?;
         let mut stream = repo
             .create_stream(OSTREE_COMMIT_CONTENT_TYPE)
             .map_err(|e| StoreError::composefs("creating commit stream", e))?;
@@ -205,9 +260,8 @@ impl<ObjectID: FsVerityHashValue> CommitStreamBuilder<ObjectID> {
                 size: offset,
             })?;
             let ext = match &entry.external {
-                Some(obj) => u32::try_from(stream.add_object_ref(obj)).map_err(|_| {
-                    StoreError::TooManyObjects { count: n }
-                })?,
+                Some(obj) => u32::try_from(stream.add_object_ref(obj))
+                    .map_err(|_| StoreError::TooManyObjects { count: n })?,
                 None => NO_EXTERNAL,
             };
             infos.extend_from_slice(&block.to_le_bytes());
@@ -260,7 +314,10 @@ pub struct CommitStream<ObjectID> {
 
 impl<ObjectID: FsVerityHashValue> CommitStream<ObjectID> {
     /// Loads `ostree-commit-<commit>`; `Ok(None)` when the repository has no such stream.
-    pub fn load(repo: &Repository<ObjectID>, commit: &Checksum) -> Result<Option<Self>, StoreError> {
+    pub fn load(
+        repo: &Repository<ObjectID>,
+        commit: &Checksum,
+    ) -> Result<Option<Self>, StoreError> {
         let name = commit_stream_name(commit);
         if repo
             .has_stream(&name)
@@ -407,7 +464,11 @@ impl<ObjectID: FsVerityHashValue> CommitStream<ObjectID> {
 
     fn index_of(&self, id: &Checksum) -> Option<usize> {
         let b = usize::from(id.0[0]);
-        let start = if b == 0 { 0 } else { self.buckets[b - 1] as usize };
+        let start = if b == 0 {
+            0
+        } else {
+            self.buckets[b - 1] as usize
+        };
         let end = self.buckets[b] as usize;
         let slice = self.ids.get(start..end)?;
         slice.binary_search(id).ok().map(|i| i + start)
@@ -427,7 +488,9 @@ impl<ObjectID: FsVerityHashValue> ObjectLookup<ObjectID> for CommitStream<Object
     fn lookup(&self, id: &Checksum) -> Option<(&[u8], Option<&ObjectID>)> {
         let i = self.index_of(id)?;
         let info = self.infos.get(i)?;
-        let data = self.data.get(info.offset..info.offset.checked_add(info.len)?)?;
+        let data = self
+            .data
+            .get(info.offset..info.offset.checked_add(info.len)?)?;
         let ext = match info.external {
             Some(idx) => Some(self.externals.get(idx)?),
             None => None,
@@ -441,13 +504,16 @@ pub fn parse_file_entry(data: &[u8]) -> Result<(FileHeader, &[u8]), StoreError> 
     decode_sized_archive_header(data).map_err(|e| StoreError::Format(e.to_string()))
 }
 
-fn xattr_map(xattrs: &[(Vec<u8>, Vec<u8>)]) -> std::collections::BTreeMap<Box<OsStr>, Box<[u8]>> {
+fn xattr_map(xattrs: &[(Vec<u8>, Vec<u8>)]) -> BTreeMap<Box<OsStr>, Box<[u8]>> {
     xattrs
         .iter()
         .map(|(k, v)| {
             // OSTree stores xattr names NUL-terminated inside `ay`.
             let k = k.strip_suffix(b"\0").unwrap_or(k);
-            (Box::from(OsStr::from_bytes(k)), v.clone().into_boxed_slice())
+            (
+                Box::from(OsStr::from_bytes(k)),
+                v.clone().into_boxed_slice(),
+            )
         })
         .collect()
 }
@@ -470,7 +536,11 @@ struct FsBuilder<'a, ObjectID: FsVerityHashValue, L: ObjectLookup<ObjectID>> {
 }
 
 impl<ObjectID: FsVerityHashValue, L: ObjectLookup<ObjectID>> FsBuilder<'_, ObjectID, L> {
-    fn get(&self, id: &Checksum, what: &'static str) -> Result<(&[u8], Option<&ObjectID>), StoreError> {
+    fn get(
+        &self,
+        id: &Checksum,
+        what: &'static str,
+    ) -> Result<(&[u8], Option<&ObjectID>), StoreError> {
         self.objects
             .lookup(id)
             .ok_or(StoreError::MissingObject { id: *id, what })
@@ -570,7 +640,8 @@ pub fn build_filesystem<ObjectID: FsVerityHashValue, L: ObjectLookup<ObjectID>>(
         id: *commit,
         what: "commit",
     })?;
-    let c = CommitRef::from_bytes(data).map_err(|e| StoreError::Format(format!("commit {commit}: {e}")))?;
+    let c = CommitRef::from_bytes(data)
+        .map_err(|e| StoreError::Format(format!("commit {commit}: {e}")))?;
     let root_tree = c.root_contents();
     let root_meta = c.root_metadata();
     let mut b = FsBuilder {

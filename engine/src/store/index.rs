@@ -113,7 +113,10 @@ impl ObjectIndex {
     }
 
     /// Writes the index atomically.
-    pub fn save<ObjectID: FsVerityHashValue>(&self, store: &Store<ObjectID>) -> Result<(), StoreError> {
+    pub fn save<ObjectID: FsVerityHashValue>(
+        &self,
+        store: &Store<ObjectID>,
+    ) -> Result<(), StoreError> {
         let path = Self::path(store)?;
         let tmp = path.with_extension("tmp");
         let mut out = Vec::with_capacity(24 + self.commits.len() * 32 + self.records.len() * 36);

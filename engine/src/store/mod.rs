@@ -8,6 +8,7 @@
 
 pub mod commit_stream;
 pub mod index;
+pub mod journal;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -55,7 +56,9 @@ pub enum StoreError {
     #[error("stored object is malformed: {0}")]
     Format(String),
     /// A commit splitstream is malformed.
-    #[error("commit stream {stream} is corrupt: {what}; run `cfsync fsck` and pull the commit again")]
+    #[error(
+        "commit stream {stream} is corrupt: {what}; run `cfsync fsck` and pull the commit again"
+    )]
     CorruptStream {
         /// The stream name.
         stream: String,
@@ -193,8 +196,12 @@ fn init_repo(path: &Path, hash: HashKind) -> Result<InitOutcome, StoreError> {
         c
     };
     let secure = match hash {
-        HashKind::Sha256 => Repository::<Sha256HashValue>::init_path(rustix::fs::CWD, path, config()).map(|_| ()),
-        HashKind::Sha512 => Repository::<Sha512HashValue>::init_path(rustix::fs::CWD, path, config()).map(|_| ()),
+        HashKind::Sha256 => {
+            Repository::<Sha256HashValue>::init_path(rustix::fs::CWD, path, config()).map(|_| ())
+        }
+        HashKind::Sha512 => {
+            Repository::<Sha512HashValue>::init_path(rustix::fs::CWD, path, config()).map(|_| ())
+        }
     };
     if secure.is_ok() {
         return Ok(InitOutcome::CreatedVerity);
@@ -203,8 +210,14 @@ fn init_repo(path: &Path, hash: HashKind) -> Result<InitOutcome, StoreError> {
     // (digests are still computed and checked by us).
     let _ = std::fs::remove_file(path.join("meta.json"));
     let insecure = match hash {
-        HashKind::Sha256 => Repository::<Sha256HashValue>::init_path(rustix::fs::CWD, path, config().set_insecure()).map(|_| ()),
-        HashKind::Sha512 => Repository::<Sha512HashValue>::init_path(rustix::fs::CWD, path, config().set_insecure()).map(|_| ()),
+        HashKind::Sha256 => {
+            Repository::<Sha256HashValue>::init_path(rustix::fs::CWD, path, config().set_insecure())
+                .map(|_| ())
+        }
+        HashKind::Sha512 => {
+            Repository::<Sha512HashValue>::init_path(rustix::fs::CWD, path, config().set_insecure())
+                .map(|_| ())
+        }
     };
     insecure.map_err(|e| StoreError::composefs("initializing repository", e))?;
     Ok(InitOutcome::CreatedInsecure)
@@ -213,9 +226,8 @@ fn init_repo(path: &Path, hash: HashKind) -> Result<InitOutcome, StoreError> {
 impl<ObjectID: FsVerityHashValue> Store<ObjectID> {
     /// Opens an existing repository of this hash kind.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let repo = Repository::open_path(rustix::fs::CWD, path).map_err(|e| {
-            StoreError::composefs("opening repository", anyhow::Error::new(e))
-        })?;
+        let repo = Repository::open_path(rustix::fs::CWD, path)
+            .map_err(|e| StoreError::composefs("opening repository", anyhow::Error::new(e)))?;
         Ok(Self {
             repo: Arc::new(repo),
             path: path.to_path_buf(),
@@ -241,17 +253,19 @@ impl<ObjectID: FsVerityHashValue> Store<ObjectID> {
 
     /// The commit an OSTree ref points at, if the ref exists.
     pub fn resolve_ref(&self, name: &str) -> Result<Option<Checksum>, StoreError> {
-        let link = self
-            .path
-            .join("streams/refs")
-            .join(ostree_ref_name(name));
+        let link = self.path.join("streams/refs").join(ostree_ref_name(name));
         match std::fs::read_link(&link) {
-            Ok(target) => parse_commit_link(&target)
-                .map(Some)
-                .ok_or_else(|| StoreError::Repository {
-                    path: link.clone(),
-                    what: format!("ref does not point at a commit stream: {}", target.display()),
-                }),
+            Ok(target) => {
+                parse_commit_link(&target)
+                    .map(Some)
+                    .ok_or_else(|| StoreError::Repository {
+                        path: link.clone(),
+                        what: format!(
+                            "ref does not point at a commit stream: {}",
+                            target.display()
+                        ),
+                    })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::io(link, e)),
         }
@@ -320,7 +334,10 @@ impl<ObjectID: FsVerityHashValue> Store<ObjectID> {
     }
 
     /// Loads a stored commit's object table.
-    pub fn load_commit(&self, commit: &Checksum) -> Result<Option<CommitStream<ObjectID>>, StoreError> {
+    pub fn load_commit(
+        &self,
+        commit: &Checksum,
+    ) -> Result<Option<CommitStream<ObjectID>>, StoreError> {
         CommitStream::load(&self.repo, commit)
     }
 
@@ -336,7 +353,11 @@ impl<ObjectID: FsVerityHashValue> Store<ObjectID> {
         }
         let reader = self
             .repo
-            .open_stream(&commit_stream_name(commit), None, Some(OSTREE_COMMIT_CONTENT_TYPE))
+            .open_stream(
+                &commit_stream_name(commit),
+                None,
+                Some(OSTREE_COMMIT_CONTENT_TYPE),
+            )
             .map_err(|e| StoreError::composefs("opening commit stream", e))?;
         Ok(reader.lookup_named_ref(IMAGE_REF_KEY).cloned())
     }

@@ -1,0 +1,620 @@
+//! The resume journal: an append-only record of every verified object of a commit that
+//! is being pulled, so that an interrupted pull (error, Ctrl-C, `kill -9`) resumes where
+//! it stopped instead of fetching everything again.
+//!
+//! While a pull of commit `C` runs, every object inserted into its
+//! [`CommitStreamBuilder`] (by the object walker, by reuse from stored commits, or by the
+//! static-delta route) is appended to `<repo>/cfsync/partial/<C>.journal`: the object's
+//! stored bytes (metadata GVariant, or sized file header plus inline content) and, for a
+//! large file, the id of the composefs object holding its content. The next pull of `C`
+//! loads the journal, checks every record again, seeds the builder with what passes and
+//! fetches only the rest. The journal is deleted once the commit stream and the ref are
+//! written.
+//!
+//! # On disk
+//! ```text
+//! "CFSJRNL1"                                   magic (format version 1)
+//! record(header)                                commit id, fs-verity algorithm, boot id
+//! record(object)*                               one per object, in insertion order
+//!
+//! record  := u32 LE payload length, payload, [u8; 8] first 8 bytes of
+//!            sha256(length ‖ payload)
+//! header  := [u8; 32] commit, u8 n, n bytes algorithm ("fsverity-sha512-12"),
+//!            u8 m, m bytes boot id (/proc/sys/kernel/random/boot_id, may be empty)
+//! object  := u8 kind (0: no external object, 1: external), [u8; 32] OSTree id,
+//!            for kind 1: u8 n, n bytes external object id (hex), then the stored bytes
+//! ```
+//! A record whose length or checksum does not hold ends the journal: a torn tail left by
+//! `kill -9` (or a crash mid-write) is dropped, and so is everything after it.
+//!
+//! # What is checked when a journal is loaded
+//! - header: same commit, same fs-verity algorithm as the repository;
+//! - metadata and inline files: the sha256 of the bytes (for a file: of its bare header
+//!   and inline content) must equal the object id, exactly as when fetched;
+//! - files with external content: the header must parse as a regular file too large to
+//!   be inline, and the composefs object must exist (opened through the repository, so
+//!   fs-verity is enforced when the repository requires it) with the declared size. When
+//!   the journal was written during an earlier boot (or the boot id is unknown), the
+//!   content is also read back and its OSTree checksum recomputed; a mismatch unlinks the
+//!   damaged composefs object so that the refetch stores it again.
+//!
+//! # Durability
+//! Records are buffered in memory and written to the file (without fsync) when the
+//! buffer exceeds [`FLUSH_BYTES`], when [`FLUSH_INTERVAL`] has passed since the last
+//! write, when the caller calls [`CommitStreamBuilder::flush_journal`] (the walker does
+//! before it waits for the network), and when the builder is dropped. Written records
+//! are in the page cache, so they survive the death of the process (`kill -9`, a panic,
+//! an abort): only the buffered tail is lost, and those objects are fetched again.
+//!
+//! Nothing is fsynced, neither the journal nor the composefs objects it names (the
+//! `composefs` crate syncs objects only when a stream is written). After a power loss
+//! or kernel crash, the file system may hold a journal whose tail is missing or torn
+//! (dropped by the record checksums) or composefs objects whose data never reached the
+//! disk (a size of 0, or garbage). The boot id in the header detects that a reboot
+//! happened in between, and then every external object is read back and re-hashed
+//! before it is trusted, so such damage costs a refetch, never a wrong image. Within one
+//! boot, the page cache is the single source of truth and the cheap checks suffice.
+//!
+//! # Concurrency
+//! An exclusive `flock` on `<C>.lock` is held while the journal is open. A second
+//! process pulling the same commit into the same repository finds it taken and pulls
+//! without a journal (it neither reads nor writes the other's records).
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use cfsync_formats::checksum::Checksum;
+use cfsync_formats::file::{FileHasher, decode_sized_archive_header, file_checksum};
+use composefs::fsverity::FsVerityHashValue;
+use composefs::repository::Repository;
+use sha2::{Digest, Sha256};
+
+use super::commit_stream::{CommitStreamBuilder, Entry, is_inline_size};
+use super::{Store, StoreError};
+
+const MAGIC: &[u8; 8] = b"CFSJRNL1";
+/// Directory under cfsync's state directory holding the journals.
+const DIR: &str = "partial";
+/// Largest record accepted when loading (a metadata object is at most 10 MiB; a file
+/// header with xattrs at most 10 MiB plus 128 bytes of inline content).
+const MAX_RECORD: usize = 24 * 1024 * 1024;
+/// Buffered bytes that trigger a write.
+pub const FLUSH_BYTES: usize = 256 * 1024;
+/// Longest time records stay buffered while inserts keep coming.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(20);
+const KIND_INLINE: u8 = 0;
+const KIND_EXTERNAL: u8 = 1;
+
+/// The journal file of a pull of `commit` into `store`.
+pub fn journal_path<ObjectID: FsVerityHashValue>(
+    store: &Store<ObjectID>,
+    commit: &Checksum,
+) -> Result<PathBuf, StoreError> {
+    Ok(store
+        .state_dir()?
+        .join(DIR)
+        .join(format!("{commit}.journal")))
+}
+
+/// What loading a journal found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResumeStats {
+    /// Objects taken from the journal into the builder.
+    pub loaded: u64,
+    /// Records that failed a check (or came after a torn record) and were dropped.
+    pub dropped: u64,
+    /// Whether the journal was written during an earlier boot, so external objects were
+    /// re-hashed.
+    pub rehashed: bool,
+    /// Whether another process holds the journal, so this pull runs without one.
+    pub busy: bool,
+}
+
+/// The append side of a journal, owned by a [`CommitStreamBuilder`].
+///
+/// Errors while appending never fail the pull: the journal is then abandoned (and
+/// deleted), the pull goes on without it, and a warning is logged.
+#[derive(Debug)]
+pub struct JournalWriter {
+    file: Option<File>,
+    path: PathBuf,
+    lock_path: PathBuf,
+    // Held for the flock; closed (unlocking) when the writer is dropped.
+    _lock: File,
+    buf: Vec<u8>,
+    last_write: Instant,
+}
+
+impl JournalWriter {
+    /// Appends one object (buffered).
+    pub(crate) fn append(&mut self, id: &Checksum, data: &[u8], external_hex: Option<&str>) {
+        if self.file.is_none() {
+            return;
+        }
+        let ext = external_hex.unwrap_or("");
+        let Ok(ext_len) = u8::try_from(ext.len()) else {
+            self.fail("external object id too long");
+            return;
+        };
+        let payload_len = 1
+            + 32
+            + if external_hex.is_some() {
+                1 + ext.len()
+            } else {
+                0
+            }
+            + data.len();
+        let Ok(len) = u32::try_from(payload_len) else {
+            self.fail("object too large for a journal record");
+            return;
+        };
+        let start = self.buf.len();
+        self.buf.extend_from_slice(&len.to_le_bytes());
+        if external_hex.is_some() {
+            self.buf.push(KIND_EXTERNAL);
+            self.buf.extend_from_slice(&id.0);
+            self.buf.push(ext_len);
+            self.buf.extend_from_slice(ext.as_bytes());
+        } else {
+            self.buf.push(KIND_INLINE);
+            self.buf.extend_from_slice(&id.0);
+        }
+        self.buf.extend_from_slice(data);
+        let sum = record_sum(&self.buf[start..]);
+        self.buf.extend_from_slice(&sum);
+        if self.buf.len() >= FLUSH_BYTES || self.last_write.elapsed() >= FLUSH_INTERVAL {
+            self.flush();
+        }
+    }
+
+    /// Writes the buffered records to the file (no fsync).
+    pub(crate) fn flush(&mut self) {
+        self.last_write = Instant::now();
+        if self.buf.is_empty() {
+            return;
+        }
+        let Some(file) = self.file.as_mut() else {
+            self.buf.clear();
+            return;
+        };
+        if let Err(e) = file.write_all(&self.buf) {
+            self.fail(&format!("writing: {e}"));
+        }
+        self.buf.clear();
+    }
+
+    fn fail(&mut self, why: &str) {
+        tracing::warn!(
+            "resume journal {}: {why}; continuing without it (an interruption now restarts this commit's fetch)",
+            self.path.display()
+        );
+        self.file = None;
+        self.buf.clear();
+        // A journal with a gap would still be valid (every record stands alone), but one
+        // whose last write failed half-way may hold a torn record in the middle once
+        // later appends succeed; there are none, yet remove it to keep things simple.
+        let _ = std::fs::remove_file(&self.path);
+    }
+
+    /// Deletes the journal (the commit is stored).
+    pub(crate) fn remove(mut self) -> Result<(), StoreError> {
+        self.file = None;
+        self.buf.clear();
+        remove_file_if_exists(&self.path)?;
+        // Unlink the lock file while holding the lock: a process that opened it before
+        // the unlink locks an orphaned inode and then finds no journal, which is fine.
+        remove_file_if_exists(&self.lock_path)
+    }
+}
+
+impl Drop for JournalWriter {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+fn remove_file_if_exists(path: &Path) -> Result<(), StoreError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StoreError::io(path, e)),
+    }
+}
+
+fn record_sum(len_and_payload: &[u8]) -> [u8; 8] {
+    let d = Sha256::digest(len_and_payload);
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&d[..8]);
+    out
+}
+
+fn encode_record(out: &mut Vec<u8>, payload: &[u8]) {
+    let start = out.len();
+    // Payloads are bounded well below 4 GiB by the callers.
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(payload);
+    let sum = record_sum(&out[start..]);
+    out.extend_from_slice(&sum);
+}
+
+/// Splits the next record off `rest`; `None` at the end or at a torn/corrupt record.
+fn next_record<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let len_bytes: [u8; 4] = rest.get(..4)?.try_into().ok()?;
+    let len = u32::from_le_bytes(len_bytes) as usize;
+    if len > MAX_RECORD {
+        return None;
+    }
+    let end = 4usize.checked_add(len)?;
+    let sum = rest.get(end..end.checked_add(8)?)?;
+    let framed = rest.get(..end)?;
+    if record_sum(framed) != sum {
+        return None;
+    }
+    let payload = framed.get(4..)?;
+    *rest = rest.get(end + 8..)?;
+    Some(payload)
+}
+
+fn current_boot_id() -> Vec<u8> {
+    std::fs::read("/proc/sys/kernel/random/boot_id")
+        .map(|mut b| {
+            b.retain(|c| !c.is_ascii_whitespace());
+            b.truncate(255);
+            b
+        })
+        .unwrap_or_default()
+}
+
+fn header_payload<ObjectID: FsVerityHashValue>(commit: &Checksum, boot: &[u8]) -> Vec<u8> {
+    let alg = ObjectID::ALGORITHM.to_string();
+    let mut p = Vec::with_capacity(32 + 2 + alg.len() + boot.len());
+    p.extend_from_slice(&commit.0);
+    p.push(alg.len().min(255) as u8);
+    p.extend_from_slice(&alg.as_bytes()[..alg.len().min(255)]);
+    p.push(boot.len().min(255) as u8);
+    p.extend_from_slice(&boot[..boot.len().min(255)]);
+    p
+}
+
+/// Parses a header payload; returns the boot id when the commit and algorithm match.
+fn parse_header<ObjectID: FsVerityHashValue>(p: &[u8], commit: &Checksum) -> Option<Vec<u8>> {
+    let alg = ObjectID::ALGORITHM.to_string();
+    if p.get(..32)? != commit.0.as_slice() {
+        return None;
+    }
+    let n = usize::from(*p.get(32)?);
+    if p.get(33..33 + n)? != alg.as_bytes() {
+        return None;
+    }
+    let m = usize::from(*p.get(33 + n)?);
+    let boot = p.get(34 + n..34 + n + m)?;
+    if p.len() != 34 + n + m {
+        return None;
+    }
+    Some(boot.to_vec())
+}
+
+/// One record as loaded, before it is checked.
+struct Raw<'a> {
+    id: Checksum,
+    external: Option<&'a [u8]>,
+    data: &'a [u8],
+}
+
+fn parse_object(p: &[u8]) -> Option<Raw<'_>> {
+    let kind = *p.first()?;
+    let id = Checksum::from_slice(p.get(1..33)?).ok()?;
+    match kind {
+        KIND_INLINE => Some(Raw {
+            id,
+            external: None,
+            data: p.get(33..)?,
+        }),
+        KIND_EXTERNAL => {
+            let n = usize::from(*p.get(33)?);
+            Some(Raw {
+                id,
+                external: Some(p.get(34..34 + n)?),
+                data: p.get(34 + n..)?,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Checks one record; returns the entry to seed the builder with, or why not.
+fn check_record<ObjectID: FsVerityHashValue>(
+    repo: &Repository<ObjectID>,
+    objects_dir: &Path,
+    raw: &Raw<'_>,
+    rehash: bool,
+) -> Result<Entry<ObjectID>, String> {
+    let Some(ext_hex) = raw.external else {
+        // Metadata (or the commit): its bytes hash to its id.
+        if Checksum::of(raw.data) == raw.id {
+            return Ok(Entry {
+                data: raw.data.to_vec(),
+                external: None,
+            });
+        }
+        // A file stored inline: sized header plus content.
+        let (header, content) = decode_sized_archive_header(raw.data)
+            .map_err(|e| format!("not metadata, nor a file entry: {e}"))?;
+        let inline_ok = header.is_symlink() && content.is_empty()
+            || header.is_regular() && content.len() as u64 == header.size;
+        if !inline_ok {
+            return Err("inline file entry with a wrong content length".into());
+        }
+        let sum = file_checksum(&header, content).map_err(|e| e.to_string())?;
+        if sum != raw.id {
+            return Err(format!("content hashes to {sum}"));
+        }
+        return Ok(Entry {
+            data: raw.data.to_vec(),
+            external: None,
+        });
+    };
+    let hex =
+        std::str::from_utf8(ext_hex).map_err(|_| "external object id is not hex".to_owned())?;
+    let obj = ObjectID::from_hex(hex).map_err(|e| format!("external object id {hex:?}: {e}"))?;
+    let (header, rest) =
+        decode_sized_archive_header(raw.data).map_err(|e| format!("file header: {e}"))?;
+    if !header.is_regular() || !rest.is_empty() || is_inline_size::<ObjectID>(header.size) {
+        return Err("external content recorded for a file that must be inline".into());
+    }
+    let fd = repo
+        .open_object(&obj)
+        .map_err(|e| format!("composefs object {hex}: {e:#}"))?;
+    let mut file = File::from(fd);
+    let size = file
+        .metadata()
+        .map_err(|e| format!("composefs object {hex}: {e}"))?
+        .len();
+    if size != header.size {
+        unlink_damaged(objects_dir, &obj);
+        return Err(format!(
+            "composefs object {hex} holds {size} bytes, the header says {}",
+            header.size
+        ));
+    }
+    if rehash {
+        let mut h = FileHasher::new(&header).map_err(|e| e.to_string())?;
+        std::io::copy(&mut (&mut file).take(header.size), &mut h)
+            .map_err(|e| format!("composefs object {hex}: reading: {e}"))?;
+        let sum = h.finish();
+        if sum != raw.id {
+            unlink_damaged(objects_dir, &obj);
+            return Err(format!("composefs object {hex}: content hashes to {sum}"));
+        }
+    }
+    Ok(Entry {
+        data: raw.data.to_vec(),
+        external: Some(obj),
+    })
+}
+
+/// Removes a composefs object whose content is not what its name says (lost writes after
+/// a power failure), so that storing the right content again recreates it.
+fn unlink_damaged<ObjectID: FsVerityHashValue>(objects_dir: &Path, obj: &ObjectID) {
+    let path = objects_dir.join(obj.to_object_pathname());
+    tracing::warn!("removing damaged composefs object {}", path.display());
+    let _ = std::fs::remove_file(path);
+}
+
+/// Opens (or starts) the journal of a pull of `commit`: returns a builder seeded with
+/// every journaled object that still checks out, which journals everything inserted
+/// from now on.
+///
+/// The journal is compacted on open (rewritten with only the records that passed, under
+/// the current boot id) and then appended to.
+pub fn open_builder<ObjectID: FsVerityHashValue>(
+    store: &Store<ObjectID>,
+    commit: Checksum,
+) -> Result<(CommitStreamBuilder<ObjectID>, ResumeStats), StoreError> {
+    let mut stats = ResumeStats::default();
+    let dir = store.state_dir()?.join(DIR);
+    std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+    let path = dir.join(format!("{commit}.journal"));
+    let lock_path = dir.join(format!("{commit}.lock"));
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| StoreError::io(&lock_path, e))?;
+    match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::WOULDBLOCK) => {
+            tracing::warn!(
+                "{}: another cfsync process is pulling commit {commit} into this repository; pulling without a resume journal",
+                lock_path.display()
+            );
+            stats.busy = true;
+            return Ok((CommitStreamBuilder::new(commit), stats));
+        }
+        Err(e) => return Err(StoreError::io(&lock_path, e.into())),
+    }
+
+    let boot = current_boot_id();
+    let mut entries: BTreeMap<Checksum, Entry<ObjectID>> = BTreeMap::new();
+    match std::fs::read(&path) {
+        Ok(bytes) => load_into(store, &commit, &bytes, &boot, &mut entries, &mut stats),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StoreError::io(&path, e)),
+    }
+
+    // Rewrite: header (this boot) plus every surviving record, then append to it.
+    let mut out =
+        Vec::with_capacity(64 + entries.values().map(|e| e.data.len() + 200).sum::<usize>());
+    out.extend_from_slice(MAGIC);
+    encode_record(&mut out, &header_payload::<ObjectID>(&commit, &boot));
+    let mut payload = Vec::new();
+    for (id, e) in &entries {
+        payload.clear();
+        match &e.external {
+            Some(obj) => {
+                let hex = obj.to_hex();
+                payload.push(KIND_EXTERNAL);
+                payload.extend_from_slice(&id.0);
+                payload.push(hex.len() as u8);
+                payload.extend_from_slice(hex.as_bytes());
+            }
+            None => {
+                payload.push(KIND_INLINE);
+                payload.extend_from_slice(&id.0);
+            }
+        }
+        payload.extend_from_slice(&e.data);
+        encode_record(&mut out, &payload);
+    }
+    let tmp = dir.join(format!("{commit}.journal.tmp"));
+    let mut file = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
+    file.write_all(&out).map_err(|e| StoreError::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
+
+    stats.loaded = entries.len() as u64;
+    let writer = JournalWriter {
+        file: Some(file),
+        path,
+        lock_path,
+        _lock: lock,
+        buf: Vec::with_capacity(FLUSH_BYTES + 64 * 1024),
+        last_write: Instant::now(),
+    };
+    Ok((
+        CommitStreamBuilder::with_journal(commit, entries, writer),
+        stats,
+    ))
+}
+
+fn load_into<ObjectID: FsVerityHashValue>(
+    store: &Store<ObjectID>,
+    commit: &Checksum,
+    bytes: &[u8],
+    boot: &[u8],
+    entries: &mut BTreeMap<Checksum, Entry<ObjectID>>,
+    stats: &mut ResumeStats,
+) {
+    let Some(mut rest) = bytes.strip_prefix(MAGIC.as_slice()) else {
+        tracing::warn!("resume journal of {commit}: not a journal; starting over");
+        return;
+    };
+    let Some(old_boot) = next_record(&mut rest).and_then(|h| parse_header::<ObjectID>(h, commit))
+    else {
+        tracing::warn!(
+            "resume journal of {commit}: header is torn or for another commit/algorithm; starting over"
+        );
+        return;
+    };
+    let rehash = boot.is_empty() || old_boot != boot;
+    stats.rehashed = rehash;
+    let objects_dir = store.path().join("objects");
+    let repo = store.repo();
+    while !rest.is_empty() {
+        let Some(p) = next_record(&mut rest) else {
+            // A torn tail: everything from here on is unreadable.
+            stats.dropped += 1;
+            break;
+        };
+        let Some(raw) = parse_object(p) else {
+            stats.dropped += 1;
+            continue;
+        };
+        if entries.contains_key(&raw.id) {
+            continue;
+        }
+        match check_record(repo, &objects_dir, &raw, rehash) {
+            Ok(entry) => {
+                entries.insert(raw.id, entry);
+            }
+            Err(why) => {
+                tracing::info!(
+                    "resume journal of {commit}: dropping object {}: {why}",
+                    raw.id
+                );
+                stats.dropped += 1;
+            }
+        }
+    }
+}
+
+/// Deletes the journal of `commit` if no process holds it (e.g. left behind when a pull
+/// was killed after the commit was stored but before the journal was removed).
+pub fn remove_stale<ObjectID: FsVerityHashValue>(
+    store: &Store<ObjectID>,
+    commit: &Checksum,
+) -> Result<(), StoreError> {
+    let dir = store.state_dir()?.join(DIR);
+    let path = dir.join(format!("{commit}.journal"));
+    if !path.exists() {
+        return Ok(());
+    }
+    let lock_path = dir.join(format!("{commit}.lock"));
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| StoreError::io(&lock_path, e))?;
+    if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+        return Ok(());
+    }
+    remove_file_if_exists(&path)?;
+    remove_file_if_exists(&lock_path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_a_torn_tail_is_dropped() {
+        let mut out = Vec::new();
+        encode_record(&mut out, b"first");
+        encode_record(&mut out, b"second");
+        let whole = out.len();
+        encode_record(&mut out, b"third, torn");
+        for cut in whole..out.len() {
+            let mut rest = &out[..cut];
+            assert_eq!(next_record(&mut rest), Some(&b"first"[..]));
+            assert_eq!(next_record(&mut rest), Some(&b"second"[..]));
+            assert_eq!(next_record(&mut rest), None, "cut at {cut}");
+        }
+        let mut rest = &out[..];
+        let mut n = 0;
+        while next_record(&mut rest).is_some() {
+            n += 1;
+        }
+        assert_eq!((n, rest.len()), (3, 0));
+    }
+
+    #[test]
+    fn a_flipped_byte_ends_the_journal() {
+        let mut out = Vec::new();
+        encode_record(&mut out, b"payload one");
+        encode_record(&mut out, b"payload two");
+        for i in 0..out.len() {
+            let mut bad = out.clone();
+            bad[i] ^= 0x40;
+            let mut rest = &bad[..];
+            let first = next_record(&mut rest);
+            let second = next_record(&mut rest);
+            // Either record may be lost, but nothing wrong is ever returned.
+            assert!(
+                first.is_none() || first == Some(&b"payload one"[..]),
+                "flip at {i}"
+            );
+            assert!(
+                second.is_none() || second == Some(&b"payload two"[..]),
+                "flip at {i}"
+            );
+            assert!(
+                first.is_none() || second.is_none(),
+                "flip at {i} went unnoticed"
+            );
+        }
+    }
+}
