@@ -207,7 +207,11 @@ fn locate(target: &str, is_file: impl Fn(&str) -> bool) -> Result<(Loc, Option<S
             }
         }
         Target::Path(p) => {
-            let meta = std::fs::metadata(&p).with_context(|| format!("{}", p.display()))?;
+            // A dangling symlink is still a file here (bare repositories store symlink
+            // objects as symlinks).
+            let meta = std::fs::metadata(&p)
+                .or_else(|_| std::fs::symlink_metadata(&p))
+                .with_context(|| format!("{}", p.display()))?;
             if meta.is_dir() {
                 return Ok((Loc::Dir(p), None));
             }
