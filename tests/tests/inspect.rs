@@ -529,11 +529,39 @@ fn delta_with_corrupt_part_fails() {
     fs::write(&part, &bytes).unwrap_or_else(|e| panic!("{e}"));
     let out = inspect_raw(&["delta", s(&dir), "--json"]);
     assert!(!out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(v["parts"][0]["checksum_matches"], Value::Bool(false), "{v}");
+    assert!(v["parts"][0]["error"].is_string(), "{v}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(s(&part)),
         "error does not name the part: {stderr}"
     );
+
+    // The same delta under another delta's directory name: refused.
+    let t2 = TreeBuilder::new(tmp.path().join("t2"));
+    t2.file("other", "other\n");
+    let c2 = repo.commit("y", t2.root(), NO_ARGS);
+    repo.static_delta_generate(["--empty", &format!("--to={c2}")]);
+    let other = superblocks(&repo.path().join("deltas"))
+        .into_iter()
+        .filter_map(|p| p.parent().map(Path::to_path_buf))
+        .find(|d| *d != dir);
+    let Some(other) = other else {
+        panic!("second delta not found")
+    };
+    assert!(inspect_raw(&["delta", s(&other)]).status.success());
+    fs::remove_dir_all(&other).unwrap_or_else(|e| panic!("{e}"));
+    fs::rename(&dir, &other).unwrap_or_else(|e| panic!("{e}"));
+    let out = inspect_raw(&["delta", s(&other)]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("is the directory of delta"), "{stderr}");
+
+    // A repository is not a delta: the error says where deltas are.
+    let out = inspect_raw(&["delta", s(repo.path())]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a repository"));
 
     let missing = inspect_raw(&["delta", s(&tmp.path().join("nope"))]);
     assert!(!missing.status.success());

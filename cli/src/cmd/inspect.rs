@@ -13,6 +13,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use cfsync_engine::source::{HttpSource, LocalSource, MAX_METADATA_SIZE, PathKind, SourceOptions};
 use cfsync_formats::checksum::Checksum;
 use cfsync_formats::commit::{self, CommitRef};
+use cfsync_formats::delta::DeltaName;
 use cfsync_formats::delta::ops::{OpCode, OpCounts};
 use cfsync_formats::delta::show::DeltaSummary;
 use cfsync_formats::delta::signed::open_superblock;
@@ -726,9 +727,19 @@ pub(crate) async fn delta(target: &str, json: bool) -> Result<()> {
 
 /// The JSON, the `ostree static-delta show` text, and the checksum mismatches found.
 async fn delta_value(loc: &Loc, sb_name: &str) -> Result<(J, String, Vec<String>)> {
-    let bytes = loc
-        .get_required(sb_name, MAX_METADATA_SIZE, "delta superblock")
-        .await?;
+    let Some(bytes) = loc.get(sb_name, MAX_METADATA_SIZE).await? else {
+        if let Loc::Dir(d) = loc
+            && d.join("deltas").is_dir()
+        {
+            bail!(
+                "{} is a repository, not a delta: name a delta directory under {} (see \
+                 `ostree static-delta list` and the `deltas/XX/REST` layout)",
+                d.display(),
+                d.join("deltas").display()
+            );
+        }
+        bail!("delta superblock {} does not exist", loc.show(sb_name));
+    };
     let file = open_superblock(&bytes).with_context(|| format!("parsing {}", loc.show(sb_name)))?;
     let sb = &file.superblock;
     let mut summary = DeltaSummary::from_file(&file);
@@ -740,37 +751,62 @@ async fn delta_value(loc: &Loc, sb_name: &str) -> Result<(J, String, Vec<String>
             .inline_part(i)
             .with_context(|| format!("{}: part {i}", loc.show(sb_name)))?;
         let rel = i.to_string();
+        let path = if inline.is_some() {
+            J::Null
+        } else {
+            json!(loc.show(&rel))
+        };
         let (part_bytes, shown) = match inline {
             Some(b) => (
-                b.to_vec(),
+                Some(b.to_vec()),
                 format!("{} (inline part {i})", loc.show(sb_name)),
             ),
             None => (
-                loc.get_required(&rel, header.size, "delta part").await?,
+                loc.get(&rel, header.size)
+                    .await
+                    .map_err(|e| format!("{e:#}"))
+                    .and_then(|b| b.ok_or_else(|| format!("{} does not exist", loc.show(&rel))))
+                    .map_err(|e| {
+                        bad.push(format!("delta part: {e}"));
+                        e
+                    })
+                    .ok(),
                 loc.show(&rel),
             ),
         };
-        let actual = Checksum::of(&part_bytes);
-        if actual != header.checksum {
-            bad.push(format!(
-                "{shown}: checksum {actual} does not match the superblock's {}",
-                header.checksum
-            ));
+        let mut error = J::Null;
+        let mut file_size = J::Null;
+        let mut matches = J::Null;
+        if let Some(part_bytes) = &part_bytes {
+            let actual = Checksum::of(part_bytes);
+            if actual != header.checksum {
+                bad.push(format!(
+                    "{shown}: checksum {actual} does not match the superblock's {}",
+                    header.checksum
+                ));
+            }
+            file_size = json!(part_bytes.len());
+            matches = json!(actual == header.checksum);
+            // ShowError's message already includes its source: print it alone.
+            if let Err(e) = summary.add_part(sb, i, part_bytes, header.payload_cap()) {
+                bad.push(format!("{shown}: {e}"));
+                error = json!(e.to_string());
+            }
+        } else if let Some(b) = bad.last() {
+            error = json!(b);
         }
-        summary
-            .add_part(sb, i, &part_bytes, header.payload_cap())
-            .with_context(|| format!("reading {shown}"))?;
         let payload = summary.parts.get(i).and_then(|p| p.payload);
         parts.push(json!({
             "index": i,
             "inline": inline.is_some(),
-            "path": if inline.is_some() { J::Null } else { json!(loc.show(&rel)) },
+            "path": path,
             "n_objects": header.objects.len(),
             "size": header.size,
-            "file_size": part_bytes.len(),
+            "file_size": file_size,
             "uncompressed_size": header.uncompressed_size,
             "checksum": header.checksum.to_hex(),
-            "checksum_matches": actual == header.checksum,
+            "checksum_matches": matches,
+            "error": error,
             "n_modes": payload.map(|p| p.n_modes),
             "n_xattrs": payload.map(|p| p.n_xattrs),
             "blob_size": payload.map(|p| p.blob_size),
@@ -831,12 +867,36 @@ async fn delta_value(loc: &Loc, sb_name: &str) -> Result<(J, String, Vec<String>
             summary.name.to
         ));
     }
+    // A `deltas/XX/REST` directory names its delta: it must be the superblock's.
+    let path_name = name_from_delta_dir(&loc.show(""));
+    if let Some(n) = &path_name
+        && *n != summary.name
+    {
+        bad.push(format!(
+            "{} is the directory of delta {n}, but its superblock is for delta {}",
+            loc.show(""),
+            summary.name
+        ));
+    }
+    let mut v = v;
+    v["path_name"] = json!(path_name.map(|n| n.to_string()));
     let mut text = summary.to_string();
     if !engines.is_empty() {
         let list: Vec<String> = engines.iter().map(|(k, n)| format!("{n} {k}")).collect();
         text.push_str(&format!("Signatures: {}\n", list.join(", ")));
     }
     Ok((v, text, bad))
+}
+
+/// The delta a `…/deltas/XX/REST` directory path names, if it is one.
+fn name_from_delta_dir(dir: &str) -> Option<DeltaName> {
+    let mut it = dir.trim_end_matches('/').rsplit('/');
+    let rest = it.next()?;
+    let head = it.next()?;
+    if it.next()? != "deltas" {
+        return None;
+    }
+    DeltaName::from_dir(&format!("deltas/{head}/{rest}")).ok()
 }
 
 // ---------------------------------------------------------------------------------------
