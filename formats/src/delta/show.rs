@@ -5,8 +5,8 @@
 //! timestamp, number of "parents" (recursive deltas), fallbacks with their total sizes,
 //! per part the object count, part file size and uncompressed size, and — once the part
 //! payload is supplied — the table sizes, blob and ops sizes and the count of each opcode.
-//! [`DeltaSummary`]'s `Display` prints the same lines ostree does (sizes without the
-//! human-readable suffixes).
+//! [`DeltaSummary`]'s `Display` prints the same lines ostree does, including the
+//! human-readable sizes in parentheses ([`format_size`], GLib's `g_format_size`).
 
 use std::fmt;
 
@@ -241,8 +241,8 @@ impl DeltaSummary {
 }
 
 impl fmt::Display for DeltaSummary {
-    /// The lines of `ostree static-delta show`, without the human-readable size suffixes
-    /// (a part's payload lines appear only if it was supplied).
+    /// The lines of `ostree static-delta show` (a part's payload lines appear only if it
+    /// was supplied).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "Delta: {}", self.name)?;
         writeln!(f, "Signed: {}", if self.signed { "yes" } else { "no" })?;
@@ -258,11 +258,11 @@ impl fmt::Display for DeltaSummary {
         for fb in &self.fallbacks {
             writeln!(f, "  {}", fb.checksum)?;
         }
-        writeln!(f, "Total Fallback Size: {}", self.total_fallback_size())?;
-        writeln!(
+        size_line(f, "Total Fallback Size", self.total_fallback_size())?;
+        size_line(
             f,
-            "Total Fallback Uncompressed Size: {}",
-            self.total_fallback_uncompressed_size()
+            "Total Fallback Uncompressed Size",
+            self.total_fallback_uncompressed_size(),
         )?;
         writeln!(f, "Number of parts: {}", self.parts.len())?;
         for p in &self.parts {
@@ -284,17 +284,62 @@ impl fmt::Display for DeltaSummary {
                 writeln!(f)?;
             }
         }
-        writeln!(f, "Total Part Size: {}", self.total_part_size())?;
-        writeln!(
+        size_line(f, "Total Part Size", self.total_part_size())?;
+        size_line(
             f,
-            "Total Part Uncompressed Size: {}",
-            self.total_part_uncompressed_size()
+            "Total Part Uncompressed Size",
+            self.total_part_uncompressed_size(),
         )?;
-        writeln!(f, "Total Size: {}", self.total_size())?;
-        writeln!(
-            f,
-            "Total Uncompressed Size: {}",
-            self.total_uncompressed_size()
-        )
+        size_line(f, "Total Size", self.total_size())?;
+        size_line(f, "Total Uncompressed Size", self.total_uncompressed_size())
+    }
+}
+
+/// Writes `label: N (human)` as `ostree static-delta show` does.
+fn size_line(f: &mut fmt::Formatter<'_>, label: &str, n: u64) -> fmt::Result {
+    writeln!(f, "{label}: {n} ({})", format_size(n))
+}
+
+/// A size as GLib's `g_format_size` writes it (SI units, one decimal, a no-break space
+/// U+00A0 before the unit as GLib 2.74 writes it): `0 bytes`, `1 byte`, `999 bytes`,
+/// `65.3 kB`, `2.9 MB`, … up to `EB`.
+pub fn format_size(n: u64) -> String {
+    const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
+    if n == 1 {
+        return "1 byte".to_owned();
+    }
+    if n < 1000 {
+        return format!("{n} bytes");
+    }
+    let mut factor: u64 = 1000;
+    for (i, unit) in UNITS.iter().enumerate() {
+        let next = factor.checked_mul(1000);
+        let last = i.checked_add(1) == Some(UNITS.len());
+        if last || next.is_none_or(|nx| n < nx) {
+            #[allow(clippy::cast_precision_loss)]
+            let v = n as f64 / factor as f64;
+            return format!("{v:.1}\u{a0}{unit}");
+        }
+        factor = next.unwrap_or(u64::MAX);
+    }
+    format!("{n} bytes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_size;
+
+    /// Values seen in `ostree static-delta show` output (ostree 2022.7, GLib 2.74).
+    #[test]
+    fn sizes_as_glib_formats_them() {
+        assert_eq!(format_size(0), "0 bytes");
+        assert_eq!(format_size(1), "1 byte");
+        assert_eq!(format_size(999), "999 bytes");
+        assert_eq!(format_size(1000), "1.0\u{a0}kB");
+        assert_eq!(format_size(9625), "9.6\u{a0}kB");
+        assert_eq!(format_size(65345), "65.3\u{a0}kB");
+        assert_eq!(format_size(25188), "25.2\u{a0}kB");
+        assert_eq!(format_size(2_868_937), "2.9\u{a0}MB");
+        assert_eq!(format_size(u64::MAX), "18.4\u{a0}EB");
     }
 }
