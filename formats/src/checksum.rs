@@ -51,7 +51,7 @@ impl Checksum {
         0xa0, 0x1d,
     ]);
 
-    /// Exactly 32 raw bytes.
+    /// Exactly 32 raw bytes. Allocates nothing.
     pub fn from_slice(b: &[u8]) -> Result<Self, ParseChecksumError> {
         b.try_into()
             .map(Checksum)
@@ -109,6 +109,7 @@ impl Checksum {
     }
 
     /// Parses OSTree's modified base64 (43 characters, see [`Checksum::to_modified_base64`]).
+    /// Allocates only a fixed 32-byte buffer.
     pub fn from_modified_base64(s: &str) -> Result<Self, ParseChecksumError> {
         fn val(c: u8) -> Option<u32> {
             Some(match c {
@@ -147,7 +148,7 @@ impl Checksum {
 impl FromStr for Checksum {
     type Err = ParseChecksumError;
 
-    /// Exactly 64 lowercase hex characters.
+    /// Exactly 64 lowercase hex characters. Allocates nothing.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let b = s.as_bytes();
         if b.len() != 64 {

@@ -70,6 +70,10 @@ pub struct CommitRef<'a> {
 
 impl<'a> CommitRef<'a> {
     /// Parses and checks a serialized commit.
+    ///
+    /// The view borrows `data`. Allocation for hostile input is O(input length): the
+    /// GVariant check keeps only type-tree nodes, and the metadata check a set of borrowed
+    /// keys (one per entry).
     pub fn from_bytes(data: &'a [u8]) -> Result<Self, Error> {
         let v = Value::from_bytes(data, COMMIT_TYPE)?;
         let [
@@ -278,6 +282,8 @@ impl Commit {
 
 /// Parses a `tombstone-commit` object: `a{sv}` with key `commit` holding the deleted
 /// commit's hex checksum as a NUL-terminated `ay`. Returns that checksum.
+///
+/// Allocates at most O(input length) (the metadata key check).
 pub fn parse_tombstone(data: &[u8]) -> Result<Checksum, Error> {
     let m = MetadataRef::from_bytes(data)?;
     let v = m.get("commit")?.ok_or(Error::Tombstone("no commit key"))?;

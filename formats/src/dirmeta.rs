@@ -70,6 +70,9 @@ pub(crate) fn parse_uuua<'a>(
 
 impl<'a> DirMetaRef<'a> {
     /// Parses and checks a serialized dirmeta.
+    ///
+    /// Allocates one borrowed (name, value) pair per xattr: O(input length), and at most
+    /// [`crate::xattrs::MAX_XATTRS`] entries.
     pub fn from_bytes(data: &'a [u8]) -> Result<Self, Error> {
         let (uid, gid, mode, xattrs) = parse_uuua(data, Order::Sorted)?;
         if mode & S_IFMT != S_IFDIR || mode & !(S_IFMT | PERMISSION_BITS) != 0 {

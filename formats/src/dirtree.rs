@@ -85,6 +85,8 @@ pub struct DirTreeRef<'a> {
 
 impl<'a> DirTreeRef<'a> {
     /// Parses and fully validates a serialized dirtree (see the module docs).
+    ///
+    /// The view borrows `data`; allocation for hostile input is O(input length) at most.
     pub fn from_bytes(data: &'a [u8]) -> Result<Self, Error> {
         let v = Value::from_bytes(data, DIRTREE_TYPE)?;
         let [files, dirs] = v.tuple_fields()?;

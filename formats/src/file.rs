@@ -240,6 +240,8 @@ impl FileHeader {
     }
 
     /// Parses and validates a bare header `(uuuusa(ayay))` (no framing). `size` is 0.
+    ///
+    /// Copies the symlink target and xattrs: allocates O(input length).
     pub fn from_bare_bytes(data: &[u8]) -> Result<Self, Error> {
         let [uid, gid, mode, rdev, t, x] =
             Value::from_bytes(data, BARE_HEADER_TYPE)?.tuple_fields()?;
@@ -247,6 +249,9 @@ impl FileHeader {
     }
 
     /// Parses and validates an archive header `(tuuuusa(ayay))` (no framing).
+    ///
+    /// Copies the symlink target and xattrs: allocates O(input length). The declared
+    /// content `size` is only a number here; nothing is allocated from it.
     pub fn from_archive_bytes(data: &[u8]) -> Result<Self, Error> {
         let [size, uid, gid, mode, rdev, t, x] =
             Value::from_bytes(data, ARCHIVE_HEADER_TYPE)?.tuple_fields()?;
@@ -286,6 +291,9 @@ impl FileHeader {
     /// Builds the header of a `bare-user` object from its `user.ostreemeta` xattr and,
     /// for symlinks, the object file's content (the target followed by one NUL byte).
     /// `content_size` is the object file's size for regular files.
+    ///
+    /// Allocates O(`meta.len()` + `content.len()`); nothing is allocated from
+    /// `content_size`.
     pub fn from_ostreemeta(
         meta: &[u8],
         content: Option<&[u8]>,
@@ -325,6 +333,8 @@ impl FileHeader {
 
 /// Parses the `user.ostreemeta` xattr of a `bare-user` object, `(uuua(ayay))`:
 /// (uid, gid, mode, xattrs), integers big-endian.
+///
+/// Copies the xattrs: allocates O(input length).
 pub fn parse_ostreemeta(data: &[u8]) -> Result<(u32, u32, u32, Xattrs), Error> {
     let [uid, gid, mode, x] = Value::from_bytes(data, FILEMETA_TYPE)?.tuple_fields()?;
     Ok((
@@ -347,6 +357,9 @@ pub fn encode_sized_archive_header(h: &FileHeader) -> Result<Vec<u8>, Error> {
 }
 
 /// Parses `sized(archive header) ‖ rest`; returns the validated header and `rest`.
+///
+/// Allocates O(header length) (see [`FileHeader::from_archive_bytes`]); the declared
+/// length is checked against `data` before anything is read.
 pub fn decode_sized_archive_header(data: &[u8]) -> Result<(FileHeader, &[u8]), Error> {
     let (h, rest) = split_sized(data)?;
     Ok((FileHeader::from_archive_bytes(h)?, rest))
@@ -362,6 +375,8 @@ pub fn encode_sized_bare_header(h: &FileHeader) -> Result<Vec<u8>, Error> {
 }
 
 /// Parses `sized(bare header) ‖ rest` (ostree's uncompressed "content stream").
+///
+/// Allocates O(header length), as [`decode_sized_archive_header`].
 pub fn decode_sized_bare_header(data: &[u8]) -> Result<(FileHeader, &[u8]), Error> {
     let (h, rest) = split_sized(data)?;
     Ok((FileHeader::from_bare_bytes(h)?, rest))
@@ -447,6 +462,11 @@ pub struct FilezReader<R: Read> {
 
 impl<R: Read> FilezReader<R> {
     /// Reads and validates the header of a `.filez` stream.
+    ///
+    /// The header buffer grows only as header bytes actually arrive (at most the
+    /// declared header length, itself at most [`MAX_HEADER_SIZE`]); reading content
+    /// afterwards uses the caller's buffers plus a fixed-size `BufReader` and inflate
+    /// state, never the declared content size.
     pub fn new(mut r: R) -> Result<Self, Error> {
         let mut p = [0u8; 8];
         r.read_exact(&mut p).map_err(|e| match e.kind() {

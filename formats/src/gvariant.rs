@@ -830,6 +830,11 @@ macro_rules! fixed_accessor {
 impl<'a> Value<'a> {
     /// Checks that `data` is the normal-form serialization of a value of type `ty` and
     /// returns a view of it. The whole buffer is checked, including nested variants.
+    ///
+    /// Allocation for hostile input: the view borrows `data`; the check builds a type
+    /// tree of O(`ty.len()`) nodes and, for each variant on the current nesting path (at
+    /// most [`MAX_DEPTH`]), one for its embedded type (at most [`MAX_TYPE_LEN`] bytes) —
+    /// bounded independently of `data.len()`. Errors copy a type string.
     pub fn from_bytes(data: &'a [u8], ty: &'a str) -> Result<Self, Error> {
         let tree = Tree::parse(ty).ok_or_else(|| Error::InvalidType { ty: ty.to_owned() })?;
         Validator { tree }.check(0, data, 0, 0)?;

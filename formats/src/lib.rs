@@ -7,6 +7,7 @@
 
 pub mod checksum;
 pub mod commit;
+pub mod delta;
 pub mod dirmeta;
 pub mod dirtree;
 pub mod file;
@@ -14,7 +15,6 @@ pub mod gvariant;
 pub mod metadata;
 pub mod names;
 pub mod object;
-pub mod xattrs;
-pub mod delta;
 pub mod summary;
 pub mod summary_index;
+pub mod xattrs;

@@ -116,12 +116,15 @@ pub struct MetadataRef<'a> {
 
 impl<'a> MetadataRef<'a> {
     /// Parses `data` as a normal-form `a{sv}` with non-empty, unique keys.
+    ///
+    /// The view borrows `data`; the duplicate-key check keeps one borrowed key per entry,
+    /// so allocation is O(input length).
     pub fn from_bytes(data: &'a [u8]) -> Result<Self, Error> {
         Self::from_value(Value::from_bytes(data, "a{sv}")?)
     }
 
     /// Wraps an `a{sv}` value (e.g. a tuple field), checking keys as
-    /// [`MetadataRef::from_bytes`] does.
+    /// [`MetadataRef::from_bytes`] does. Allocates O(number of entries).
     pub fn from_value(value: Value<'a>) -> Result<Self, Error> {
         value.expect_type("a{sv}")?;
         let mut seen = HashSet::new();
@@ -373,7 +376,8 @@ impl Metadata {
         Self::default()
     }
 
-    /// Parses and copies a serialized `a{sv}`.
+    /// Parses and copies a serialized `a{sv}`. Allocates O(input length) (a copy of each
+    /// key and value).
     pub fn from_bytes(data: &[u8]) -> Result<Self, Error> {
         MetadataRef::from_bytes(data)?.to_owned()
     }

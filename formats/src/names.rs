@@ -77,6 +77,8 @@ fn is_component(s: &str) -> bool {
 
 /// Validates a ref name: one or more components separated by `/`
 /// (`^(?:F/)*F$`, `F = [\w\d][-._\w\d]*`).
+///
+/// Allocates nothing on success; an error holds a copy of the input (O(input length)).
 pub fn validate_rev(name: &str) -> Result<(), Error> {
     let err = |why| Error::Ref {
         name: name.to_owned(),
@@ -98,6 +100,8 @@ pub fn validate_rev(name: &str) -> Result<(), Error> {
 
 /// Validates a ref name that is about to be written: [`validate_rev`], and not itself a
 /// 64-hex checksum (ostree refuses such refs in `write_checksum_file_at`).
+///
+/// Allocates nothing on success; an error holds a copy of the input (O(input length)).
 pub fn validate_rev_for_write(name: &str) -> Result<(), Error> {
     validate_rev(name)?;
     if name.parse::<Checksum>().is_ok() {
@@ -110,6 +114,8 @@ pub fn validate_rev_for_write(name: &str) -> Result<(), Error> {
 }
 
 /// Validates a remote name: a single ref component.
+///
+/// Allocates nothing on success; an error holds a copy of the input (O(input length)).
 pub fn validate_remote_name(name: &str) -> Result<(), Error> {
     if is_component(name) && name.len() <= MAX_REF_LEN {
         Ok(())
@@ -121,6 +127,8 @@ pub fn validate_remote_name(name: &str) -> Result<(), Error> {
 }
 
 /// Splits a refspec `[REMOTE:]REF` and validates both parts.
+///
+/// Allocates nothing on success; an error holds a copy of the input (O(input length)).
 pub fn parse_refspec(spec: &str) -> Result<(Option<&str>, &str), Error> {
     match spec.split_once(':') {
         Some((remote, r)) => {
@@ -137,6 +145,8 @@ pub fn parse_refspec(spec: &str) -> Result<(Option<&str>, &str), Error> {
 
 /// Validates a collection ID with D-Bus interface-name rules: at least two
 /// `.`-separated elements, each `[A-Za-z_][A-Za-z0-9_]*`, at most 255 bytes.
+///
+/// Allocates nothing on success; an error holds a copy of the input (O(input length)).
 pub fn validate_collection_id(id: &str) -> Result<(), Error> {
     let err = |why| Error::CollectionId {
         id: id.to_owned(),
@@ -167,12 +177,16 @@ pub fn validate_collection_id(id: &str) -> Result<(), Error> {
 }
 
 /// Validates a checksum string: exactly 64 lowercase hex characters.
+///
+/// Allocates nothing on success; an error holds a copy of the input (O(input length)).
 pub fn validate_checksum_string(s: &str) -> Result<Checksum, Error> {
     s.parse().map_err(|_| Error::Checksum { s: s.to_owned() })
 }
 
 /// Validates the name of a directory entry in a dirtree: not empty, not `.` or `..`,
 /// no `/`, no NUL, valid UTF-8 (implied by `&str`), at most [`MAX_FILENAME_LEN`] bytes.
+///
+/// Allocates nothing on success; an error holds a copy of the input (O(input length)).
 pub fn validate_filename(name: &str) -> Result<(), Error> {
     let err = |why| Error::FileName {
         name: name.to_owned(),

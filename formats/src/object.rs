@@ -238,6 +238,7 @@ impl fmt::Display for ObjectName {
 impl FromStr for ObjectName {
     type Err = Error;
     /// Parses `<hex>.<type>`.
+    /// Allocates nothing on success; an error may hold a copy of `s`.
     fn from_str(s: &str) -> Result<Self, Error> {
         let (c, t) = s
             .split_once('.')

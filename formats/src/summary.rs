@@ -175,6 +175,11 @@ pub struct SummaryRef<'a> {
 
 impl<'a> SummaryRef<'a> {
     /// Parses and checks a summary file.
+    ///
+    /// The view borrows `data`. It keeps one [`RefEntry`] per ref of the main map (at most
+    /// [`MAX_REFS`], and the count comes from framing offsets, so at most one per input
+    /// byte); the typed-key checks build the collection map the same way and drop it. In
+    /// all, allocation for hostile input is O(input length).
     pub fn from_bytes(data: &'a [u8]) -> Result<Self, SummaryError> {
         let v = Value::from_bytes(data, SUMMARY_TYPE)?;
         let [refs, meta] = v.tuple_fields()?;
@@ -379,6 +384,9 @@ pub struct SummarySigRef<'a> {
 impl<'a> SummarySigRef<'a> {
     /// Parses a `summary.sig` file (`a{sv}`): at least one of `ostree.gpgsigs` and
     /// `ostree.sign.<engine>` must be present, each an `aay`.
+    ///
+    /// Allocates O(input length) (the key check, and one borrowed slice per signature
+    /// while checking each signature list).
     pub fn from_bytes(data: &'a [u8]) -> Result<Self, SummaryError> {
         let s = SummarySigRef {
             metadata: MetadataRef::from_bytes(data)?,

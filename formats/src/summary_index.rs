@@ -150,6 +150,10 @@ fn digest(name: &str, v: &Value<'_>) -> Result<Checksum, SummaryIndexError> {
 
 impl<'a> SummaryIndexRef<'a> {
     /// Parses and checks a `summary.idx` (every digest must be 32 bytes).
+    ///
+    /// Allocates one entry per subsummary (at most [`MAX_SUBSUMMARIES`]) and one checksum
+    /// per history entry (at most [`MAX_HISTORY`] each); both counts come from framing
+    /// offsets, so allocation is also O(input length).
     pub fn from_bytes(data: &'a [u8]) -> Result<Self, SummaryIndexError> {
         let v = Value::from_bytes(data, SUMMARY_INDEX_TYPE)?;
         let [subs, meta] = v.tuple_fields()?;
@@ -261,6 +265,8 @@ pub fn index_sig_path(index_digest: &Checksum) -> String {
 }
 
 /// Gunzips one gzip member of at most `cap` bytes; trailing bytes are an error.
+///
+/// Allocates at most `cap` bytes of output plus a 64 KiB buffer and the inflate state.
 pub fn gunzip(data: &[u8], cap: u64, what: &'static str) -> Result<Vec<u8>, SummaryIndexError> {
     let mut dec = flate2::bufread::GzDecoder::new(data);
     let mut out = Vec::new();
@@ -288,7 +294,7 @@ pub fn gunzip(data: &[u8], cap: u64, what: &'static str) -> Result<Vec<u8>, Summ
 }
 
 /// Gunzips a `summaries/<D>.gz` subsummary (at most `cap` bytes). The caller checks that
-/// its SHA-256 is `D`.
+/// its SHA-256 is `D`. Allocates at most `cap` bytes of output (see [`gunzip`]).
 pub fn decompress_subsummary(gz: &[u8], cap: u64) -> Result<Vec<u8>, SummaryIndexError> {
     gunzip(gz, cap, "subsummary")
 }
@@ -298,6 +304,9 @@ pub fn decompress_subsummary(gz: &[u8], cap: u64) -> Result<Vec<u8>, SummaryInde
 /// Exactly flatpak's `flatpak_summary_apply_diff` after its gunzip: any op whose size
 /// exceeds what remains of `old` or of the data, or an unknown kind, is an error; data
 /// bytes not consumed by the ops are ignored.
+///
+/// Allocates at most `cap` bytes (the output); output is reserved only as ops copy real
+/// bytes, never from the declared op count.
 pub fn apply_diff(old: &[u8], diff: &[u8], cap: u64) -> Result<Vec<u8>, SummaryIndexError> {
     let bad = SummaryIndexError::Diff;
     if diff.get(..4) != Some(&DIFF_MAGIC[..]) {
@@ -358,6 +367,8 @@ fn push_capped(out: &mut Vec<u8>, bytes: &[u8], cap: u64) -> Result<(), SummaryI
 /// Gunzips a `summaries/<O>-<D>.delta` file (at most `diff_cap` bytes) and applies it to
 /// the old subsummary (output at most `cap` bytes). The caller checks that the result's
 /// SHA-256 is `D`.
+///
+/// Allocates at most `diff_cap + cap` bytes plus the gunzip buffer.
 pub fn apply_subsummary_diff(
     old: &[u8],
     delta_gz: &[u8],

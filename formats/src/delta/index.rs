@@ -52,6 +52,8 @@ pub struct DeltaList {
 
 impl DeltaList {
     /// Checks every entry of a `ostree.static-deltas` dictionary.
+    ///
+    /// Allocates one [`DeltaEntry`] per entry of `dict`: O(length of its bytes).
     pub fn from_metadata(dict: MetadataRef<'_>) -> Result<Self, DeltaListError> {
         let mut entries = Vec::with_capacity(dict.len().min(4096));
         for e in dict.iter() {
@@ -118,6 +120,8 @@ pub struct DeltaIndex<'a> {
 impl<'a> DeltaIndex<'a> {
     /// Parses an index file. A missing `ostree.static-deltas` key is an error (ostree
     /// always writes it, possibly empty).
+    ///
+    /// Allocates O(input length) (see [`DeltaList::from_metadata`]).
     pub fn from_bytes(data: &'a [u8]) -> Result<Self, DeltaListError> {
         let metadata = MetadataRef::from_bytes(data)?;
         let dict = metadata

@@ -71,7 +71,7 @@ pub struct DeltaObjects<'a> {
 }
 
 impl<'a> DeltaObjects<'a> {
-    /// Checks the length and every type byte.
+    /// Checks the length and every type byte. Allocates nothing.
     pub fn new(data: &'a [u8]) -> Result<Self, DeltaObjectsError> {
         if data.len().checked_rem(OBJECT_ENTRY_LEN) != Some(0) {
             return Err(DeltaObjectsError::Length(data.len()));

@@ -105,6 +105,9 @@ impl DeltaName {
 
     /// Parses a delta directory path `deltas/XX/REST` or `deltas/XX/REST-TO` (a trailing
     /// `/superblock` or `/` is not accepted: pass the directory).
+    ///
+    /// Allocates O(input length) (a joined copy of the first checksum, and the path
+    /// itself in the error).
     pub fn from_dir(path: &str) -> Result<Self, DeltaNameError> {
         let bad = || DeltaNameError::Path(path.to_owned());
         let rest = path.strip_prefix("deltas/").ok_or_else(bad)?;
@@ -150,6 +153,7 @@ impl FromStr for DeltaName {
     type Err = DeltaNameError;
 
     /// Parses `<from>-<to>` or `<to>` (64 lowercase hex each).
+    /// Allocates nothing on success; an error holds a copy of `s`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = |source| DeltaNameError::Checksum {
             name: s.to_owned(),

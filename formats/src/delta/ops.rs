@@ -397,6 +397,9 @@ pub struct Ops<'a> {
 
 impl<'a> Ops<'a> {
     /// Decodes `ops` (the payload's operations bytecode) against `ctx`.
+    ///
+    /// Allocates nothing: ops borrow the blob, sizes are only numbers, and each step is
+    /// O(1) apart from reading its varints.
     pub fn new(ops: &'a [u8], ctx: OpContext<'a>) -> Self {
         Ops {
             ctx,
@@ -689,6 +692,7 @@ impl OpCounts {
 }
 
 /// Decodes a whole operation stream, checking every operation, and counts the opcodes.
+/// Allocates nothing; linear in `ops.len()`.
 pub fn count(ops: &[u8], ctx: OpContext<'_>) -> Result<OpCounts, OpError> {
     let mut counts = OpCounts::default();
     for op in Ops::new(ops, ctx) {

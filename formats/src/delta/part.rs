@@ -103,6 +103,7 @@ pub enum PartError {
 }
 
 /// Splits a part file into its compression and the (still compressed) rest.
+/// Allocates nothing.
 pub fn split(part_file: &[u8]) -> Result<(Compression, &[u8]), PartError> {
     let (&b, rest) = part_file.split_first().ok_or(PartError::Empty)?;
     Ok((Compression::from_byte(b)?, rest))
@@ -112,6 +113,11 @@ pub fn split(part_file: &[u8]) -> Result<(Compression, &[u8]), PartError> {
 ///
 /// Stored payloads are borrowed from `part_file`. At most `cap` bytes are produced; a
 /// payload longer than that is [`PartError::PayloadTooLarge`].
+///
+/// Allocation: at most `cap` bytes of output (grown as bytes are produced, never
+/// reserved from a declared size), a fixed chunk buffer, and the xz decoder's state,
+/// which liblzma caps at [`XZ_MEMLIMIT`] (a stream whose dictionary needs more is
+/// rejected).
 pub fn decompress(part_file: &[u8], cap: u64) -> Result<Cow<'_, [u8]>, PartError> {
     let (comp, rest) = split(part_file)?;
     match comp {
@@ -282,6 +288,9 @@ impl PartError {
 
 impl<R: Read> PartPayloadReader<R> {
     /// Wraps a reader positioned at the start of a part file (its compression byte).
+    ///
+    /// Produces at most `cap` bytes in total. Allocation is fixed: an input buffer and the
+    /// xz decoder's state (at most [`XZ_MEMLIMIT`]), independent of the input.
     pub fn new(inner: R, cap: u64) -> Self {
         PartPayloadReader {
             inner,
@@ -471,6 +480,9 @@ pub struct PartPayloadRef<'a> {
 
 impl<'a> PartPayloadRef<'a> {
     /// Parses a decompressed payload (see [`decompress`]).
+    ///
+    /// Borrows `data`; keeps one value per xattr table entry (at most
+    /// [`MAX_XATTR_TABLE`], and at most one per input byte): O(input length).
     pub fn from_bytes(data: &'a [u8]) -> Result<Self, PayloadError> {
         let v = Value::from_bytes(data, PAYLOAD_TYPE)?;
         let [modes, xattrs, blob, ops] = v.tuple_fields()?;

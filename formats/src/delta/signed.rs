@@ -59,6 +59,8 @@ pub struct SignedSuperblockRef<'a> {
 impl<'a> SignedSuperblockRef<'a> {
     /// Parses the wrapper (the inner superblock is not parsed; see
     /// [`SignedSuperblockRef::superblock`]).
+    ///
+    /// Borrows `data`; allocates O(input length) (the signature dictionary's key check).
     pub fn from_bytes(data: &'a [u8]) -> Result<Self, SignedError> {
         if data.get(..8) != Some(&SIGNED_MAGIC[..]) {
             return Err(SignedError::Magic);
@@ -138,6 +140,8 @@ pub struct SuperblockFile<'a> {
 
 /// Parses a superblock file, unwrapping the signed form when ostree would treat the file
 /// as signed.
+///
+/// Allocates O(input length), as [`SuperblockRef::from_bytes`].
 pub fn open_superblock(data: &[u8]) -> Result<SuperblockFile<'_>, SignedError> {
     if data.starts_with(&SIGNED_MAGIC)
         && let Ok(signed) = SignedSuperblockRef::from_bytes(data)

@@ -285,6 +285,9 @@ fn heuristic(parts: &[RawPart<'_>]) -> ByteOrder {
 impl<'a> SuperblockRef<'a> {
     /// Parses and checks an (unsigned) superblock: normal form, checksum lengths, part
     /// versions, object lists, fallback types, and the metadata dictionary.
+    ///
+    /// The view borrows `data`; it keeps one header per part and one entry per fallback,
+    /// whose counts come from framing offsets: allocation is O(input length).
     pub fn from_bytes(data: &'a [u8]) -> Result<Self, SuperblockError> {
         let v = Value::from_bytes(data, SUPERBLOCK_TYPE)?;
         let [meta, ts, from, to, commit, recurse, parts, fallbacks] = v.tuple_fields()?;
