@@ -449,7 +449,7 @@ async fn summary_value(loc: &Loc, file: Option<&str>) -> Result<J> {
             found = true;
             let s = SummaryRef::from_bytes(&bytes)
                 .with_context(|| format!("parsing {}", loc.show(name)))?;
-            summary = summary_json(&bytes, &s).with_context(|| format!("{}", loc.show(name)))?;
+            summary = summary_json(&bytes, &s).with_context(|| loc.show(name))?;
             let sig_name = format!("{name}.sig");
             if let Some(sig) = loc.get(&sig_name, MAX_METADATA_SIZE).await? {
                 signatures = signatures_json(&loc.show(&sig_name), &sig)?;
@@ -497,7 +497,7 @@ async fn index_json(loc: &Loc, name: &str, bytes: &[u8]) -> Result<J> {
         let summary = if digest == sub.checksum {
             let s = SummaryRef::from_bytes(&raw)
                 .with_context(|| format!("parsing {}", loc.show(&path)))?;
-            summary_json(&raw, &s).with_context(|| format!("{}", loc.show(&path)))?
+            summary_json(&raw, &s).with_context(|| loc.show(&path))?
         } else {
             J::Null
         };
@@ -508,23 +508,20 @@ async fn index_json(loc: &Loc, name: &str, bytes: &[u8]) -> Result<J> {
                 continue;
             };
             let old_path = summary_index::subsummary_path(old);
-            let applies = match loc.get(&old_path, MAX_METADATA_SIZE).await? {
-                None => None,
-                Some(old_gz) => Some(
-                    summary_index::decompress_subsummary(&old_gz, MAX_METADATA_SIZE)
+            let applies = loc.get(&old_path, MAX_METADATA_SIZE).await?.map(|old_gz| {
+                summary_index::decompress_subsummary(&old_gz, MAX_METADATA_SIZE)
+                    .ok()
+                    .and_then(|o| {
+                        summary_index::apply_subsummary_diff(
+                            &o,
+                            &diff,
+                            MAX_METADATA_SIZE,
+                            MAX_METADATA_SIZE,
+                        )
                         .ok()
-                        .and_then(|o| {
-                            summary_index::apply_subsummary_diff(
-                                &o,
-                                &diff,
-                                MAX_METADATA_SIZE,
-                                MAX_METADATA_SIZE,
-                            )
-                            .ok()
-                        })
-                        .is_some_and(|new| Checksum::of(&new) == sub.checksum),
-                ),
-            };
+                    })
+                    .is_some_and(|new| Checksum::of(&new) == sub.checksum)
+            });
             diffs.push(json!({
                 "from": old.to_hex(),
                 "to": sub.checksum.to_hex(),
