@@ -372,6 +372,19 @@ fn delta_figures_match_ostree_static_delta_show() {
     for f in &flavours {
         repo.static_delta_generate(f);
     }
+    // Signed with ostree's test signer (the only engine this ostree build can sign with).
+    run_stdout(
+        repo.command()
+            .env("OSTREE_DUMMY_SIGN_ENABLED", "1")
+            .args([
+                "static-delta",
+                "generate",
+                "--sign-type=dummy",
+                "--sign=testkey",
+            ])
+            .arg(format!("--from={}", c[0]))
+            .arg(format!("--to={}", c[2])),
+    );
     repo.summary_update(None);
 
     let listed: BTreeSet<String> = repo
@@ -380,7 +393,7 @@ fn delta_figures_match_ostree_static_delta_show() {
         .filter(|l| !l.is_empty())
         .map(str::to_owned)
         .collect();
-    assert_eq!(listed.len(), flavours.len(), "ostree lists {listed:?}");
+    assert_eq!(listed.len(), flavours.len() + 1, "ostree lists {listed:?}");
 
     let deltas_dir = repo.path().join("deltas");
     let mut seen = BTreeSet::new();
@@ -476,6 +489,10 @@ fn delta_figures_match_ostree_static_delta_show() {
             .all(|p| p["inline"] == Value::Bool(true)),
         "--inline delta has non-inline parts: {inline}"
     );
+    let signed = by(Some(&c[0]), &c[2]);
+    assert_eq!(signed["signed"], Value::Bool(true));
+    assert_eq!(signed["signatures"], serde_json::json!({"dummy": 1}));
+    assert_eq!(by(Some(&c[0]), &c[1])["signed"], Value::Bool(false));
     assert_eq!(by(Some(&c[2]), &c[3])["endianness"], "big");
     assert_eq!(by(None, &c[0])["endianness"], "little");
     let fb = by(Some(&c[3]), &c[4]);
@@ -1034,4 +1051,53 @@ fn object_checksums_equal_names() {
 
     let out = inspect_raw(&["object", s(&tmp.path().join("x.unknown"))]);
     assert!(!out.status.success());
+}
+
+/// A repository with a collection ID and a mirrored ref of another collection: the
+/// collection ID, the main refs and the collection map equal `ostree summary --view`,
+/// whose refs read `(collection, ref)`.
+#[test]
+fn summary_collections_match_ostree() {
+    let tmp = tempdir();
+    let t = TreeBuilder::new(tmp.path().join("t"));
+    t.file("a", "a\n");
+    let repo = Ostree::open(tmp.path().join("repo"));
+    repo.run(["init", "--mode=archive", "--collection-id=org.example.Main"]);
+    let c = repo.commit("main", t.root(), NO_ARGS);
+    repo.run([
+        "refs".to_owned(),
+        "--collections".to_owned(),
+        "--create=org.example.Other:mirrored".to_owned(),
+        c.clone(),
+    ]);
+    repo.summary_update(None);
+    let v = inspect_json(&["summary", s(repo.path())]);
+    let sm = &v["summary"];
+    assert_eq!(sm["collection_id"], "org.example.Main");
+
+    let mut ours: Vec<ViewRef> = cfsync_refs(sm)
+        .into_iter()
+        .map(|r| ViewRef {
+            name: format!("(org.example.Main, {})", r.name),
+            ..r
+        })
+        .collect();
+    for coll in sm["collection_refs"].as_array().into_iter().flatten() {
+        let id = coll["collection_id"].as_str().unwrap_or("?");
+        for r in cfsync_refs(coll) {
+            ours.push(ViewRef {
+                name: format!("({id}, {})", r.name),
+                ..r
+            });
+        }
+    }
+    ours.sort_by(|a, b| a.name.cmp(&b.name));
+    let theirs = ostree_summary_view(&repo);
+    assert!(
+        theirs
+            .iter()
+            .any(|r| r.name == "(org.example.Other, mirrored)"),
+        "{theirs:?}"
+    );
+    assert_eq!(ours, theirs);
 }

@@ -877,11 +877,8 @@ async fn delta_value(loc: &Loc, sb_name: &str) -> Result<(J, String, Vec<String>
     }
     let mut v = v;
     v["path_name"] = json!(path_name.map(|n| n.to_string()));
-    let mut text = summary.to_string();
-    if !engines.is_empty() {
-        let list: Vec<String> = engines.iter().map(|(k, n)| format!("{n} {k}")).collect();
-        text.push_str(&format!("Signatures: {}\n", list.join(", ")));
-    }
+    // Exactly ostree's lines (signature engines are in the JSON only).
+    let text = summary.to_string();
     Ok((v, text, bad))
 }
 
