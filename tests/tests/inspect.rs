@@ -1051,6 +1051,26 @@ fn object_checksums_equal_names() {
 
     let out = inspect_raw(&["object", s(&tmp.path().join("x.unknown"))]);
     assert!(!out.status.success());
+
+    // Errors name the URL that failed; a truncated object names the path and says why,
+    // once.
+    let missing = server.url_for("objects/00/nothing.commit");
+    let out = inspect_raw(&["object", &missing]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&missing) && err.contains("does not exist"),
+        "{err}"
+    );
+    let cut = tmp.path().join("cut.commit");
+    let bytes = fs::read(&cpath).unwrap_or_default();
+    fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap_or_else(|e| panic!("{e}"));
+    let out = inspect_raw(&["object", s(&cut)]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(s(&cut)), "{err}");
+    let last = err.trim().rsplit(": ").next().unwrap_or_default();
+    assert_eq!(err.matches(last).count(), 1, "cause repeated: {err}");
 }
 
 /// A repository with a collection ID and a mirrored ref of another collection: the

@@ -240,6 +240,26 @@ fn emit(text: &str) -> Result<()> {
     }
 }
 
+/// Flattens an error chain into one message, leaving out each cause whose text its
+/// parent already contains (the `cfsync-formats` errors print their source in their own
+/// message *and* report it as `source()`, so `{:#}` would repeat it).
+fn dedup_chain(e: anyhow::Error) -> anyhow::Error {
+    let mut msg = String::new();
+    let mut prev = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !prev.is_empty() && prev.contains(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+        prev = text;
+    }
+    anyhow!(msg)
+}
+
 fn print_json(v: &J) -> Result<()> {
     let mut s = serde_json::to_string_pretty(v)?;
     s.push('\n');
@@ -417,7 +437,8 @@ pub(crate) async fn summary(target: &str, json: bool) -> Result<()> {
     let (loc, file) = locate(target, |last| last.starts_with("summary"))?;
     let v = summary_value(&loc, file.as_deref())
         .await
-        .with_context(|| format!("inspecting the summary at {target}"))?;
+        .with_context(|| format!("inspecting the summary at {target}"))
+        .map_err(dedup_chain)?;
     if json {
         print_json(&v)
     } else {
@@ -710,7 +731,8 @@ pub(crate) async fn delta(target: &str, json: bool) -> Result<()> {
     let sb_name = file.unwrap_or_else(|| "superblock".to_owned());
     let (v, text, bad) = delta_value(&loc, &sb_name)
         .await
-        .with_context(|| format!("inspecting the delta at {target}"))?;
+        .with_context(|| format!("inspecting the delta at {target}"))
+        .map_err(dedup_chain)?;
     if json {
         print_json(&v)?;
     } else {
@@ -935,7 +957,8 @@ pub(crate) async fn object(target: &str, json: bool) -> Result<()> {
     let expected = name_from_path(target, stem);
     let (computed, content) = object_content(&loc, &file, otype, ext, expected, target)
         .await
-        .with_context(|| format!("inspecting object {target}"))?;
+        .with_context(|| format!("inspecting object {target}"))
+        .map_err(dedup_chain)?;
     let matches = match (computed, expected) {
         (Some(c), Some(e)) => Some(c == e),
         _ => None,
@@ -1272,6 +1295,15 @@ fn print_json_metadata(o: &mut String, m: &J) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dedups_repeated_causes() {
+        let inner = anyhow!("malformed");
+        let e = inner.context("summary: malformed").context("parsing x");
+        assert_eq!(dedup_chain(e).to_string(), "parsing x: summary: malformed");
+        let e = anyhow!("a").context("b").context("c");
+        assert_eq!(dedup_chain(e).to_string(), "c: b: a");
+    }
 
     #[test]
     fn splits_urls() {
