@@ -667,7 +667,7 @@ fn cfsync_refs(summary: &Value) -> Vec<ViewRef> {
 }
 
 /// A GPG-signed `summary -u` with several refs and deltas: refs equal `ostree refs`
-/// + `rev-parse` and `ostree summary --view`; deltas equal `ostree static-delta list`;
+/// with `rev-parse`, and `ostree summary --view`; deltas equal `ostree static-delta list`;
 /// one GPG signature; the same over HTTP and from the summary file itself.
 #[test]
 fn summary_matches_ostree() {
