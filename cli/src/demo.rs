@@ -35,7 +35,9 @@ struct Served {
 /// Serves `DEMO/repo` over HTTP/1.1 with keep-alive: GET and HEAD, 200 or 404.
 async fn serve(listener: TcpListener, served: Arc<Served>) {
     loop {
-        let Ok((sock, _)) = listener.accept().await else { continue };
+        let Ok((sock, _)) = listener.accept().await else {
+            continue;
+        };
         let served = Arc::clone(&served);
         tokio::spawn(async move {
             let _ = connection(sock, &served).await;
@@ -66,7 +68,11 @@ async fn connection(mut sock: TcpStream, served: &Served) -> std::io::Result<()>
         let mut words = head.split_whitespace();
         let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or("/"));
         let close = head.to_ascii_lowercase().contains("connection: close");
-        let path = target.split('?').next().unwrap_or("").trim_start_matches('/');
+        let path = target
+            .split('?')
+            .next()
+            .unwrap_or("")
+            .trim_start_matches('/');
         let file = (!path.split('/').any(|c| c == ".." || c.is_empty()))
             .then(|| DEMO.get_file(format!("repo/{path}")))
             .flatten();
@@ -101,13 +107,21 @@ async fn cfsync(args: Vec<String>) -> Result<String> {
         .map_err(|e| anyhow!("{e}"))?
         .with_context(|| format!("running {shown}"))?;
     if !out.status.success() {
-        bail!("`{shown}` failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "`{shown}` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 async fn pull_json(store: &Path, extra: &[&str]) -> Result<Value> {
-    let mut args = vec!["--repo".to_owned(), store.display().to_string(), "pull".into(), "--json".into()];
+    let mut args = vec![
+        "--repo".to_owned(),
+        store.display().to_string(),
+        "pull".into(),
+        "--json".into(),
+    ];
     args.extend(extra.iter().map(|s| s.to_string()));
     args.extend(["demo".to_owned(), REF.to_owned()]);
     let out = cfsync(args).await?;
@@ -144,7 +158,10 @@ async fn try_mount(store: &Path, dir: &Path) -> Result<(Vec<String>, String)> {
     ])
     .await?;
     let listing = std::fs::read_dir(dir).map(|rd| {
-        let mut v: Vec<String> = rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        let mut v: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
         v.sort();
         v
     });
@@ -169,10 +186,14 @@ pub async fn run(args: &crate::DemoArgs, quiet: bool) -> Result<()> {
         }
     };
     let key = work.join("demo.asc");
-    let asc = DEMO.get_file("demo.asc").ok_or_else(|| anyhow!("the bundled demo has no demo.asc"))?;
+    let asc = DEMO
+        .get_file("demo.asc")
+        .ok_or_else(|| anyhow!("the bundled demo has no demo.asc"))?;
     std::fs::write(&key, asc.contents())?;
 
-    let listener = TcpListener::bind("127.0.0.1:0").await.context("binding a loopback port")?;
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding a loopback port")?;
     let url = format!("http://{}/", listener.local_addr()?);
     let served = Arc::new(Served::default());
     let server = tokio::spawn(serve(listener, Arc::clone(&served)));
@@ -182,7 +203,9 @@ pub async fn run(args: &crate::DemoArgs, quiet: bool) -> Result<()> {
             let _ = writeln!(o, "{s}");
         }
     };
-    say(format!("cfsync demo: serving a signed OSTree repository (2 versions, static deltas) at {url}"));
+    say(format!(
+        "cfsync demo: serving a signed OSTree repository (2 versions, static deltas) at {url}"
+    ));
 
     // The store a user would have: remote with the publisher's key, v1, then the update.
     let store = work.join("store");
@@ -204,7 +227,10 @@ pub async fn run(args: &crate::DemoArgs, quiet: bool) -> Result<()> {
     say(format!(
         "1. pulled v1 {} {}: {} bytes in {} requests, {} objects; {}",
         short(&v1),
-        p1["delta"].as_str().map_or("object by object".to_owned(), |_| "through a scratch delta".to_owned()),
+        p1["delta"]
+            .as_str()
+            .map_or("object by object".to_owned(), |_| "through a scratch delta"
+                .to_owned()),
         u(&p1, "bytes_fetched"),
         u(&p1, "requests"),
         u(&p1, "objects_fetched"),
@@ -220,7 +246,11 @@ pub async fn run(args: &crate::DemoArgs, quiet: bool) -> Result<()> {
     pull_json(&objects_store, &["--no-deltas", "--commit", &v1]).await?;
     let p3 = pull_json(&objects_store, &["--no-deltas"]).await?;
     if p3["image"] != p2["image"] {
-        bail!("the delta and the object pulls of v2 built different images: {} vs {}", p2["image"], p3["image"]);
+        bail!(
+            "the delta and the object pulls of v2 built different images: {} vs {}",
+            p2["image"],
+            p3["image"]
+        );
     }
     let (delta_bytes, object_bytes) = (u(&p2, "bytes_fetched"), u(&p3, "bytes_fetched"));
     let saved = 100u64.saturating_sub(delta_bytes.saturating_mul(100) / object_bytes.max(1));
@@ -238,15 +268,29 @@ pub async fn run(args: &crate::DemoArgs, quiet: bool) -> Result<()> {
         "   object by object the same update costs {object_bytes} bytes in {} requests: the delta saved {saved}% of the bytes",
         u(&p3, "requests")
     ));
-    say(format!("   both routes built the same image {}", p2["image"].as_str().map_or("", short)));
+    say(format!(
+        "   both routes built the same image {}",
+        p2["image"].as_str().map_or("", short)
+    ));
 
-    let listing = cfsync(vec!["--repo".into(), st.clone(), "ls".into(), REF.into(), "/usr".into()]).await?;
-    let fsck = cfsync(vec!["--repo".into(), st.clone(), "fsck".into()]).await.is_ok();
+    let listing = cfsync(vec![
+        "--repo".into(),
+        st.clone(),
+        "ls".into(),
+        REF.into(),
+        "/usr".into(),
+    ])
+    .await?;
+    let fsck = cfsync(vec!["--repo".into(), st.clone(), "fsck".into()])
+        .await
+        .is_ok();
     let mounted = if rustix::process::geteuid().is_root() {
         match try_mount(&store, &work.join("mnt")).await {
             Ok(m) => Some(m),
             Err(e) => {
-                say(format!("3. mount not possible here ({e:#}); the tree of v2 (cfsync ls):"));
+                say(format!(
+                    "3. mount not possible here ({e:#}); the tree of v2 (cfsync ls):"
+                ));
                 None
             }
         }
@@ -256,7 +300,10 @@ pub async fn run(args: &crate::DemoArgs, quiet: bool) -> Result<()> {
     };
     match &mounted {
         Some((top, release)) => {
-            say(format!("3. mounted the composefs image of v2 (read-only EROFS + overlay): / holds {}", top.join(" ")));
+            say(format!(
+                "3. mounted the composefs image of v2 (read-only EROFS + overlay): / holds {}",
+                top.join(" ")
+            ));
             if let Some(l) = release.lines().find(|l| l.starts_with("VERSION_ID")) {
                 say(format!("   usr/lib/os-release says {l}"));
             }

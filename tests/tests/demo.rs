@@ -30,6 +30,10 @@ fn demo_pulls_v1_then_updates_through_the_delta() {
     assert_eq!(v["fsck"], Value::Bool(true));
     // As root (CI), the image is mounted and read.
     if rustix::process::geteuid().is_root() {
-        assert_eq!(v["mounted"], Value::Bool(true), "root could not mount the demo image");
+        assert_eq!(
+            v["mounted"],
+            Value::Bool(true),
+            "root could not mount the demo image"
+        );
     }
 }

@@ -17,7 +17,9 @@
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex};
 
 use cfsync_formats::checksum::Checksum;
 use cfsync_formats::delta::DeltaObjects;
@@ -111,6 +113,12 @@ enum Seg<'a> {
     Blob(&'a [u8]),
     Source(Arc<Vec<u8>>, usize, usize),
     Owned(Vec<u8>),
+    /// `bspatch(old, patch)`, `size` bytes; computed by the worker that stores the object.
+    Patch {
+        old: Arc<Vec<u8>>,
+        patch: &'a [u8],
+        size: u64,
+    },
 }
 
 impl Seg<'_> {
@@ -119,6 +127,7 @@ impl Seg<'_> {
             Seg::Blob(b) => b,
             Seg::Source(v, start, end) => v.get(*start..*end).unwrap_or_default(),
             Seg::Owned(v) => v,
+            Seg::Patch { .. } => &[],
         }
     }
 }
@@ -198,9 +207,49 @@ fn header_for(
     })
 }
 
+/// One object ready to be stored: its header and its content as segments.
+struct Job<'a> {
+    id: Checksum,
+    header: FileHeader,
+    segs: Vec<Seg<'a>>,
+}
+
+/// Computes patches, then streams the segments into the store, verified.
+fn store_job<ObjectID: FsVerityHashValue>(
+    repo: &Repository<ObjectID>,
+    mut job: Job<'_>,
+) -> Result<(Checksum, Entry<ObjectID>), PullError> {
+    for seg in &mut job.segs {
+        if let Seg::Patch { old, patch, size } = seg {
+            let mut new = Vec::new();
+            bspatch::apply(old, patch, &mut new, *size).map_err(|e| {
+                PullError::Hostile(format!("delta object {}: bspatch: {e}", job.id))
+            })?;
+            *seg = Seg::Owned(new);
+        }
+    }
+    let reader = SegReader {
+        segs: &job.segs,
+        seg: 0,
+        pos: 0,
+    };
+    let entry = ingest_file(repo, &job.id, &job.header, reader)?;
+    Ok((job.id, entry))
+}
+
+/// Threads storing objects of one part (hashing and writing), beside the thread that
+/// decodes its operations.
+pub fn store_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(1, 8)
+}
+
 /// Runs the operations of one part (its decompressed `payload` and the object list from
 /// its header), storing every object not already held (`have` says which are) into
-/// `repo`, each verified against its name.
+/// `repo`, each verified against its name. Objects are stored by [`store_workers`]
+/// threads while this one decodes; at most two objects per worker wait in between.
 pub fn apply_part<ObjectID: FsVerityHashValue>(
     repo: &Repository<ObjectID>,
     payload_bytes: &[u8],
@@ -211,17 +260,86 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
 ) -> Result<PartResult<ObjectID>, PullError> {
     let payload = PartPayloadRef::from_bytes(payload_bytes)
         .map_err(|e| PullError::Hostile(format!("delta part payload: {e}")))?;
-    let mut out = PartResult {
-        objects: Vec::with_capacity(objects.len()),
-        skipped: 0,
-    };
-    let mut open: Option<Open<'_>> = None;
+    let workers = store_workers();
+    let failed = AtomicBool::new(false);
+    let worker_error: Mutex<Option<PullError>> = Mutex::new(None);
+    let stored: Mutex<Vec<(Checksum, Entry<ObjectID>)>> =
+        Mutex::new(Vec::with_capacity(objects.len()));
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Job<'_>>(workers * 2);
+    let rx = Mutex::new(rx);
+    let decoded = std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let job = match rx.lock() {
+                        Ok(r) => r.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return };
+                    if failed.load(Ordering::Relaxed) {
+                        continue;
+                    }
+                    match store_job(repo, job) {
+                        Ok(done) => {
+                            if let Ok(mut v) = stored.lock() {
+                                v.push(done);
+                            }
+                        }
+                        Err(e) => {
+                            failed.store(true, Ordering::Relaxed);
+                            if let Ok(mut slot) = worker_error.lock() {
+                                slot.get_or_insert(e);
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        let r = decode(
+            &payload, objects, sources, have, cancel, &failed, &tx, &stored,
+        );
+        drop(tx);
+        r
+    });
+    let skipped = decoded?;
+    if let Some(e) = worker_error.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    Ok(PartResult {
+        objects: stored.into_inner().unwrap_or_default(),
+        skipped,
+    })
+}
+
+/// Decodes the operations, sending each object to be stored to `tx` (metadata objects
+/// are checked here and added to `stored` directly). Returns the count of objects skipped.
+#[allow(clippy::too_many_arguments)]
+fn decode<'a, ObjectID: FsVerityHashValue>(
+    payload: &PartPayloadRef<'a>,
+    objects: DeltaObjects<'a>,
+    sources: &ReadSources<ObjectID>,
+    have: &(dyn Fn(&Checksum) -> bool + Sync),
+    cancel: &Cancel,
+    failed: &AtomicBool,
+    tx: &SyncSender<Job<'a>>,
+    stored: &Mutex<Vec<(Checksum, Entry<ObjectID>)>>,
+) -> Result<u64, PullError> {
+    let mut skipped = 0u64;
+    let mut open: Option<Open<'a>> = None;
     let mut read_source: Option<Arc<Vec<u8>>> = None;
     // Read sources repeat across a part (rollsum and bsdiff of the same file): keep the
     // last few.
     let mut source_cache: HashMap<Checksum, Arc<Vec<u8>>> = HashMap::new();
+    let send = |job: Job<'a>| -> Result<(), PullError> {
+        // A closed channel means every worker stopped: an error is waiting for the caller.
+        tx.send(job)
+            .map_err(|_| PullError::Internal("delta store workers stopped".into()))
+    };
 
     for op in payload.ops(objects) {
+        if failed.load(Ordering::Relaxed) {
+            break;
+        }
         let op = op.map_err(|e| PullError::Hostile(format!("delta part operations: {e}")))?;
         match op {
             Op::SpliceMetadata { object, data } => {
@@ -233,7 +351,7 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
                     )));
                 }
                 if have(&object.checksum) {
-                    out.skipped += 1;
+                    skipped += 1;
                     continue;
                 }
                 let actual = Checksum::of(data);
@@ -247,13 +365,13 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
                         actual,
                     });
                 }
-                out.objects.push((
-                    object.checksum,
-                    Entry {
-                        data: data.to_vec(),
-                        external: None,
-                    },
-                ));
+                let entry = Entry {
+                    data: data.to_vec(),
+                    external: None,
+                };
+                if let Ok(mut v) = stored.lock() {
+                    v.push((object.checksum, entry));
+                }
             }
             Op::SpliceFile {
                 object,
@@ -266,12 +384,12 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
                     return Err(PullError::Cancelled);
                 }
                 if have(&object.checksum) {
-                    out.skipped += 1;
+                    skipped += 1;
                     continue;
                 }
                 let id = object.checksum;
-                let mut header = header_for(&payload, &id, mode, xattrs, data.len() as u64)?;
-                let entry = match header.mode & S_IFMT {
+                let mut header = header_for(payload, &id, mode, xattrs, data.len() as u64)?;
+                let segs = match header.mode & S_IFMT {
                     S_IFLNK => {
                         header.size = 0;
                         header.symlink_target = std::str::from_utf8(data)
@@ -281,11 +399,11 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
                                 ))
                             })?
                             .to_owned();
-                        ingest_file(repo, &id, &header, std::io::empty())?
+                        Vec::new()
                     }
-                    _ => ingest_file(repo, &id, &header, data)?,
+                    _ => vec![Seg::Blob(data)],
                 };
-                out.objects.push((id, entry));
+                send(Job { id, header, segs })?;
             }
             Op::Open {
                 object,
@@ -299,7 +417,7 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
                         object.checksum, object.object_type
                     )));
                 }
-                let header = header_for(&payload, &object.checksum, mode, xattrs, size)?;
+                let header = header_for(payload, &object.checksum, mode, xattrs, size)?;
                 if header.mode & S_IFMT != S_IFREG {
                     return Err(PullError::Hostile(format!(
                         "delta object {}: only regular files can be written with open/write/close",
@@ -381,11 +499,11 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
                         "delta bspatch with no read source".into(),
                     ));
                 };
-                let mut new = Vec::new();
-                bspatch::apply(src, patch, &mut new, size).map_err(|e| {
-                    PullError::Hostile(format!("delta object {}: bspatch: {e}", o.id))
-                })?;
-                o.segs.push(Seg::Owned(new));
+                o.segs.push(Seg::Patch {
+                    old: Arc::clone(src),
+                    patch,
+                    size,
+                });
             }
             Op::Close { object } => {
                 read_source = None;
@@ -400,24 +518,22 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
                     ));
                 }
                 if o.skip {
-                    out.skipped += 1;
+                    skipped += 1;
                     continue;
                 }
                 if cancel.is_cancelled() {
                     return Err(PullError::Cancelled);
                 }
-                let reader = SegReader {
-                    segs: &o.segs,
-                    seg: 0,
-                    pos: 0,
-                };
-                let entry = ingest_file(repo, &o.id, &o.header, reader)?;
-                out.objects.push((o.id, entry));
+                send(Job {
+                    id: o.id,
+                    header: o.header,
+                    segs: o.segs,
+                })?;
             }
             _ => {
                 return Err(PullError::Internal("unknown delta operation".into()));
             }
         }
     }
-    Ok(out)
+    Ok(skipped)
 }

@@ -24,6 +24,7 @@
 //! until decompressed, then its payload); decompression is capped per part.
 
 pub mod apply;
+pub mod offline;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -336,22 +337,39 @@ async fn apply_delta<ObjectID: FsVerityHashValue>(
     let source = Arc::clone(req.source);
     let repo = Arc::clone(req.store.repo());
     let cancel = req.cancel.clone();
-    let mut results = futures::stream::iter(jobs)
+    let tmp = req.store.state_dir()?.join("tmp");
+    std::fs::create_dir_all(&tmp)
+        .map_err(|e| PullError::Internal(format!("{}: {e}", tmp.display())))?;
+    // Parts are downloaded, verified and decompressed (into anonymous files, not memory)
+    // by tasks of their own, up to `parts_in_flight` ahead; this loop applies one at a
+    // time, on every core.
+    let mut staged = futures::stream::iter(jobs)
         .map(|job| {
-            let (source, repo, sources, held, cancel, shown) = (
+            let (source, cancel, shown, tmp) = (
                 Arc::clone(&source),
-                Arc::clone(&repo),
-                Arc::clone(&sources),
-                Arc::clone(&held),
                 cancel.clone(),
                 shown.clone(),
+                tmp.clone(),
             );
-            async move { run_part(job, &shown, source, repo, sources, held, cancel).await }
+            tokio::spawn(async move { stage_part(job, &shown, &source, &tmp, &cancel).await })
         })
         .buffered(parts_in_flight());
     let mut made = 0u64;
-    while let Some(r) = results.next().await {
-        let r = r?;
+    while let Some(part) = staged.next().await {
+        let part =
+            part.map_err(|e| PullError::Internal(format!("delta part task failed: {e}")))??;
+        let (repo, sources, held, cancel, shown) = (
+            Arc::clone(&repo),
+            Arc::clone(&sources),
+            Arc::clone(&held),
+            cancel.clone(),
+            shown.clone(),
+        );
+        let r = tokio::task::spawn_blocking(move || {
+            apply_staged(part, &shown, &repo, &sources, &held, &cancel)
+        })
+        .await
+        .map_err(|e| PullError::Internal(format!("delta part task failed: {e}")))??;
         for (id, entry) in r.objects {
             if !builder.contains(&id) {
                 builder.insert(id, entry.data, entry.external);
@@ -359,7 +377,7 @@ async fn apply_delta<ObjectID: FsVerityHashValue>(
             }
         }
         req.tracker.parts_done.fetch_add(1, Ordering::Relaxed);
-        req.tracker.objects_done.fetch_add(made, Ordering::Relaxed);
+        req.tracker.objects_done.store(made, Ordering::Relaxed);
         req.reporter.report(Event::Counters(
             req.tracker.snapshot(req.source.stats().bytes_received),
         ));
@@ -382,57 +400,152 @@ struct PartJob {
     inline: Option<Vec<u8>>,
 }
 
-async fn run_part<ObjectID: FsVerityHashValue>(
+/// A part verified and decompressed into an anonymous file.
+struct StagedPart {
+    job: PartJob,
+    payload: std::fs::File,
+    len: u64,
+}
+
+/// Attempts per part when its body breaks off mid-way.
+const PART_ATTEMPTS: u32 = 3;
+
+fn part_err(job: &PartJob, delta: &str, what: impl std::fmt::Display) -> PullError {
+    PullError::Hostile(format!(
+        "{} (part {} of delta {delta}): {what}",
+        job.path, job.index
+    ))
+}
+
+fn tmp_err(dir: &std::path::Path, e: std::io::Error) -> PullError {
+    PullError::Internal(format!("temporary file in {}: {e}", dir.display()))
+}
+
+/// Downloads a part into an anonymous file while hashing it (nothing is held in memory),
+/// checks its sha256 against the superblock, then decompresses it into a second
+/// anonymous file, capped at the part's payload limit.
+async fn stage_part(
     job: PartJob,
     delta: &str,
-    source: Arc<Source>,
-    repo: Arc<composefs::repository::Repository<ObjectID>>,
-    sources: Arc<ReadSources<ObjectID>>,
-    held: Arc<HashSet<Checksum>>,
-    cancel: Cancel,
-) -> Result<apply::PartResult<ObjectID>, PullError> {
-    let bytes = match job.inline {
-        Some(b) => b,
-        None => source
-            .get_bytes(&job.path, PathKind::Content, job.size)
-            .await?
-            .ok_or_else(|| PullError::NotFound {
-                what: format!("part {} of static delta {delta}", job.index),
-                path: job.path.clone(),
-            })?,
+    source: &Source,
+    tmp: &std::path::Path,
+    cancel: &Cancel,
+) -> Result<StagedPart, PullError> {
+    use sha2::Digest;
+    use std::io::{Seek, Write};
+    let mut compressed = tempfile::tempfile_in(tmp).map_err(|e| tmp_err(tmp, e))?;
+    let actual = match &job.inline {
+        Some(b) => {
+            compressed.write_all(b).map_err(|e| tmp_err(tmp, e))?;
+            Checksum::of(b)
+        }
+        None => {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let mut stream = source
+                    .get_stream(&job.path, PathKind::Content, job.size)
+                    .await?
+                    .ok_or_else(|| PullError::NotFound {
+                        what: format!("part {} of static delta {delta}", job.index),
+                        path: job.path.clone(),
+                    })?;
+                compressed.set_len(0).map_err(|e| tmp_err(tmp, e))?;
+                compressed.rewind().map_err(|e| tmp_err(tmp, e))?;
+                let mut h = sha2::Sha256::new();
+                let mut broken = None;
+                while let Some(chunk) = stream.next().await {
+                    match chunk {
+                        Ok(c) => {
+                            h.update(&c);
+                            compressed.write_all(&c).map_err(|e| tmp_err(tmp, e))?;
+                        }
+                        Err(e) => {
+                            broken = Some(e);
+                            break;
+                        }
+                    }
+                    if cancel.is_cancelled() {
+                        return Err(PullError::Cancelled);
+                    }
+                }
+                match broken {
+                    None => break Checksum(h.finalize().into()),
+                    Some(e) if e.is_transient() && attempt < PART_ATTEMPTS => {
+                        tracing::debug!("{}: retrying after {e}", job.path);
+                    }
+                    Some(e) => return Err(e.into()),
+                }
+            }
+        }
     };
-    if cancel.is_cancelled() {
-        return Err(PullError::Cancelled);
+    if actual != job.checksum {
+        return Err(PullError::ChecksumMismatch {
+            object: format!(
+                "{} (part {} of delta {delta}; the superblock says {})",
+                job.path, job.index, job.checksum
+            ),
+            actual,
+        });
     }
+    let tmp = tmp.to_owned();
     let delta = delta.to_owned();
     tokio::task::spawn_blocking(move || {
-        let actual = Checksum::of(&bytes);
-        if actual != job.checksum {
-            return Err(PullError::ChecksumMismatch {
-                object: format!(
-                    "{} (part {} of delta {delta}; the superblock says {})",
-                    job.path, job.index, job.checksum
-                ),
-                actual,
-            });
-        }
-        let payload = part::decompress(&bytes, job.cap).map_err(|e| {
-            PullError::Hostile(format!(
-                "{} (part {} of delta {delta}): {e}",
-                job.path, job.index
-            ))
-        })?;
-        let objects = cfsync_formats::delta::DeltaObjects::new(&job.objects)
-            .map_err(|e| PullError::Internal(format!("part object list: {e}")))?;
-        let have = |id: &Checksum| held.contains(id);
-        apply_part(&repo, &payload, objects, &sources, &have, &cancel).map_err(|e| match e {
-            PullError::Hostile(m) => PullError::Hostile(format!(
-                "{m} ({}, part {} of delta {delta})",
-                job.path, job.index
-            )),
-            other => other,
-        })
+        compressed.rewind().map_err(|e| tmp_err(&tmp, e))?;
+        let mut payload = tempfile::tempfile_in(&tmp).map_err(|e| tmp_err(&tmp, e))?;
+        let mut reader = part::PartPayloadReader::new(
+            std::io::BufReader::with_capacity(256 * 1024, compressed),
+            job.cap,
+        );
+        let len =
+            std::io::copy(&mut reader, &mut payload).map_err(
+                |e| match part::PartError::from_io(&e) {
+                    Some(pe) => part_err(&job, &delta, pe),
+                    None => tmp_err(&tmp, e),
+                },
+            )?;
+        Ok(StagedPart { job, payload, len })
     })
     .await
     .map_err(|e| PullError::Internal(format!("delta part task failed: {e}")))?
+}
+
+/// Reads a staged payload back (one part in memory at a time) and applies it.
+fn apply_staged<ObjectID: FsVerityHashValue>(
+    part: StagedPart,
+    delta: &str,
+    repo: &composefs::repository::Repository<ObjectID>,
+    sources: &ReadSources<ObjectID>,
+    held: &HashSet<Checksum>,
+    cancel: &Cancel,
+) -> Result<apply::PartResult<ObjectID>, PullError> {
+    use std::io::{Read, Seek};
+    let StagedPart {
+        job,
+        mut payload,
+        len,
+    } = part;
+    let n = usize::try_from(len).map_err(|_| part_err(&job, delta, "payload too large"))?;
+    let mut bytes = Vec::new();
+    bytes.try_reserve_exact(n).map_err(|_| {
+        part_err(
+            &job,
+            delta,
+            format!("cannot allocate {n} bytes for the payload"),
+        )
+    })?;
+    payload
+        .rewind()
+        .map_err(|e| PullError::Internal(format!("staged part: {e}")))?;
+    payload
+        .read_to_end(&mut bytes)
+        .map_err(|e| PullError::Internal(format!("staged part: {e}")))?;
+    drop(payload);
+    let objects = cfsync_formats::delta::DeltaObjects::new(&job.objects)
+        .map_err(|e| PullError::Internal(format!("part object list: {e}")))?;
+    let have = |id: &Checksum| held.contains(id);
+    apply_part(repo, &bytes, objects, sources, &have, cancel).map_err(|e| match e {
+        PullError::Hostile(m) => part_err(&job, delta, m),
+        other => other,
+    })
 }
