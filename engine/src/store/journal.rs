@@ -414,6 +414,15 @@ pub fn open_builder<ObjectID: FsVerityHashValue>(
     store: &Store<ObjectID>,
     commit: Checksum,
 ) -> Result<(CommitStreamBuilder<ObjectID>, ResumeStats), StoreError> {
+    open_builder_in_boot(store, commit, &current_boot_id())
+}
+
+/// [`open_builder`] as if the machine's boot id were `boot` (tests simulate a reboot).
+fn open_builder_in_boot<ObjectID: FsVerityHashValue>(
+    store: &Store<ObjectID>,
+    commit: Checksum,
+    boot: &[u8],
+) -> Result<(CommitStreamBuilder<ObjectID>, ResumeStats), StoreError> {
     let mut stats = ResumeStats::default();
     let dir = store.state_dir()?.join(DIR);
     std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
@@ -438,10 +447,9 @@ pub fn open_builder<ObjectID: FsVerityHashValue>(
         Err(e) => return Err(StoreError::io(&lock_path, e.into())),
     }
 
-    let boot = current_boot_id();
     let mut entries: BTreeMap<Checksum, Entry<ObjectID>> = BTreeMap::new();
     match std::fs::read(&path) {
-        Ok(bytes) => load_into(store, &commit, &bytes, &boot, &mut entries, &mut stats),
+        Ok(bytes) => load_into(store, &commit, &bytes, boot, &mut entries, &mut stats),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(StoreError::io(&path, e)),
     }
@@ -450,7 +458,7 @@ pub fn open_builder<ObjectID: FsVerityHashValue>(
     let mut out =
         Vec::with_capacity(64 + entries.values().map(|e| e.data.len() + 200).sum::<usize>());
     out.extend_from_slice(MAGIC);
-    encode_record(&mut out, &header_payload::<ObjectID>(&commit, &boot));
+    encode_record(&mut out, &header_payload::<ObjectID>(&commit, boot));
     let mut payload = Vec::new();
     for (id, e) in &entries {
         payload.clear();
@@ -566,6 +574,41 @@ pub fn remove_stale<ObjectID: FsVerityHashValue>(
     remove_file_if_exists(&lock_path)
 }
 
+/// Deletes every journal no process holds, except those of `keep`; returns how many were
+/// deleted. For `gc`: a journal of a commit that will not be pulled again (the remote
+/// moved on) is dead weight, and its content objects are unreferenced anyway.
+pub fn prune<ObjectID: FsVerityHashValue>(
+    store: &Store<ObjectID>,
+    keep: &[Checksum],
+) -> Result<u64, StoreError> {
+    let dir = store.state_dir()?.join(DIR);
+    let rd = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(StoreError::io(&dir, e)),
+    };
+    let mut removed = 0;
+    for ent in rd {
+        let ent = ent.map_err(|e| StoreError::io(&dir, e))?;
+        let name = ent.file_name();
+        let Some(commit) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".journal"))
+            .and_then(|h| h.parse::<Checksum>().ok())
+        else {
+            continue;
+        };
+        if keep.contains(&commit) {
+            continue;
+        }
+        remove_stale(store, &commit)?;
+        if !ent.path().exists() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -616,5 +659,202 @@ mod tests {
                 "flip at {i} went unnoticed"
             );
         }
+    }
+
+    use cfsync_formats::file::FileHeader;
+    use composefs::fsverity::Sha256HashValue;
+
+    use crate::store::{AnyStore, HashKind, ObjectLookup};
+
+    fn store(dir: &Path) -> Store<Sha256HashValue> {
+        match AnyStore::open_or_init(&dir.join("repo"), HashKind::Sha256)
+            .unwrap()
+            .0
+        {
+            AnyStore::Sha256(s) => s,
+            AnyStore::Sha512(_) => unreachable!(),
+        }
+    }
+
+    fn header(size: u64) -> FileHeader {
+        FileHeader {
+            size,
+            uid: 0,
+            gid: 0,
+            mode: 0o100_644,
+            ..FileHeader::default()
+        }
+    }
+
+    /// Inserts a metadata object, an inline file and an external file; returns their
+    /// ids (external last) and the external content.
+    fn fill(
+        s: &Store<Sha256HashValue>,
+        b: &mut CommitStreamBuilder<Sha256HashValue>,
+    ) -> Vec<Checksum> {
+        let meta = b"a metadata object".to_vec();
+        let meta_id = Checksum::of(&meta);
+        b.insert(meta_id, meta, None);
+        let small = b"tiny".to_vec();
+        let small_id = file_checksum(&header(4), &small).unwrap();
+        let e = crate::ingest::ingest_file(s.repo(), &small_id, &header(4), &small[..]).unwrap();
+        assert!(e.external.is_none());
+        b.insert(small_id, e.data, e.external);
+        let big: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        let big_id = file_checksum(&header(big.len() as u64), &big).unwrap();
+        let e = crate::ingest::ingest_file(s.repo(), &big_id, &header(big.len() as u64), &big[..])
+            .unwrap();
+        assert!(e.external.is_some());
+        b.insert(big_id, e.data, e.external);
+        vec![meta_id, small_id, big_id]
+    }
+
+    #[test]
+    fn a_journal_seeds_the_next_builder_and_is_removed_at_the_end() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = store(tmp.path());
+        let commit = Checksum::of(b"commit");
+        let (mut b, st) = open_builder(&s, commit).unwrap();
+        assert_eq!(st, ResumeStats::default());
+        assert!(b.is_journaled());
+        let ids = fill(&s, &mut b);
+        drop(b); // as a failed pull does: buffered records are written
+
+        let (mut b, st) = open_builder(&s, commit).unwrap();
+        assert_eq!((st.loaded, st.dropped, st.rehashed), (3, 0, false));
+        for id in &ids {
+            assert!(b.contains(id), "{id} not resumed");
+        }
+        let path = journal_path(&s, &commit).unwrap();
+        assert!(path.exists());
+        b.remove_journal().unwrap();
+        assert!(!path.exists());
+        let (b, st) = open_builder(&s, commit).unwrap();
+        assert_eq!(st.loaded, 0);
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn a_second_process_gets_no_journal() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = store(tmp.path());
+        let commit = Checksum::of(b"commit");
+        let (_held, _) = open_builder(&s, commit).unwrap();
+        // flock locks belong to the open file description, so a second open conflicts
+        // even within one process.
+        let (b, st) = open_builder(&s, commit).unwrap();
+        assert!(st.busy);
+        assert!(!b.is_journaled());
+    }
+
+    #[test]
+    fn torn_tails_bad_records_and_missing_objects_are_dropped() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = store(tmp.path());
+        let commit = Checksum::of(b"commit");
+        let (mut b, _) = open_builder(&s, commit).unwrap();
+        let ids = fill(&s, &mut b);
+        let ext = b.lookup(&ids[2]).unwrap().1.unwrap().clone();
+        drop(b);
+        let path = journal_path(&s, &commit).unwrap();
+        let whole = std::fs::read(&path).unwrap();
+
+        // A torn tail: the last record (the external file) is cut anywhere.
+        for cut in [whole.len() - 1, whole.len() - 8, whole.len() - 100] {
+            std::fs::write(&path, &whole[..cut]).unwrap();
+            let (b, st) = open_builder(&s, commit).unwrap();
+            assert_eq!((st.loaded, st.dropped), (2, 1), "cut at {cut}");
+            assert!(!b.contains(&ids[2]));
+            drop(b);
+        }
+
+        // A record whose bytes no longer hash to its id, with a valid frame.
+        let mut forged = Vec::new();
+        forged.extend_from_slice(MAGIC);
+        encode_record(
+            &mut forged,
+            &header_payload::<Sha256HashValue>(&commit, &current_boot_id()),
+        );
+        let mut p = vec![KIND_INLINE];
+        p.extend_from_slice(&Checksum::of(b"something else").0);
+        p.extend_from_slice(b"not those bytes");
+        encode_record(&mut forged, &p);
+        std::fs::write(&path, &forged).unwrap();
+        let (b, st) = open_builder(&s, commit).unwrap();
+        assert_eq!((st.loaded, st.dropped), (0, 1));
+        drop(b);
+
+        // The external object was removed (e.g. by a gc) after it was journaled.
+        std::fs::write(&path, &whole).unwrap();
+        let obj = s.path().join("objects").join(ext.to_object_pathname());
+        std::fs::remove_file(&obj).unwrap();
+        let (b, st) = open_builder(&s, commit).unwrap();
+        assert_eq!((st.loaded, st.dropped), (2, 1));
+        assert!(!b.contains(&ids[2]));
+        drop(b);
+
+        // A journal of another commit is ignored.
+        std::fs::write(journal_path(&s, &Checksum::of(b"other")).unwrap(), &whole).unwrap();
+        let (b, st) = open_builder(&s, Checksum::of(b"other")).unwrap();
+        assert_eq!(st.loaded, 0);
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn after_a_reboot_external_content_is_rehashed_and_damage_unlinked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = store(tmp.path());
+        let commit = Checksum::of(b"commit");
+        let (mut b, _) = open_builder_in_boot(&s, commit, b"boot-1").unwrap();
+        let ids = fill(&s, &mut b);
+        let ext = b.lookup(&ids[2]).unwrap().1.unwrap().clone();
+        drop(b);
+
+        // Same boot: cheap checks only.
+        let (b, st) = open_builder_in_boot(&s, commit, b"boot-1").unwrap();
+        assert_eq!((st.loaded, st.rehashed), (3, false));
+        drop(b);
+        // The compacted journal carries boot-2 after this open, and the content is fine.
+        let (b, st) = open_builder_in_boot(&s, commit, b"boot-2").unwrap();
+        assert_eq!((st.loaded, st.dropped, st.rehashed), (3, 0, true));
+        drop(b);
+
+        // Lost writes: same size, other bytes. Only a rehash can tell.
+        let obj = s.path().join("objects").join(ext.to_object_pathname());
+        std::fs::remove_file(&obj).unwrap();
+        std::fs::write(&obj, vec![0u8; 10_000]).unwrap();
+        let (b, st) = open_builder_in_boot(&s, commit, b"boot-2").unwrap();
+        assert_eq!(
+            (st.loaded, st.rehashed),
+            (3, false),
+            "same boot trusts the page cache"
+        );
+        drop(b);
+        let (b, st) = open_builder_in_boot(&s, commit, b"boot-3").unwrap();
+        assert_eq!((st.loaded, st.dropped, st.rehashed), (2, 1, true));
+        assert!(!b.contains(&ids[2]));
+        assert!(
+            !obj.exists(),
+            "the damaged object must be unlinked so that it is stored again"
+        );
+    }
+
+    #[test]
+    fn prune_removes_unheld_journals_except_the_kept_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = store(tmp.path());
+        let (a, b, c) = (Checksum::of(b"a"), Checksum::of(b"b"), Checksum::of(b"c"));
+        for x in [a, b, c] {
+            let (mut bl, _) = open_builder(&s, x).unwrap();
+            bl.insert(Checksum::of(b"m"), b"m".to_vec(), None);
+        }
+        let (_held, _) = open_builder(&s, c).unwrap();
+        assert_eq!(prune(&s, &[a]).unwrap(), 1);
+        assert!(journal_path(&s, &a).unwrap().exists());
+        assert!(!journal_path(&s, &b).unwrap().exists());
+        assert!(
+            journal_path(&s, &c).unwrap().exists(),
+            "a journal in use must stay"
+        );
     }
 }
