@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
+use cfsync_engine::composefs::fsverity::FsVerityHashValue;
 use cfsync_engine::progress::Cancel;
 use cfsync_engine::remotes::{Remote, RemoteStore};
 use cfsync_engine::source::{Source, SourceOptions};
@@ -13,7 +14,6 @@ use cfsync_engine::trust::Trust;
 use cfsync_engine::{PullOptions, PullStats};
 use cfsync_formats::checksum::Checksum;
 use cfsync_formats::commit::CommitRef;
-use cfsync_engine::composefs::fsverity::FsVerityHashValue;
 
 use crate::progress::Progress;
 use crate::{Cli, Command, InspectCmd, RemoteCmd};
@@ -76,7 +76,13 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Ls(a) => {
             let store = open(&cli)?;
-            with_store!(&store, |s| crate::cmd::tree::ls(s, &a.r#ref, &a.path, a.recursive, a.json))
+            with_store!(&store, |s| crate::cmd::tree::ls(
+                s,
+                &a.r#ref,
+                &a.path,
+                a.recursive,
+                a.json
+            ))
         }
         Command::Cat(a) => {
             let store = open(&cli)?;
@@ -110,7 +116,8 @@ fn repo_path(cli: &Cli) -> Result<PathBuf> {
 fn open_or_init(cli: &Cli) -> Result<(AnyStore, InitOutcome)> {
     let path = repo_path(cli)?;
     let hash: HashKind = cli.hash.parse().map_err(|e: String| anyhow!(e))?;
-    AnyStore::open_or_init(&path, hash).with_context(|| format!("opening repository {}", path.display()))
+    AnyStore::open_or_init(&path, hash)
+        .with_context(|| format!("opening repository {}", path.display()))
 }
 
 fn open(cli: &Cli) -> Result<AnyStore> {
@@ -132,7 +139,10 @@ fn state_dir(store: &AnyStore) -> Result<PathBuf> {
 }
 
 /// Resolves a ref name or a (full) commit checksum to a stored commit.
-pub(crate) fn resolve_commit<O: FsVerityHashValue>(store: &Store<O>, name: &str) -> Result<Checksum> {
+pub(crate) fn resolve_commit<O: FsVerityHashValue>(
+    store: &Store<O>,
+    name: &str,
+) -> Result<Checksum> {
     if let Some(c) = store.resolve_ref(name)? {
         return Ok(c);
     }
@@ -142,14 +152,21 @@ pub(crate) fn resolve_commit<O: FsVerityHashValue>(store: &Store<O>, name: &str)
         }
     }
     let commits = store.list_commits()?;
-    let matches: Vec<_> = commits.iter().filter(|c| c.to_hex().starts_with(name)).collect();
+    let matches: Vec<_> = commits
+        .iter()
+        .filter(|c| c.to_hex().starts_with(name))
+        .collect();
     match matches.as_slice() {
         [one] if name.len() >= 6 => Ok(**one),
         _ => bail!("no ref or commit {name:?} in the repository (see `cfsync refs`)"),
     }
 }
 
-async fn pull<O: FsVerityHashValue>(cli: &Cli, store: &Store<O>, a: &crate::PullArgs) -> Result<PullStats> {
+async fn pull<O: FsVerityHashValue>(
+    cli: &Cli,
+    store: &Store<O>,
+    a: &crate::PullArgs,
+) -> Result<PullStats> {
     let remotes = remote_store(cli, store.state_dir()?);
     let cancel = Cancel::new();
     let token = tokio_util::sync::CancellationToken::new();
@@ -162,7 +179,8 @@ async fn pull<O: FsVerityHashValue>(cli: &Cli, store: &Store<O>, a: &crate::Pull
                 .clone()
                 .ok_or_else(|| anyhow!("remote {} has no url", remote.name))?;
             sopts.contenturl = remote.contenturl.clone();
-            let source = Source::open(&url, sopts).with_context(|| format!("remote {}", remote.name))?;
+            let source =
+                Source::open(&url, sopts).with_context(|| format!("remote {}", remote.name))?;
             let trust = cfsync_engine::trust::for_remote(&remote, &remotes, store.path())
                 .with_context(|| format!("loading the keys of remote {}", remote.name))?;
             (source, trust, remote.name.clone())
@@ -182,7 +200,10 @@ async fn pull<O: FsVerityHashValue>(cli: &Cli, store: &Store<O>, a: &crate::Pull
     opts.commit = a
         .commit
         .as_deref()
-        .map(|c| c.parse::<Checksum>().map_err(|e| anyhow!("--commit {c}: {e}")))
+        .map(|c| {
+            c.parse::<Checksum>()
+                .map_err(|e| anyhow!("--commit {c}: {e}"))
+        })
         .transpose()?;
     opts.no_deltas = a.no_deltas;
     opts.dry_run = a.dry_run;
@@ -227,12 +248,22 @@ fn print_pull(stats: &PullStats, json: bool) -> Result<()> {
             stats
                 .estimated_bytes
                 .map_or_else(|| "unknown size".to_owned(), |b| format!("{} bytes", b)),
-            stats.delta.as_deref().map_or("objects".to_owned(), |d| format!("delta {d} ({} parts)", stats.delta_parts))
+            stats
+                .delta
+                .as_deref()
+                .map_or("objects".to_owned(), |d| format!(
+                    "delta {d} ({} parts)",
+                    stats.delta_parts
+                ))
         )?;
         return Ok(());
     }
     if stats.up_to_date {
-        writeln!(out, "commit {} (image {}) already stored", stats.commit, stats.image)?;
+        writeln!(
+            out,
+            "commit {} (image {}) already stored",
+            stats.commit, stats.image
+        )?;
     } else {
         writeln!(out, "pulled commit {}", stats.commit)?;
         writeln!(out, "image {}", stats.image)?;
@@ -247,10 +278,10 @@ fn print_pull(stats: &PullStats, json: bool) -> Result<()> {
         stats.requests,
         stats.objects_fetched,
         stats.objects_reused,
-        stats
-            .delta
-            .as_deref()
-            .map_or(String::new(), |d| format!("; delta {d} ({} parts)", stats.delta_parts)),
+        stats.delta.as_deref().map_or(String::new(), |d| format!(
+            "; delta {d} ({} parts)",
+            stats.delta_parts
+        )),
         stats.seconds
     )?;
     Ok(())
@@ -272,7 +303,11 @@ fn show<O: FsVerityHashValue>(store: &Store<O>, name: &str, json: bool) -> Resul
     let has_gpg = meta
         .as_deref()
         .and_then(|m| cfsync_formats::metadata::MetadataRef::from_bytes(m).ok())
-        .and_then(|m| m.get_bytes_array(cfsync_formats::metadata::GPGSIGS).ok().flatten())
+        .and_then(|m| {
+            m.get_bytes_array(cfsync_formats::metadata::GPGSIGS)
+                .ok()
+                .flatten()
+        })
         .map_or(0, |v| v.len());
     if json {
         let v = serde_json::json!({
@@ -297,7 +332,10 @@ fn show<O: FsVerityHashValue>(store: &Store<O>, name: &str, json: bool) -> Resul
             println!("parent {p}");
         }
         println!("image {}", image.as_deref().unwrap_or("(none)"));
-        println!("date {}", cfsync_verify::format_unix_utc(i64::try_from(ts).unwrap_or(i64::MAX)));
+        println!(
+            "date {}",
+            cfsync_verify::format_unix_utc(i64::try_from(ts).unwrap_or(i64::MAX))
+        );
         if let Some(v) = version {
             println!("version {v}");
         }
@@ -465,15 +503,26 @@ async fn remote(cli: &Cli, cmd: &RemoteCmd) -> Result<()> {
             Ok(())
         }
         RemoteCmd::ShowUrl { name } => {
-            let r = remotes.get(name)?.ok_or_else(|| anyhow!("no remote {name:?}"))?;
+            let r = remotes
+                .get(name)?
+                .ok_or_else(|| anyhow!("no remote {name:?}"))?;
             println!("{}", r.url.as_deref().unwrap_or(""));
             Ok(())
         }
         RemoteCmd::Refs { name, json } => {
-            let r = remotes.get(name)?.ok_or_else(|| anyhow!("no remote {name:?}"))?;
-            let url = r.url.clone().ok_or_else(|| anyhow!("remote {name} has no url"))?;
+            let r = remotes
+                .get(name)?
+                .ok_or_else(|| anyhow!("no remote {name:?}"))?;
+            let url = r
+                .url
+                .clone()
+                .ok_or_else(|| anyhow!("remote {name} has no url"))?;
             let source = Source::open(&url, SourceOptions::default())?;
-            let trust = with_store!(&store, |s| cfsync_engine::trust::for_remote(&r, &remotes, s.path()))?;
+            let trust = with_store!(&store, |s| cfsync_engine::trust::for_remote(
+                &r,
+                &remotes,
+                s.path()
+            ))?;
             let refs = cfsync_engine::summary::remote_refs(&source, &trust).await?;
             if *json {
                 let v: Vec<_> = refs

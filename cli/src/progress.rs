@@ -75,7 +75,9 @@ impl Reporter for Progress {
                     }
                     _ => String::new(),
                 };
-                let rate = HumanBytes((c.bytes_fetched as f64 / b.elapsed().as_secs_f64().max(0.001)) as u64);
+                let rate = HumanBytes(
+                    (c.bytes_fetched as f64 / b.elapsed().as_secs_f64().max(0.001)) as u64,
+                );
                 b.set_message(format!(
                     "{} fetched ({rate}/s), objects {}/{}{parts}{eta}",
                     HumanBytes(c.bytes_fetched),

@@ -27,7 +27,11 @@ fn load<O: FsVerityHashValue>(store: &Store<O>, name: &str) -> Result<(Checksum,
     Ok((commit, stream))
 }
 
-fn data<'a, O: FsVerityHashValue>(s: &'a CommitStream<O>, id: &Checksum, what: &str) -> Result<&'a [u8]> {
+fn data<'a, O: FsVerityHashValue>(
+    s: &'a CommitStream<O>,
+    id: &Checksum,
+    what: &str,
+) -> Result<&'a [u8]> {
     s.lookup(id)
         .map(|(d, _)| d)
         .ok_or_else(|| anyhow!("{what} {id} missing from the commit stream; run `cfsync fsck`"))
@@ -41,7 +45,11 @@ fn root<O: FsVerityHashValue>(s: &CommitStream<O>, commit: &Checksum) -> Result<
     })
 }
 
-fn lookup<O: FsVerityHashValue>(s: &CommitStream<O>, commit: &Checksum, path: &str) -> Result<Node> {
+fn lookup<O: FsVerityHashValue>(
+    s: &CommitStream<O>,
+    commit: &Checksum,
+    path: &str,
+) -> Result<Node> {
     let mut node = root(s, commit)?;
     for comp in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
         let Node::Dir { tree, .. } = node else {
@@ -111,11 +119,23 @@ fn list<O: FsVerityHashValue>(
 }
 
 /// `cfsync ls REF [PATH]`.
-pub fn ls<O: FsVerityHashValue>(store: &Store<O>, name: &str, path: &str, recursive: bool, json: bool) -> Result<()> {
+pub fn ls<O: FsVerityHashValue>(
+    store: &Store<O>,
+    name: &str,
+    path: &str,
+    recursive: bool,
+    json: bool,
+) -> Result<()> {
     let (commit, s) = load(store, name)?;
     let mut rows = Vec::new();
     match lookup(&s, &commit, path)? {
-        Node::Dir { tree, .. } => list(&s, if path.is_empty() { "/" } else { path }, &tree, recursive, &mut rows)?,
+        Node::Dir { tree, .. } => list(
+            &s,
+            if path.is_empty() { "/" } else { path },
+            &tree,
+            recursive,
+            &mut rows,
+        )?,
         Node::File(id) => {
             let (h, _) = parse_file_entry(data(&s, &id, "file")?)?;
             rows.push(serde_json::json!({
@@ -171,7 +191,10 @@ pub fn cat<O: FsVerityHashValue>(store: &Store<O>, name: &str, path: &str) -> Re
     match ext {
         None => out.write_all(inline)?,
         Some(obj) => {
-            let fd = store.repo().open_object(obj).with_context(|| format!("opening content of {path}"))?;
+            let fd = store
+                .repo()
+                .open_object(obj)
+                .with_context(|| format!("opening content of {path}"))?;
             std::io::copy(&mut std::fs::File::from(fd), &mut out)?;
         }
     }

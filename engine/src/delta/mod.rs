@@ -479,6 +479,7 @@ async fn stage_part(
             }
         }
     };
+    tracing::debug!("{}: downloaded and verified", job.path);
     if actual != job.checksum {
         return Err(PullError::ChecksumMismatch {
             object: format!(
@@ -504,6 +505,7 @@ async fn stage_part(
                     None => tmp_err(&tmp, e),
                 },
             )?;
+        tracing::debug!("{}: decompressed {len} bytes", job.path);
         Ok(StagedPart { job, payload, len })
     })
     .await
@@ -544,6 +546,7 @@ fn apply_staged<ObjectID: FsVerityHashValue>(
     let objects = cfsync_formats::delta::DeltaObjects::new(&job.objects)
         .map_err(|e| PullError::Internal(format!("part object list: {e}")))?;
     let have = |id: &Checksum| held.contains(id);
+    tracing::debug!("{}: applying", job.path);
     apply_part(repo, &bytes, objects, sources, &have, cancel).map_err(|e| match e {
         PullError::Hostile(m) => part_err(&job, delta, m),
         other => other,

@@ -783,7 +783,10 @@ fn missing_and_malformed_signatures() {
     );
     // Every strict prefix of a good signature is refused (and nothing panics).
     for n in 0..sig.len() {
-        assert!(verify_detached(&f.data, &[&sig[..n]], &k, now).is_err(), "prefix {n}");
+        assert!(
+            verify_detached(&f.data, &[&sig[..n]], &k, now).is_err(),
+            "prefix {n}"
+        );
     }
     // Garbage next to a good signature does not hide it (each element stands alone).
     let v = verify_detached(&f.data, &[b"garbage", sig], &k, now).unwrap();
