@@ -51,7 +51,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     repo_path(&cli)?.display()
                 );
             }
-            let stats = with_store!(&store, |s| pull(&cli, s, a).await)?;
+            let stats = with_store!(&store, |s| pull(&cli, s, a, None).await)?;
             print_pull(&stats, a.json)
         }
         Command::Refs(j) => {
@@ -76,7 +76,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Ls(a) => {
             let store = open(&cli)?;
-            with_store!(&store, |s| crate::cmd::tree::ls(
+            with_store!(&store, |s| tree::ls(
                 s,
                 &a.r#ref,
                 &a.path,
@@ -86,7 +86,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Cat(a) => {
             let store = open(&cli)?;
-            with_store!(&store, |s| crate::cmd::tree::cat(s, &a.r#ref, &a.path))
+            with_store!(&store, |s| tree::cat(s, &a.r#ref, &a.path))
         }
         Command::Mount(a) => {
             let store = open(&cli)?;
@@ -101,6 +101,26 @@ pub async fn run(cli: Cli) -> Result<()> {
             with_store!(&store, |s| gc(s, a.dry_run, a.json))
         }
         Command::Inspect(i) => inspect(i).await,
+        Command::Delta(crate::DeltaCmd::Apply {
+            dir,
+            r#ref,
+            remote,
+            allow_downgrade,
+            json,
+        }) => {
+            let (store, _) = open_or_init(&cli)?;
+            let stats = with_store!(&store, |s| delta_apply(
+                &cli,
+                s,
+                dir,
+                r#ref,
+                remote.as_deref(),
+                *allow_downgrade,
+                *json
+            )
+            .await)?;
+            print_pull(&stats, *json)
+        }
         Command::Demo(a) => crate::demo::run(a, cli.quiet).await,
     }
 }
@@ -162,17 +182,35 @@ pub(crate) fn resolve_commit<O: FsVerityHashValue>(
     }
 }
 
+/// Pulls as `a` says. With `trust_of`, `a.source` is a path read with the keys and
+/// policy of that remote (for `delta apply`).
 async fn pull<O: FsVerityHashValue>(
     cli: &Cli,
     store: &Store<O>,
     a: &crate::PullArgs,
+    trust_of: Option<&str>,
 ) -> Result<PullStats> {
     let remotes = remote_store(cli, store.state_dir()?);
     let cancel = Cancel::new();
     let token = tokio_util::sync::CancellationToken::new();
     let mut sopts = SourceOptions::default();
     sopts.cancel = Some(token.clone());
+    let remote = match trust_of {
+        Some(name) => Some(
+            remotes
+                .get(name)?
+                .ok_or_else(|| anyhow!("no remote {name:?} (see `cfsync remote list`)"))?,
+        ),
+        None => None,
+    };
     let (source, trust, cache_key) = match remotes.get(&a.source)? {
+        _ if remote.is_some() => {
+            let remote = remote.as_ref().ok_or_else(|| anyhow!("no remote"))?;
+            let source = Source::open(&a.source, sopts)?;
+            let trust = cfsync_engine::trust::for_remote(remote, &remotes, store.path())
+                .with_context(|| format!("loading the keys of remote {}", remote.name))?;
+            (source, trust, format!("offline-{}", remote.name))
+        }
         Some(remote) => {
             let url = remote
                 .url
@@ -232,6 +270,50 @@ async fn pull<O: FsVerityHashValue>(
     .await;
     progress.finish();
     Ok(result.with_context(|| format!("pulling {} from {}", a.r#ref, a.source))?)
+}
+
+/// `delta apply DIR REF`: stages the delta directory as a minimal repository and pulls
+/// its commit from it, with every check a pull makes.
+async fn delta_apply<O: FsVerityHashValue>(
+    cli: &Cli,
+    store: &Store<O>,
+    dir: &Path,
+    r#ref: &str,
+    remote: Option<&str>,
+    allow_downgrade: bool,
+    json: bool,
+) -> Result<PullStats> {
+    let stage = tempfile::Builder::new()
+        .prefix("delta-apply.")
+        .tempdir_in(store.state_dir()?)
+        .context("creating a staging directory in the repository")?;
+    let staged = cfsync_engine::delta::offline::stage_delta_dir(dir, stage.path())?;
+    if let Some(from) = staged.name.from {
+        if store.commit_image(&from)?.is_none() {
+            bail!(
+                "{} is a delta from commit {from}, which this repository does not hold; pull that commit first (or use a delta from scratch)",
+                dir.display()
+            );
+        }
+    }
+    let args = crate::PullArgs {
+        source: stage.path().display().to_string(),
+        r#ref: r#ref.to_owned(),
+        no_deltas: false,
+        commit: Some(staged.to.to_hex()),
+        dry_run: false,
+        allow_downgrade,
+        concurrency: 4,
+        json,
+    };
+    if remote.is_none() && !cli.quiet && !json {
+        eprintln!("cfsync: note: no --remote given, so the commit's signature is not checked");
+    }
+    let stats = pull(cli, store, &args, remote).await?;
+    if stats.delta.is_none() && !stats.up_to_date {
+        bail!("the delta in {} was not applied", dir.display());
+    }
+    Ok(stats)
 }
 
 fn print_pull(stats: &PullStats, json: bool) -> Result<()> {

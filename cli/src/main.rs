@@ -60,6 +60,9 @@ pub enum Command {
     /// Look inside OSTree files without a repository.
     #[command(subcommand)]
     Inspect(InspectCmd),
+    /// Static deltas on disk (offline and USB updates).
+    #[command(subcommand)]
+    Delta(DeltaCmd),
     /// Pull a bundled, signed demo repository over loopback HTTP, then update through a
     /// static delta, and show what it cost.
     Demo(DemoArgs),
@@ -232,6 +235,30 @@ pub enum InspectCmd {
         /// Path or URL of an object.
         target: String,
         /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `delta` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DeltaCmd {
+    /// Apply a self-contained delta directory (`ostree static-delta generate
+    /// --filename=DIR`) and record its commit under REF. A delta from a commit needs
+    /// that commit in the repository.
+    Apply {
+        /// The delta directory (holding `superblock` and the parts `0`, `1`, …).
+        dir: PathBuf,
+        /// The ref to record the delta's commit under.
+        r#ref: String,
+        /// Verify the commit with this remote's keys and policy (default: no signature
+        /// check, as for a plain path).
+        #[arg(long)]
+        remote: Option<String>,
+        /// Accept a commit older than the ref's current one.
+        #[arg(long = "allow-downgrade")]
+        allow_downgrade: bool,
+        /// Print the result as JSON.
         #[arg(long)]
         json: bool,
     },

@@ -492,3 +492,78 @@ fn crafted_bspatch_with_bad_control_values_fails() {
     let err = c.pull_fails(tmp.path());
     assert!(err.contains("bspatch"), "{err}");
 }
+
+#[test]
+fn offline_delta_applies_from_a_file_or_a_directory() {
+    let d = demo();
+    let tmp = tempdir();
+    let repo = demo_copy(tmp.path());
+    // The single-file form (`--filename`: parts inline) and the directory form (a copy
+    // of the repository's delta directory).
+    let file = tmp.path().join("update.delta");
+    repo.static_delta_generate([
+        format!("--from={}", d.v1),
+        format!("--to={}", d.v2),
+        format!("--filename={}", file.display()),
+    ]);
+    repo.static_delta_generate([format!("--from={}", d.v1), format!("--to={}", d.v2)]);
+    let name = DeltaName::new(Some(d.v1.parse().unwrap()), d.v2.parse().unwrap());
+    let dir = tmp.path().join("update-dir");
+    run_checked(
+        Command::new("cp")
+            .arg("-a")
+            .arg(repo.path().join(name.dir()))
+            .arg(&dir),
+    );
+    let src = repo.path().to_str().unwrap().to_owned();
+    for (what, delta) in [("file", &file), ("directory", &dir)] {
+        let sub = tmp.path().join(what);
+        // Without v1 the delta cannot apply, and says why.
+        let empty = sub.join("empty");
+        let out = run_cfsync([
+            "--repo",
+            empty.to_str().unwrap(),
+            "delta",
+            "apply",
+            delta.to_str().unwrap(),
+            &d.refname,
+        ]);
+        assert!(!out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("pull that commit first"),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let store = store_with_v1(&sub, &src);
+        let st = store.to_str().unwrap();
+        // Verified with the publisher's key through a remote.
+        run_cfsync_ok([
+            "--repo",
+            st,
+            "remote",
+            "add",
+            "demo",
+            &format!("file://{src}"),
+            "--gpg-import",
+            d.public_key.to_str().unwrap(),
+        ]);
+        let out = run_cfsync_ok([
+            "--repo",
+            st,
+            "delta",
+            "apply",
+            "--json",
+            "--remote",
+            "demo",
+            delta.to_str().unwrap(),
+            &d.refname,
+        ]);
+        let v: Json = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["image"].as_str().unwrap(), reference_images().1, "{what}");
+        assert!(
+            v["signatures"][0].as_str().unwrap().contains("valid"),
+            "{what}: {v}"
+        );
+        assert_eq!(shown_commit(&store), d.v2, "{what}");
+    }
+}

@@ -24,7 +24,7 @@ use super::MAX_SUPERBLOCK_SIZE;
 #[non_exhaustive]
 pub enum OfflineError {
     /// Reading the delta directory or writing the staging directory failed.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file.
         path: String,
@@ -64,10 +64,17 @@ fn write(path: &Path, data: &[u8]) -> Result<(), OfflineError> {
     std::fs::write(path, data).map_err(|e| io(path, e))
 }
 
-/// Stages the delta directory `dir` as an archive repository in the empty directory
-/// `into`; part files are hard-linked when possible, else copied.
-pub fn stage_delta_dir(dir: &Path, into: &Path) -> Result<StagedDelta, OfflineError> {
-    let sb_path = dir.join("superblock");
+/// Stages a delta as an archive repository in the empty directory `into`. `delta` is a
+/// directory holding `superblock` and the part files, or a superblock file (parts inline,
+/// as `ostree static-delta generate --filename=FILE` writes it, or beside it). Part files
+/// are hard-linked when possible, else copied.
+pub fn stage_delta_dir(delta: &Path, into: &Path) -> Result<StagedDelta, OfflineError> {
+    let (dir, sb_path) = if delta.is_dir() {
+        (delta.to_path_buf(), delta.join("superblock"))
+    } else {
+        let parent = delta.parent().unwrap_or(Path::new(".")).to_path_buf();
+        (parent, delta.to_path_buf())
+    };
     let len = std::fs::metadata(&sb_path)
         .map_err(|e| io(&sb_path, e))?
         .len();
