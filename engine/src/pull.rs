@@ -371,6 +371,21 @@ pub async fn pull<ObjectID: FsVerityHashValue>(
                 .ok_or_else(|| {
                     PullError::Internal("commit object missing from its stream".into())
                 })?;
+            // Stored earlier (perhaps by an unverified pull): the signature is checked
+            // now, as libostree does for a commit it already has, before the ref moves.
+            if trust.policy.requires_commit_signature() {
+                let meta = match crate::summary::load_commitmeta(store, &target)? {
+                    Some(m) => Some(m),
+                    None => {
+                        let path = loose_path(&target, ObjectType::CommitMeta, RepoMode::Archive);
+                        source
+                            .get_bytes(&path, PathKind::Metadata, MAX_METADATA_SIZE)
+                            .await?
+                    }
+                };
+                let sigs = trust.verify_commit(&target, &bytes, meta.as_deref())?;
+                stats.signatures.extend(sigs);
+            }
             let prev_ts = previous_timestamp(store, previous)?;
             trust.check_commit_rules(
                 &target,
@@ -379,6 +394,8 @@ pub async fn pull<ObjectID: FsVerityHashValue>(
                 prev_ts,
                 opts.allow_downgrade,
             )?;
+            // A commit whose image was refused earlier is stored but never gets a ref.
+            trust.check_composefs_digest(store.repo(), &target, &bytes, &image)?;
             if !opts.dry_run {
                 store.set_ref(&opts.ref_name, &target)?;
             }
@@ -509,6 +526,9 @@ pub async fn pull<ObjectID: FsVerityHashValue>(
     // Building the image is CPU and disk work with nothing else to overlap at this point.
     builder.flush_journal();
     let (_, image) = store.store_commit(&builder)?;
+    // The image stays in the store (content-addressed) but the ref only moves to it if it
+    // matches the digest the commit declares.
+    trust.check_composefs_digest(store.repo(), &target, &commit_bytes, &image)?;
     index.add_commit(target, builder.iter().map(|(id, _)| *id));
     index.save(store)?;
     store.set_ref(&opts.ref_name, &target)?;

@@ -80,6 +80,14 @@ pub enum TrustError {
         /// The digest of cfsync's image.
         actual: String,
     },
+    /// The image built for a commit could not be read back to check it.
+    #[error("commit {commit}: {detail}; run `cfsync fsck` and pull again")]
+    Image {
+        /// The commit.
+        commit: Checksum,
+        /// What failed.
+        detail: String,
+    },
 }
 
 /// The verification settings and keys for one pull.
@@ -138,6 +146,36 @@ impl Trust {
             detail: e.to_string(),
         })?;
         self.verify_with(&what, summary, &meta, gpg, sign)
+    }
+
+    /// Verifies `summary.idx.sig` over a summary index (`summary.idx`, flatpak's
+    /// per-architecture subsummaries) under the same policy keys as the summary
+    /// (`gpg-verify-summary`, `sign-verify-summary`), as libostree does. Returns one line
+    /// per valid signature.
+    pub fn verify_summary_index(
+        &self,
+        index: &[u8],
+        sig: Option<&[u8]>,
+    ) -> Result<Vec<String>, TrustError> {
+        let (gpg, sign) = (
+            self.policy.gpg_verify_summary,
+            self.policy.sign_verify_summary.is_enabled(),
+        );
+        if !gpg && !sign {
+            return Ok(Vec::new());
+        }
+        let what = "summary index".to_owned();
+        let Some(sig) = sig else {
+            return Err(TrustError::Missing {
+                what,
+                detail: "the server has no summary.idx.sig".into(),
+            });
+        };
+        let meta = MetadataRef::from_bytes(sig).map_err(|e| TrustError::Malformed {
+            what: what.clone(),
+            detail: e.to_string(),
+        })?;
+        self.verify_with(&what, index, &meta, gpg, sign)
     }
 
     /// Verifies a commit's signatures (from its detached metadata) when the policy
@@ -250,6 +288,51 @@ impl Trust {
         Ok(lines)
     }
 
+    /// Checks the commit's `ostree.composefs.digest.v0`, when present, against the
+    /// composefs image cfsync built for it: the metadata holds the SHA-256 fs-verity
+    /// digest of the image, so the image's bytes are measured with SHA-256 whatever
+    /// digest the repository uses (for a sha256 repository that is the image id itself).
+    /// Commits without the key pass. Call it after the image is stored and before the
+    /// ref moves.
+    pub fn check_composefs_digest<ObjectID: composefs::fsverity::FsVerityHashValue>(
+        &self,
+        repo: &composefs::repository::Repository<ObjectID>,
+        id: &Checksum,
+        commit: &[u8],
+        image: &ObjectID,
+    ) -> Result<(), TrustError> {
+        use composefs::fsverity::{FsVerityHashValue as _, Sha256HashValue, compute_verity};
+        let c = CommitRef::from_bytes(commit).map_err(|e| TrustError::Malformed {
+            what: format!("commit {id}"),
+            detail: e.to_string(),
+        })?;
+        let expected = c.composefs_digest().map_err(|e| TrustError::Malformed {
+            what: format!("commit {id}"),
+            detail: e.to_string(),
+        })?;
+        let Some(expected) = expected.map(hex::encode) else {
+            return Ok(());
+        };
+        let image_hex = image.to_hex();
+        let actual = if image_hex.len() == expected.len() {
+            image_hex
+        } else {
+            let bytes = repo.read_object(image).map_err(|e| TrustError::Image {
+                commit: *id,
+                detail: format!("cannot read image {image_hex}: {e}"),
+            })?;
+            compute_verity::<Sha256HashValue>(&bytes).to_hex()
+        };
+        if actual != expected {
+            return Err(TrustError::ComposefsDigest {
+                commit: *id,
+                expected,
+                actual,
+            });
+        }
+        Ok(())
+    }
+
     /// Ref binding, collection binding and the downgrade rule for a commit about to be
     /// put under `ref_name`, given the timestamp of the commit the ref points at now.
     pub fn check_commit_rules(
@@ -316,20 +399,14 @@ pub enum SetupError {
     },
 }
 
-/// The directory of keys imported with `remote add --gpg-import` (one file each), next to
-/// the remote's `.trustedkeys.gpg`.
-fn imported_dir(
-    remotes: &crate::remotes::RemoteStore,
-    name: &str,
-) -> Result<std::path::PathBuf, SetupError> {
-    let p = remotes.keyring_path(name)?;
-    Ok(p.with_extension("gpg.d"))
-}
-
 /// Builds the verification settings of `remote` as libostree would: its policy keys,
-/// its keyring (`<state>/remotes.d/<name>.trustedkeys.gpg`, keys imported with
-/// `--gpg-import`, `/etc/ostree/remotes.d/<name>.trustedkeys.gpg`, `gpgkeypath`, the
-/// global `trusted.gpg.d`), and its ed25519 keys (inline, file, or the system files).
+/// its keyring (the per-remote keyring `<state>/remotes.d/<name>.trustedkeys.gpg` that
+/// `--gpg-import` writes, else `/etc/ostree/remotes.d/<name>.trustedkeys.gpg`; plus every
+/// `gpgkeypath` entry; plus, only when no per-remote keyring exists, the global
+/// `$OSTREE_GPG_HOME` or `/usr/share/ostree/trusted.gpg.d/*.gpg`), and its ed25519 keys
+/// (inline `verification-ed25519-key` and `verification-ed25519-file`, or when neither is
+/// set and `sign-verify` is on, the system `trusted.ed25519` files minus
+/// `revoked.ed25519`). See `docs/trust.md`.
 pub fn for_remote(
     remote: &crate::remotes::Remote,
     remotes: &crate::remotes::RemoteStore,
@@ -349,11 +426,7 @@ pub fn for_remote(
         gpgkeypath: remote.gpgkeypath.clone(),
         global_dir: Some(cfsync_verify::gpg::global_keyring_dir_from_env()),
     };
-    let mut gpg = Keyring::for_remote(&paths)?;
-    let imported = imported_dir(remotes, &remote.name)?;
-    if imported.is_dir() {
-        gpg.add_dir(&imported)?;
-    }
+    let gpg = Keyring::for_remote(&paths)?;
     let ed = Ed25519Keys::from_remote_options(
         remote.ed25519_key.as_deref(),
         remote.ed25519_file.as_deref(),
@@ -376,24 +449,39 @@ pub fn for_remote(
     })
 }
 
-/// Imports the GPG keys of `file` (armored or binary) for remote `name`; returns how many
-/// certificates it holds. The file is checked to parse before it is kept.
+/// Imports the GPG keys of `file` (armored or binary) for remote `name`, as
+/// `ostree remote gpg-import` does: they are merged into the remote's binary keyring
+/// `<state>/remotes.d/<name>.trustedkeys.gpg` ([`crate::remotes::RemoteStore::keyring_path`],
+/// removed with the remote), which is then trusted instead of the global
+/// `trusted.gpg.d`. Returns how many certificates `file` holds. Nothing is written unless
+/// the file parses.
 pub fn import_gpg_keys(
     remotes: &crate::remotes::RemoteStore,
     name: &str,
     file: &std::path::Path,
 ) -> Result<usize, SetupError> {
-    let bytes = std::fs::read(file).map_err(|source| SetupError::Io {
-        path: file.to_path_buf(),
+    let mut keyring = Keyring::new();
+    let n = keyring.add_file(file)?;
+    let dest = remotes.keyring_path(name)?;
+    match std::fs::read(&dest) {
+        Ok(existing) => {
+            keyring.add_bytes(&existing, &dest.display().to_string())?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => return Err(SetupError::Io { path: dest, source }),
+    }
+    let bytes = keyring.to_binary()?;
+    if let Some(dir) = dest.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| SetupError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    let tmp = dest.with_extension("gpg.tmp");
+    std::fs::write(&tmp, &bytes).map_err(|source| SetupError::Io {
+        path: tmp.clone(),
         source,
     })?;
-    let n = Keyring::from_bytes(&bytes)?.len();
-    let dir = imported_dir(remotes, name)?;
-    std::fs::create_dir_all(&dir).map_err(|source| SetupError::Io {
-        path: dir.clone(),
-        source,
-    })?;
-    let dest = dir.join(format!("{}.gpg", Checksum::of(&bytes).to_hex()));
-    std::fs::write(&dest, &bytes).map_err(|source| SetupError::Io { path: dest, source })?;
+    std::fs::rename(&tmp, &dest).map_err(|source| SetupError::Io { path: dest, source })?;
     Ok(n)
 }

@@ -311,6 +311,21 @@ impl Keyring {
             .any(|c| c.keys().key_handle(handle.clone()).next().is_some())
     }
 
+    /// The keyring as a binary OpenPGP keyring (the format `ostree remote gpg-import`
+    /// writes to `<repo>/<remote>.trustedkeys.gpg`): every certificate's public parts,
+    /// concatenated, readable back with [`Keyring::from_bytes`].
+    pub fn to_binary(&self) -> Result<Vec<u8>, KeyringError> {
+        use sequoia_openpgp::serialize::Serialize;
+        let mut out = Vec::new();
+        for cert in &self.certs {
+            cert.serialize(&mut out).map_err(|e| KeyringError::Parse {
+                source_name: cert.fingerprint().to_hex(),
+                reason: format!("cannot serialize certificate: {e}"),
+            })?;
+        }
+        Ok(out)
+    }
+
     /// The certificates.
     pub(crate) fn certs(&self) -> &[Cert] {
         &self.certs
