@@ -4,9 +4,10 @@
 //! - a corrupt `.dirtree` and a corrupt `.filez` on the server fail the pull naming the
 //!   object, leave the ref where it was, and once fixed the next pull fetches only what
 //!   no earlier pull had verified (checked against nginx's access log);
-//! - `kill -9` at seeded random points (at least 20 kills): afterwards `cfsync fsck`
-//!   passes, every ref names a complete commit with the right image, and pulling again
-//!   completes with the right image id;
+//! - `kill -9` at seeded random points (at least 20 kills on the object route, 6 more on
+//!   the default, static-delta route): afterwards `cfsync fsck` passes, every ref names
+//!   a complete commit with the right image, and pulling again completes with the right
+//!   image id;
 //! - a kill late in a pull: the resumed pull takes what was verified from the resume
 //!   journal and fetches only the rest, every object exactly once overall.
 //!
@@ -84,15 +85,17 @@ fn count_object_files(repo: &Path) -> usize {
     n
 }
 
-fn pull_args(fx: &Fixture) -> Vec<String> {
-    ["pull", "--json", "--no-deltas", REMOTE, &fx.refname]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+fn pull_args(fx: &Fixture, deltas: bool) -> Vec<String> {
+    let mut args = vec!["pull", "--json"];
+    if !deltas {
+        args.push("--no-deltas");
+    }
+    args.extend([REMOTE, &fx.refname]);
+    args.into_iter().map(str::to_owned).collect()
 }
 
-fn spawn_pull(r: &Repo, fx: &Fixture) -> Child {
-    r.command(pull_args(fx))
+fn spawn_pull(r: &Repo, fx: &Fixture, deltas: bool) -> Child {
+    r.command(pull_args(fx, deltas))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -169,13 +172,32 @@ fn sigkill(child: &mut Child) -> ExitStatus {
 
 #[test]
 fn kill_9_at_random_points_leaves_a_sound_repository_and_the_pull_completes() {
-    let fx = fixture();
-    let refr = reference();
     let seed = std::env::var("CFSYNC_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x5EED_2026_u64);
     eprintln!("kill -9 test: seed {seed} (set CFSYNC_CRASH_SEED to replay)");
+    kill_rounds(20, false, 1.1, seed);
+}
+
+/// The same on the default route: static deltas (empty -> v2 and v1 -> v2 in the
+/// fixture) feed the same journaled builder.
+#[test]
+fn kill_9_during_delta_pulls_leaves_a_sound_repository_and_the_pull_completes() {
+    let seed = std::env::var("CFSYNC_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0xDE17A_u64);
+    eprintln!("kill -9 delta test: seed {seed} (set CFSYNC_CRASH_SEED to replay)");
+    kill_rounds(6, true, 0.8, seed);
+}
+
+/// Kills pulls of v2 at random points until `wanted` kills happened, in rounds starting
+/// from an empty repository or from v1, each round ending with a pull that completes.
+/// The kill window is `window_factor` times the duration of a reference object pull.
+fn kill_rounds(wanted: u32, deltas: bool, window_factor: f64, seed: u64) {
+    let fx = fixture();
+    let refr = reference();
     let mut rng = Rng::new(seed);
     let nginx = Nginx::serve(&fx.repo);
     let tmp = scratch_dir();
@@ -185,18 +207,17 @@ fn kill_9_at_random_points_leaves_a_sound_repository_and_the_pull_completes() {
     template.add_remote(REMOTE, &nginx.url(), &fx.public_key);
     template.pull(REMOTE, &fx.refname, &["--no-deltas", "--commit", &fx.v1]);
 
-    const KILLS: u32 = 20;
     const MAX_KILLS_PER_ROUND: u32 = 3;
-    let window = refr.full_seconds * 1.1;
+    let window = refr.full_seconds * window_factor;
     let mut kills = 0u32;
     let mut spawns = 0u32;
     let mut round = 0u32;
     let mut resumed_kills = 0u32;
-    while kills < KILLS {
+    while kills < wanted {
         round += 1;
         let r = Repo::new(tmp.path().join(format!("round-{round}")));
         // An update from v1 fetches about a fifth of the objects: a narrower window.
-        let round_window = if round % 2 == 0 {
+        let round_window = if round.is_multiple_of(2) {
             copy_tree(&template.path, &r.path);
             window * 0.4
         } else {
@@ -215,7 +236,7 @@ fn kill_9_at_random_points_leaves_a_sound_repository_and_the_pull_completes() {
             // A resumed pull has less to do: narrower windows make kills of resumed
             // pulls (and of pulls resumed twice) likely too. The fourth pull of a round
             // runs to its end, so that every round completes.
-            let mut child = spawn_pull(&r, fx);
+            let mut child = spawn_pull(&r, fx, deltas);
             let status = if attempt <= MAX_KILLS_PER_ROUND {
                 let delay = Duration::from_secs_f64(
                     round_window / f64::from(attempt) * rng.below(1000) as f64 / 1000.0,
@@ -247,7 +268,7 @@ fn kill_9_at_random_points_leaves_a_sound_repository_and_the_pull_completes() {
         std::fs::remove_dir_all(&r.path).unwrap();
     }
     eprintln!(
-        "kill -9 test: {kills} kills ({resumed_kills} of resumed pulls) in {round} rounds, {spawns} pulls"
+        "kill -9 test (deltas: {deltas}): {kills} kills ({resumed_kills} of resumed pulls) in {round} rounds, {spawns} pulls"
     );
 }
 
@@ -266,7 +287,7 @@ fn a_pull_killed_late_resumes_from_its_journal_fetching_each_object_once() {
 
     // Late: well over half of the content objects are stored (metadata comes first).
     let late = refr.object_files * 3 / 5;
-    let mut child = spawn_pull(&r, fx);
+    let mut child = spawn_pull(&r, fx, false);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             let (out, err) = read_all(&mut child);
@@ -307,7 +328,7 @@ fn a_pull_killed_late_resumes_from_its_journal_fetching_each_object_once() {
 }
 
 /// Object URIs (under `/objects/`, commit and commitmeta excluded) of a log.
-fn object_uris<'a>(log: &'a [LogEntry], status: Option<u16>) -> Vec<&'a str> {
+fn object_uris(log: &[LogEntry], status: Option<u16>) -> Vec<&str> {
     log.iter()
         .filter(|e| status.is_none_or(|s| e.status == s))
         .map(|e| e.uri.as_str())
@@ -422,7 +443,7 @@ fn corrupt_objects_fail_the_pull_by_name_and_the_fixed_pull_fetches_only_the_res
     let mut failed_on: Vec<usize> = Vec::new();
     for attempt in 1..=2 {
         nginx.reset_log();
-        let out = r.run(pull_args(fx));
+        let out = r.run(pull_args(fx, false));
         assert!(
             !out.status.success(),
             "pull {attempt} succeeded with corrupt objects"

@@ -39,12 +39,13 @@
 //!   damaged composefs object so that the refetch stores it again.
 //!
 //! # Durability
-//! Records are buffered in memory and written to the file (without fsync) when the
-//! buffer exceeds [`FLUSH_BYTES`], when [`FLUSH_INTERVAL`] has passed since the last
-//! write, when the caller calls [`CommitStreamBuilder::flush_journal`] (the walker does
-//! before it waits for the network), and when the builder is dropped. Written records
-//! are in the page cache, so they survive the death of the process (`kill -9`, a panic,
-//! an abort): only the buffered tail is lost, and those objects are fetched again.
+//! Records are buffered in memory and written to the file (without fsync) by a flusher
+//! thread every [`FLUSH_INTERVAL`], when the buffer exceeds [`FLUSH_BYTES`], when the
+//! caller calls [`CommitStreamBuilder::flush_journal`] (the walker does before it waits
+//! for the network), and when the builder is dropped. Written records are in the page
+//! cache, so they survive the death of the process (`kill -9`, a panic, an abort): at
+//! most the last [`FLUSH_INTERVAL`] of records is lost, and those objects are fetched
+//! again.
 //!
 //! Nothing is fsynced, neither the journal nor the composefs objects it names (the
 //! `composefs` crate syncs objects only when a stream is written). After a power loss
@@ -64,7 +65,8 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
 use cfsync_formats::checksum::Checksum;
 use cfsync_formats::file::{FileHasher, decode_sized_archive_header, file_checksum};
@@ -83,7 +85,7 @@ const DIR: &str = "partial";
 const MAX_RECORD: usize = 24 * 1024 * 1024;
 /// Buffered bytes that trigger a write.
 pub const FLUSH_BYTES: usize = 256 * 1024;
-/// Longest time records stay buffered while inserts keep coming.
+/// Longest time records stay buffered in memory.
 pub const FLUSH_INTERVAL: Duration = Duration::from_millis(20);
 const KIND_INLINE: u8 = 0;
 const KIND_EXTERNAL: u8 = 1;
@@ -115,22 +117,68 @@ pub struct ResumeStats {
 
 /// The append side of a journal, owned by a [`CommitStreamBuilder`].
 ///
+/// Records are encoded into a buffer; a small thread writes the buffer to the file every
+/// [`FLUSH_INTERVAL`] (so that records never sit in memory longer than that, whatever
+/// the caller does next), and so does an append that fills [`FLUSH_BYTES`], an explicit
+/// flush, and dropping the writer.
+///
 /// Errors while appending never fail the pull: the journal is then abandoned (and
 /// deleted), the pull goes on without it, and a warning is logged.
 #[derive(Debug)]
 pub struct JournalWriter {
-    file: Option<File>,
+    sink: Arc<Mutex<Sink>>,
+    flusher: Arc<Flusher>,
+    thread: Option<std::thread::JoinHandle<()>>,
     path: PathBuf,
     lock_path: PathBuf,
     // Held for the flock; closed (unlocking) when the writer is dropped.
     _lock: File,
-    buf: Vec<u8>,
-    last_write: Instant,
 }
 
-impl JournalWriter {
-    /// Appends one object (buffered).
-    pub(crate) fn append(&mut self, id: &Checksum, data: &[u8], external_hex: Option<&str>) {
+/// The buffer and the file, shared with the flusher thread.
+#[derive(Debug)]
+struct Sink {
+    file: Option<File>,
+    path: PathBuf,
+    buf: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+struct Flusher {
+    stop: Mutex<bool>,
+    wake: Condvar,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Sink {
+    fn write_out(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        if let Some(file) = self.file.as_mut()
+            && let Err(e) = file.write_all(&self.buf)
+        {
+            self.fail(&format!("writing: {e}"));
+        }
+        self.buf.clear();
+    }
+
+    fn fail(&mut self, why: &str) {
+        tracing::warn!(
+            "resume journal {}: {why}; continuing without it (an interruption now restarts this commit's fetch)",
+            self.path.display()
+        );
+        self.file = None;
+        self.buf.clear();
+        // A write that failed half-way may have left a torn record in the middle of the
+        // file, which would hide every record after it: remove the journal.
+        let _ = std::fs::remove_file(&self.path);
+    }
+
+    fn append(&mut self, id: &Checksum, data: &[u8], external_hex: Option<&str>) {
         if self.file.is_none() {
             return;
         }
@@ -139,15 +187,12 @@ impl JournalWriter {
             self.fail("external object id too long");
             return;
         };
-        let payload_len = 1
-            + 32
-            + if external_hex.is_some() {
-                1 + ext.len()
-            } else {
-                0
-            }
-            + data.len();
-        let Ok(len) = u32::try_from(payload_len) else {
+        let ext_part = if external_hex.is_some() {
+            1 + ext.len()
+        } else {
+            0
+        };
+        let Ok(len) = u32::try_from(1 + 32 + ext_part + data.len()) else {
             self.fail("object too large for a journal record");
             return;
         };
@@ -165,44 +210,81 @@ impl JournalWriter {
         self.buf.extend_from_slice(data);
         let sum = record_sum(&self.buf[start..]);
         self.buf.extend_from_slice(&sum);
-        if self.buf.len() >= FLUSH_BYTES || self.last_write.elapsed() >= FLUSH_INTERVAL {
-            self.flush();
+        if self.buf.len() >= FLUSH_BYTES {
+            self.write_out();
         }
+    }
+}
+
+impl JournalWriter {
+    fn new(file: File, path: PathBuf, lock_path: PathBuf, lock_file: File) -> Self {
+        let sink = Arc::new(Mutex::new(Sink {
+            file: Some(file),
+            path: path.clone(),
+            buf: Vec::with_capacity(FLUSH_BYTES + 64 * 1024),
+        }));
+        let flusher = Arc::new(Flusher::default());
+        let thread = {
+            let (sink, flusher) = (Arc::clone(&sink), Arc::clone(&flusher));
+            std::thread::Builder::new()
+                .name("cfsync-journal".into())
+                .spawn(move || {
+                    let mut stop = lock(&flusher.stop);
+                    while !*stop {
+                        stop = flusher
+                            .wake
+                            .wait_timeout(stop, FLUSH_INTERVAL)
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .0;
+                        lock(&sink).write_out();
+                    }
+                })
+        };
+        let thread = match thread {
+            Ok(t) => Some(t),
+            Err(e) => {
+                // Records are then written when the buffer fills, on explicit flushes
+                // and at the end: a kill loses more, nothing else changes.
+                tracing::warn!("resume journal {}: no flusher thread: {e}", path.display());
+                None
+            }
+        };
+        Self {
+            sink,
+            flusher,
+            thread,
+            path,
+            lock_path,
+            _lock: lock_file,
+        }
+    }
+
+    /// Appends one object (buffered).
+    pub(crate) fn append(&mut self, id: &Checksum, data: &[u8], external_hex: Option<&str>) {
+        lock(&self.sink).append(id, data, external_hex);
     }
 
     /// Writes the buffered records to the file (no fsync).
     pub(crate) fn flush(&mut self) {
-        self.last_write = Instant::now();
-        if self.buf.is_empty() {
-            return;
-        }
-        let Some(file) = self.file.as_mut() else {
-            self.buf.clear();
-            return;
-        };
-        if let Err(e) = file.write_all(&self.buf) {
-            self.fail(&format!("writing: {e}"));
-        }
-        self.buf.clear();
+        lock(&self.sink).write_out();
     }
 
-    fn fail(&mut self, why: &str) {
-        tracing::warn!(
-            "resume journal {}: {why}; continuing without it (an interruption now restarts this commit's fetch)",
-            self.path.display()
-        );
-        self.file = None;
-        self.buf.clear();
-        // A journal with a gap would still be valid (every record stands alone), but one
-        // whose last write failed half-way may hold a torn record in the middle once
-        // later appends succeed; there are none, yet remove it to keep things simple.
-        let _ = std::fs::remove_file(&self.path);
+    fn stop_flusher(&mut self) {
+        if let Some(t) = self.thread.take() {
+            *lock(&self.flusher.stop) = true;
+            self.flusher.wake.notify_all();
+            let _ = t.join();
+        }
     }
 
     /// Deletes the journal (the commit is stored).
     pub(crate) fn remove(mut self) -> Result<(), StoreError> {
-        self.file = None;
-        self.buf.clear();
+        self.stop_flusher();
+        {
+            let mut sink = lock(&self.sink);
+            sink.file = None;
+            sink.buf.clear();
+        }
         remove_file_if_exists(&self.path)?;
         // Unlink the lock file while holding the lock: a process that opened it before
         // the unlink locks an orphaned inode and then finds no journal, which is fine.
@@ -212,7 +294,8 @@ impl JournalWriter {
 
 impl Drop for JournalWriter {
     fn drop(&mut self) {
-        self.flush();
+        self.stop_flusher();
+        lock(&self.sink).write_out();
     }
 }
 
@@ -484,14 +567,7 @@ fn open_builder_in_boot<ObjectID: FsVerityHashValue>(
     std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
 
     stats.loaded = entries.len() as u64;
-    let writer = JournalWriter {
-        file: Some(file),
-        path,
-        lock_path,
-        _lock: lock,
-        buf: Vec::with_capacity(FLUSH_BYTES + 64 * 1024),
-        last_write: Instant::now(),
-    };
+    let writer = JournalWriter::new(file, path, lock_path, lock);
     Ok((
         CommitStreamBuilder::with_journal(commit, entries, writer),
         stats,

@@ -397,13 +397,12 @@ pub fn copy_tree(from: &Path, to: &Path) {
 /// disk ([`cfsync_tests::tempdir`]).
 pub fn scratch_dir() -> tempfile::TempDir {
     let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        if let Ok(d) = tempfile::Builder::new()
+    if shm.is_dir()
+        && let Ok(d) = tempfile::Builder::new()
             .prefix("cfsync-test-")
             .tempdir_in(shm)
-        {
-            return d;
-        }
+    {
+        return d;
     }
     cfsync_tests::tempdir()
 }
