@@ -56,6 +56,20 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::Refs(j) => {
             let store = open(&cli)?;
+            if let Some(name) = &j.delete {
+                if !with_store!(&store, |s| s.delete_ref(name))? {
+                    bail!("no ref {name:?} in the repository (see `cfsync refs`)");
+                }
+                if !cli.quiet && !j.json {
+                    eprintln!(
+                        "cfsync: deleted ref {name}; `cfsync gc` removes what only it reached"
+                    );
+                }
+                if j.json {
+                    println!("{}", serde_json::json!({"deleted": name}));
+                }
+                return Ok(());
+            }
             let refs = with_store!(&store, |s| s.list_refs())?;
             if j.json {
                 let v: Vec<_> = refs
@@ -70,6 +84,38 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Log(a) => {
+            let store = open(&cli)?;
+            with_store!(&store, |s| log::log(
+                &cli,
+                s,
+                &a.r#ref,
+                a.depth,
+                a.from.as_deref(),
+                a.json
+            )
+            .await)
+        }
+        Command::Diff(a) => {
+            let store = open(&cli)?;
+            with_store!(&store, |s| diff::diff(s, &a.from, &a.to, a.stats, a.json))
+        }
+        Command::Checkout(a) => {
+            let store = open(&cli)?;
+            with_store!(&store, |s| checkout::checkout(
+                s,
+                &a.r#ref,
+                &a.dir,
+                a.user_mode,
+                a.json
+            ))
+        }
+        Command::Completions(a) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(a.shell, &mut cmd, "cfsync", &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Man(a) => man(a.dir.as_deref()),
         Command::Show(a) => {
             let store = open(&cli)?;
             with_store!(&store, |s| show(s, &a.r#ref, a.json))
@@ -126,6 +172,38 @@ pub async fn run(cli: Cli) -> Result<()> {
 }
 
 pub mod tree;
+
+mod checkout;
+mod diff;
+mod log;
+
+/// `cfsync man`: `cfsync.1` on stdout, or every page into `dir`.
+fn man(dir: Option<&Path>) -> Result<()> {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    let Some(dir) = dir else {
+        clap_mangen::Man::new(cmd).render(&mut std::io::stdout().lock())?;
+        return Ok(());
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut written = Vec::new();
+    let mut pages = vec![("cfsync".to_owned(), cmd.clone())];
+    for sub in cmd.get_subcommands() {
+        pages.push((format!("cfsync-{}", sub.get_name()), sub.clone()));
+    }
+    for (name, page) in pages {
+        // clap names are `&'static str`; a handful of short names leak once per run.
+        let page = page.name(&*Box::leak(name.clone().into_boxed_str()));
+        let path = dir.join(format!("{name}.1"));
+        let mut out =
+            std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        clap_mangen::Man::new(page).render(&mut out)?;
+        written.push(path);
+    }
+    for p in written {
+        println!("{}", p.display());
+    }
+    Ok(())
+}
 
 fn repo_path(cli: &Cli) -> Result<PathBuf> {
     cli.repo
@@ -489,12 +567,22 @@ async fn fsck<O: FsVerityHashValue>(store: &Store<O>, json: bool) -> Result<()> 
 }
 
 fn gc<O: FsVerityHashValue>(store: &Store<O>, dry_run: bool, json: bool) -> Result<()> {
+    // Roots: composefs keeps everything `streams/refs/` reaches, and cfsync's refs are
+    // stream refs (`streams/refs/ostree/...`) to commit streams, which name their image
+    // and content objects. So a commit no ref names goes, with its image and files.
     let result = if dry_run {
         store.repo().gc_dry_run(&[])
     } else {
         store.repo().gc(&[])
     }
     .context("garbage collection")?;
+    // Resume journals of abandoned pulls (their objects were unreferenced, so are gone).
+    let journals = if dry_run {
+        0
+    } else {
+        cfsync_engine::store::journal::prune(store, &[])
+            .context("removing the resume journals of abandoned pulls")?
+    };
     if json {
         println!(
             "{}",
@@ -504,6 +592,7 @@ fn gc<O: FsVerityHashValue>(store: &Store<O>, dry_run: bool, json: bool) -> Resu
                 "objects_bytes": result.objects_bytes,
                 "images_pruned": result.images_pruned,
                 "streams_pruned": result.streams_pruned,
+                "journals_removed": journals,
             }))?
         );
     } else {

@@ -1,8 +1,8 @@
 //! The `cfsync` command line: what users touch.
 //!
 //! Data goes to stdout (human text, or JSON with `--json`); progress and logs go to
-//! stderr. Exit codes: 0 success, 1 failure (the message says what failed and what to
-//! do), 2 bad usage (from clap).
+//! stderr. Exit codes ([`EXIT_CODES`]): 0 success, 1 failure (the message says what
+//! failed and what to do; `fsck` finding damage is a failure), 2 bad usage (from clap).
 #![forbid(unsafe_code)]
 
 mod cmd;
@@ -13,9 +13,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// The exit codes, as `--help` and the man page state them.
+pub const EXIT_CODES: &str = "Exit codes: 0 success; 1 failure (the message on stderr says what failed and what to do; \
+`fsck` finding damage is a failure); 2 bad usage. Data goes to stdout (JSON with --json), \
+progress and logs to stderr (RUST_LOG=debug for more).";
+
 /// Pull OSTree commits into a composefs repository, verified and mountable.
 #[derive(Debug, Parser)]
-#[command(name = "cfsync", version, about, long_about = None)]
+#[command(name = "cfsync", version, about, long_about = None, after_help = EXIT_CODES)]
 pub struct Cli {
     /// The composefs repository (created on first use). Default: $CFSYNC_REPO.
     #[arg(long, global = true, env = "CFSYNC_REPO")]
@@ -43,14 +48,20 @@ pub enum Command {
     Remote(RemoteCmd),
     /// Pull a ref (or a commit) from a remote name, URL or local repository path.
     Pull(PullArgs),
-    /// List the refs in the repository.
-    Refs(JsonArg),
+    /// List the refs in the repository (or delete one).
+    Refs(RefsArgs),
+    /// Show a ref's history, newest first (stored commits; --depth fetches parents).
+    Log(LogArgs),
     /// Show a ref's commit: metadata, signatures, image id.
     Show(ShowArgs),
     /// List a directory of a ref's tree.
     Ls(LsArgs),
     /// Print a file of a ref's tree.
     Cat(CatArgs),
+    /// Compare two stored commits: modified, removed and added files.
+    Diff(DiffArgs),
+    /// Write a ref's tree to a new directory (modes, symlinks, xattrs, owners as root).
+    Checkout(CheckoutArgs),
     /// Mount a ref's composefs image (read-only) at a directory.
     Mount(MountArgs),
     /// Check the repository: objects, streams, images.
@@ -66,6 +77,85 @@ pub enum Command {
     /// Pull a bundled, signed demo repository over loopback HTTP, then update through a
     /// static delta, and show what it cost.
     Demo(DemoArgs),
+    /// Print a shell completion script (e.g. `cfsync completions bash >
+    /// /etc/bash_completion.d/cfsync`).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), or write one page per command into a directory.
+    Man(ManArgs),
+}
+
+/// `refs` arguments.
+#[derive(Debug, Args)]
+pub struct RefsArgs {
+    /// Delete this ref (its objects stay until `cfsync gc`).
+    #[arg(long, value_name = "REF")]
+    pub delete: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `log` arguments.
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// A ref or a commit checksum.
+    pub r#ref: String,
+    /// Show at most this many parents, fetching the commit objects of parents that are
+    /// not stored from --from (each checked against its checksum; nothing is kept).
+    #[arg(long)]
+    pub depth: Option<usize>,
+    /// Where to fetch missing parent commits: a remote name, URL or repository path.
+    #[arg(long, value_name = "SOURCE")]
+    pub from: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `diff` arguments.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The old side: a ref or a commit checksum.
+    pub from: String,
+    /// The new side: a ref or a commit checksum.
+    pub to: String,
+    /// Also print totals (files and bytes modified, removed, added).
+    #[arg(long)]
+    pub stats: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `checkout` arguments.
+#[derive(Debug, Args)]
+pub struct CheckoutArgs {
+    /// A ref or a commit checksum.
+    pub r#ref: String,
+    /// The directory to create (or an empty one).
+    pub dir: PathBuf,
+    /// Write neither owners nor xattrs (as `ostree checkout -U`).
+    #[arg(long = "user-mode", short = 'U')]
+    pub user_mode: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `completions` arguments.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+/// `man` arguments.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write `cfsync.1` and `cfsync-COMMAND.1` for every command into this directory
+    /// instead of printing `cfsync.1`.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
 }
 
 /// `--json`.
