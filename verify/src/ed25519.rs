@@ -38,8 +38,11 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signature, Signer as _};
 use zeroize::Zeroizing;
+
+/// The key types of `ed25519-dalek`, for callers that hold keys without depending on it.
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
 
 /// The detached-metadata key holding ed25519 signatures (type `aay`).
 pub const METADATA_KEY: &str = "ostree.sign.ed25519";
