@@ -334,3 +334,220 @@ pub async fn walk<ObjectID: FsVerityHashValue, S: ObjectSource<ObjectID>>(
     reporter.report(Event::Counters(tracker.snapshot(bytes())));
     Ok(w.stats)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use cfsync_formats::dirmeta::DirMeta;
+    use cfsync_formats::dirtree::DirTree;
+    use cfsync_formats::file::{FileHeader, encode_sized_archive_header, file_checksum};
+    use composefs::fsverity::Sha256HashValue;
+
+    use super::*;
+    use crate::progress::NullReporter;
+    use crate::store::{AnyStore, HashKind};
+
+    /// Objects in memory; records what is fetched; fails the objects in `broken`.
+    #[derive(Default)]
+    struct Memory {
+        meta: HashMap<Checksum, Vec<u8>>,
+        files: HashMap<Checksum, Vec<u8>>,
+        broken: HashSet<Checksum>,
+        fetched: Mutex<Vec<Checksum>>,
+    }
+
+    impl ObjectSource<Sha256HashValue> for Memory {
+        fn fetch_metadata(
+            self: Arc<Self>,
+            id: Checksum,
+            _objtype: ObjectType,
+        ) -> BoxFuture<'static, Result<Vec<u8>, PullError>> {
+            Box::pin(async move {
+                self.fetched.lock().unwrap().push(id);
+                let mut data = self.meta[&id].clone();
+                if self.broken.contains(&id) {
+                    data.push(0);
+                }
+                Ok(data)
+            })
+        }
+
+        fn fetch_file(
+            self: Arc<Self>,
+            id: Checksum,
+        ) -> BoxFuture<'static, Result<Entry<Sha256HashValue>, PullError>> {
+            Box::pin(async move {
+                self.fetched.lock().unwrap().push(id);
+                if self.broken.contains(&id) {
+                    return Err(PullError::Internal(format!("file {id} is broken")));
+                }
+                Ok(Entry {
+                    data: self.files[&id].clone(),
+                    external: None,
+                })
+            })
+        }
+    }
+
+    struct Tree {
+        mem: Memory,
+        root: Checksum,
+        meta: Checksum,
+        sub: Checksum,
+        files: Vec<Checksum>,
+    }
+
+    /// `/a`, `/b`, `/sub/c`, `/sub/d` (inline files), one dirmeta for both directories.
+    fn tree() -> Tree {
+        let mut mem = Memory::default();
+        let mut file = |content: &[u8]| {
+            let h = FileHeader {
+                size: content.len() as u64,
+                mode: 0o100_644,
+                ..FileHeader::default()
+            };
+            let id = file_checksum(&h, content).unwrap();
+            let mut data = encode_sized_archive_header(&h).unwrap();
+            data.extend_from_slice(content);
+            mem.files.insert(id, data);
+            id
+        };
+        let files = vec![file(b"a"), file(b"b"), file(b"c"), file(b"d")];
+        let meta_bytes = DirMeta {
+            uid: 0,
+            gid: 0,
+            mode: 0o40_755,
+            xattrs: Vec::new(),
+        }
+        .to_bytes()
+        .unwrap();
+        let meta = Checksum::of(&meta_bytes);
+        mem.meta.insert(meta, meta_bytes);
+        let sub_bytes = DirTree {
+            files: vec![("c".into(), files[2]), ("d".into(), files[3])],
+            dirs: vec![],
+        }
+        .to_bytes()
+        .unwrap();
+        let sub = Checksum::of(&sub_bytes);
+        mem.meta.insert(sub, sub_bytes);
+        let root_bytes = DirTree {
+            files: vec![("a".into(), files[0]), ("b".into(), files[1])],
+            dirs: vec![("sub".into(), sub, meta)],
+        }
+        .to_bytes()
+        .unwrap();
+        let root = Checksum::of(&root_bytes);
+        mem.meta.insert(root, root_bytes);
+        Tree {
+            mem,
+            root,
+            meta,
+            sub,
+            files,
+        }
+    }
+
+    fn store(dir: &std::path::Path) -> Store<Sha256HashValue> {
+        match AnyStore::open_or_init(&dir.join("repo"), HashKind::Sha256)
+            .unwrap()
+            .0
+        {
+            AnyStore::Sha256(s) => s,
+            AnyStore::Sha512(_) => unreachable!(),
+        }
+    }
+
+    async fn run(
+        t: &Arc<Memory>,
+        s: &Store<Sha256HashValue>,
+        b: &mut CommitStreamBuilder<Sha256HashValue>,
+        root: Checksum,
+        meta: Checksum,
+    ) -> Result<WalkStats, PullError> {
+        let index = ObjectIndex::default();
+        let mut reuse = Reuse::new(s, &index);
+        walk(
+            Arc::clone(t),
+            &mut reuse,
+            b,
+            root,
+            meta,
+            4,
+            &Tracker::default(),
+            &NullReporter,
+            &Cancel::new(),
+            &|| 0,
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn dirtrees_already_held_are_descended_into() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = store(tmp.path());
+        let t = tree();
+        let (root, meta, sub) = (t.root, t.meta, t.sub);
+        let mut b = CommitStreamBuilder::new(Checksum::of(b"commit"));
+        // As resumed from a journal: the root dirtree, its dirmeta and one file, but not
+        // the subdirectory or the other files.
+        b.insert(root, t.mem.meta[&root].clone(), None);
+        b.insert(meta, t.mem.meta[&meta].clone(), None);
+        b.insert(t.files[0], t.mem.files[&t.files[0]].clone(), None);
+        let files = t.files.clone();
+        let mem = Arc::new(t.mem);
+        let st = run(&mem, &s, &mut b, root, meta).await.unwrap();
+        let mut fetched = mem.fetched.lock().unwrap().clone();
+        fetched.sort();
+        let mut want = vec![sub, files[1], files[2], files[3]];
+        want.sort();
+        assert_eq!(fetched, want);
+        assert_eq!(st.fetched, 4);
+        for id in [root, meta, sub].iter().chain(&files) {
+            assert!(b.contains(id), "{id} missing from the table");
+        }
+    }
+
+    #[tokio::test]
+    async fn after_a_failure_the_objects_in_flight_are_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = store(tmp.path());
+        let mut t = tree();
+        let (root, meta, sub) = (t.root, t.meta, t.sub);
+        t.mem.broken.insert(t.files[0]);
+        let files = t.files.clone();
+        let mem = Arc::new(t.mem);
+        let mut b = CommitStreamBuilder::new(Checksum::of(b"commit"));
+        let err = run(&mem, &s, &mut b, root, meta).await.unwrap_err();
+        assert!(err.to_string().contains(&files[0].to_hex()), "{err}");
+        // Everything fetched, except the broken file, made it into the table.
+        let fetched = mem.fetched.lock().unwrap().clone();
+        assert!(
+            fetched.contains(&files[1]),
+            "the walk stopped early: {fetched:?}"
+        );
+        for id in fetched.iter().filter(|id| **id != files[0]) {
+            assert!(b.contains(id), "{id} was fetched but not kept");
+        }
+        assert!(!b.contains(&files[0]));
+        assert!(b.contains(&sub) && b.contains(&root));
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_dirtree_is_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = store(tmp.path());
+        let mut t = tree();
+        let (root, meta, sub) = (t.root, t.meta, t.sub);
+        t.mem.broken.insert(sub);
+        let mem = Arc::new(t.mem);
+        let mut b = CommitStreamBuilder::new(Checksum::of(b"commit"));
+        let err = run(&mem, &s, &mut b, root, meta).await.unwrap_err();
+        assert!(
+            matches!(&err, PullError::ChecksumMismatch { object, .. } if object == &format!("{sub}.dirtree")),
+            "{err}"
+        );
+        assert!(!b.contains(&sub));
+    }
+}
