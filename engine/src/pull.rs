@@ -395,7 +395,7 @@ pub async fn pull<ObjectID: FsVerityHashValue>(
                 opts.allow_downgrade,
             )?;
             // A commit whose image was refused earlier is stored but never gets a ref.
-            trust.check_composefs_digest(store.repo(), &target, &bytes, &image)?;
+            trust.check_composefs_digest(&target, &bytes, &image)?;
             if !opts.dry_run {
                 store.set_ref(&opts.ref_name, &target)?;
             }
@@ -528,7 +528,7 @@ pub async fn pull<ObjectID: FsVerityHashValue>(
     let (_, image) = store.store_commit(&builder)?;
     // The image stays in the store (content-addressed) but the ref only moves to it if it
     // matches the digest the commit declares.
-    trust.check_composefs_digest(store.repo(), &target, &commit_bytes, &image)?;
+    trust.check_composefs_digest(&target, &commit_bytes, &image)?;
     index.add_commit(target, builder.iter().map(|(id, _)| *id));
     index.save(store)?;
     store.set_ref(&opts.ref_name, &target)?;
