@@ -220,6 +220,12 @@ fn open_or_init(cli: &Cli) -> Result<(AnyStore, InitOutcome)> {
 
 fn open(cli: &Cli) -> Result<AnyStore> {
     let path = repo_path(cli)?;
+    if !path.join("meta.json").exists() && !path.exists() {
+        bail!(
+            "no repository at {}: create it with `cfsync init` (or `cfsync pull`, which creates it)",
+            path.display()
+        );
+    }
     AnyStore::open(&path).with_context(|| format!("opening repository {}", path.display()))
 }
 
