@@ -145,12 +145,69 @@ async fn conditional(
             body,
             etag,
             last_modified,
-        } => Cached {
-            body: Some(body),
-            etag,
-            last_modified,
-        },
+        } => {
+            // A file modified within the last seconds may change again within the same
+            // second without changing its Last-Modified (nor nginx's ETag, made of the
+            // mtime and size): such "racy" validators are not kept, so the next pull
+            // fetches the file in full instead of trusting a 304.
+            let racy = last_modified
+                .as_deref()
+                .and_then(parse_http_date)
+                .is_none_or(|t| t.saturating_add(RACY_SECONDS) >= unix_now());
+            let (etag, last_modified) = if racy && last_modified.is_some() {
+                (None, None)
+            } else {
+                (etag, last_modified)
+            };
+            Cached {
+                body: Some(body),
+                etag,
+                last_modified,
+            }
+        }
     })
+}
+
+/// Validators of a file modified less than this many seconds before it was fetched are
+/// not kept (see [`conditional`]).
+const RACY_SECONDS: i64 = 2;
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Parses an HTTP date in the IMF-fixdate form servers send (`Sun, 06 Nov 1994 08:49:37
+/// GMT`) into seconds since the epoch; `None` for anything else.
+fn parse_http_date(s: &str) -> Option<i64> {
+    let rest = s.trim().split_once(", ")?.1;
+    let mut it = rest.split(' ');
+    let day: i64 = it.next()?.parse().ok()?;
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month_name = it.next()?;
+    let month = i64::try_from(MONTHS.iter().position(|m| *m == month_name)?).ok()? + 1;
+    let year: i64 = it.next()?.parse().ok()?;
+    let mut hms = it.next()?.split(':');
+    let (h, m, sec): (i64, i64, i64) = (
+        hms.next()?.parse().ok()?,
+        hms.next()?.parse().ok()?,
+        hms.next()?.parse().ok()?,
+    );
+    if it.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    // Days from the civil date (proleptic Gregorian), as in verify's timefmt inverse.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + m * 60 + sec)
 }
 
 /// Fetches (or reuses) the summary, verifies it per `trust`, and resolves `opts.ref_name`.
@@ -281,4 +338,25 @@ pub async fn remote_refs(
         .iter()
         .map(|r| (r.name.to_owned(), r.checksum))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_http_date;
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(
+            parse_http_date("Tue, 29 Feb 2028 23:59:59 GMT"),
+            Some(1_835_481_599)
+        );
+        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 UTC"), None);
+        assert_eq!(parse_http_date("garbage"), None);
+    }
 }
