@@ -54,6 +54,8 @@ before=$(corpus_fingerprint)
 
 SCRATCH=$(mktemp -d /tmp/cfsync-fuzz.XXXXXX)
 trap 'rm -rf "$SCRATCH"' EXIT
+dict=()
+[ -f "$FUZZ_DIR/dicts/ostree.dict" ] && dict=(-dict="$FUZZ_DIR/dicts/ostree.dict")
 failed=()
 for t in "${targets[@]}"; do
   mkdir -p "$SCRATCH/$t"
@@ -62,7 +64,7 @@ for t in "${targets[@]}"; do
   fi
   s=$(date +%s)
   if fuzz run "$t" "$SCRATCH/$t" -- -max_total_time="$N" -timeout=20 -rss_limit_mb=2048 \
-       -print_final_stats=1 > "$SCRATCH/$t.log" 2>&1; then
+       "${dict[@]}" -print_final_stats=1 > "$SCRATCH/$t.log" 2>&1; then
     result=ok
   else
     result=FAILED

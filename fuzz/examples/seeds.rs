@@ -7,6 +7,8 @@
 //! seeds headers CORPUS FILEZ...                 file headers from archive objects
 //! seeds typed CORPUS TYPE FILE...               gvariant seeds: type-prefixed bytes
 //! seeds prefixed CORPUS TARGET HEAD REST        u16-LE len(HEAD) ‖ HEAD ‖ REST
+//! seeds gvcheck FILE...                         print `ok`/`err` per `gvariant` input,
+//!                                               for differential checks against GLib
 //! ```
 //!
 //! `delta` writes, for each part (inline or `DELTA_DIR/<i>`): a `delta_part` seed (object
@@ -78,7 +80,8 @@ fn delta(corpus: &Path, superblock: &Path, dir: &Path, repo: &Path) -> Res<()> {
             u8::try_from(pl.n_modes()).unwrap_or(u8::MAX),
             u8::try_from(pl.n_xattrs()).unwrap_or(u8::MAX),
         ];
-        if prefixed(&mut ops_seed, objects).is_some() && prefixed(&mut ops_seed, pl.blob()).is_some()
+        if prefixed(&mut ops_seed, objects).is_some()
+            && prefixed(&mut ops_seed, pl.blob()).is_some()
         {
             ops_seed.extend_from_slice(pl.ops_bytes());
             write_seed(corpus, "delta_ops", &ops_seed)?;
@@ -143,9 +146,24 @@ fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let paths = |a: &[String]| a.iter().map(PathBuf::from).collect::<Vec<_>>();
     match args.as_slice() {
-        [cmd, corpus, sb, dir, repo] if cmd == "delta" => {
-            delta(Path::new(corpus), Path::new(sb), Path::new(dir), Path::new(repo))
+        [cmd, files @ ..] if cmd == "gvcheck" => {
+            for f in files {
+                let d = fs::read(f)?;
+                let verdict = d.split_first().and_then(|(&n, rest)| {
+                    let (ty, body) = rest.split_at(usize::from(n).min(rest.len()));
+                    let ty = std::str::from_utf8(ty).ok()?;
+                    cfsync_formats::gvariant::Value::from_bytes(body, ty).ok()
+                });
+                println!("{}\t{f}", if verdict.is_some() { "ok" } else { "err" });
+            }
+            Ok(())
         }
+        [cmd, corpus, sb, dir, repo] if cmd == "delta" => delta(
+            Path::new(corpus),
+            Path::new(sb),
+            Path::new(dir),
+            Path::new(repo),
+        ),
         [cmd, corpus, files @ ..] if cmd == "headers" => headers(Path::new(corpus), &paths(files)),
         [cmd, corpus, ty, files @ ..] if cmd == "typed" => {
             typed(Path::new(corpus), ty, &paths(files))

@@ -15,8 +15,15 @@ fuzz_target!(|data: &[u8]| {
     let mut out = b"prefix".to_vec();
     match bspatch::apply(old, patch, &mut out, declared) {
         Ok(()) => {
-            assert_eq!(out.len() as u64, 6 + declared, "output is not the declared size");
-            assert!(declared <= patch.len() as u64, "more output than patch bytes");
+            assert_eq!(
+                out.len() as u64,
+                6 + declared,
+                "output is not the declared size"
+            );
+            assert!(
+                declared <= patch.len() as u64,
+                "more output than patch bytes"
+            );
         }
         Err(e) => {
             assert_eq!(out, b"prefix", "failed apply left output behind");

@@ -18,7 +18,10 @@ fuzz_target!(|data: &[u8]| {
     let owned = m.to_owned();
     let bytes = owned.to_bytes().expect("serialize a parsed dirmeta");
     assert_eq!(bytes, data, "dirmeta round trip changed the bytes");
-    assert_eq!(owned.checksum().expect("checksum"), cfsync_formats::checksum::Checksum::of(data));
+    assert_eq!(
+        owned.checksum().expect("checksum"),
+        cfsync_formats::checksum::Checksum::of(data)
+    );
     let again = DirMetaRef::from_bytes(&bytes).expect("re-parse a serialized dirmeta");
     assert_eq!(again.to_owned(), owned);
 });

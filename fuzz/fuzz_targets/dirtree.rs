@@ -19,7 +19,10 @@ fuzz_target!(|data: &[u8]| {
     let owned = t.to_owned().expect("to_owned of a parsed dirtree");
     let bytes = owned.to_bytes().expect("serialize a parsed dirtree");
     assert_eq!(bytes, data, "dirtree round trip changed the bytes");
-    assert_eq!(owned.checksum().expect("checksum"), cfsync_formats::checksum::Checksum::of(data));
+    assert_eq!(
+        owned.checksum().expect("checksum"),
+        cfsync_formats::checksum::Checksum::of(data)
+    );
     let again = DirTreeRef::from_bytes(&bytes).expect("re-parse a serialized dirtree");
     assert_eq!(again.to_owned().expect("to_owned"), owned);
 });

@@ -13,7 +13,10 @@ fn check(h: &FileHeader, archive: bool) {
     h.validate().expect("a parsed header validates");
     let bare = h.to_bare_bytes().expect("to_bare_bytes");
     let b = FileHeader::from_bare_bytes(&bare).expect("re-parse bare header");
-    assert_eq!((b.uid, b.gid, b.mode, b.rdev), (h.uid, h.gid, h.mode, h.rdev));
+    assert_eq!(
+        (b.uid, b.gid, b.mode, b.rdev),
+        (h.uid, h.gid, h.mode, h.rdev)
+    );
     assert_eq!(b.symlink_target, h.symlink_target);
     let sized = file::encode_sized_bare_header(h).expect("sized bare header");
     let (b2, rest) = file::decode_sized_bare_header(&sized).expect("decode sized bare");
@@ -21,7 +24,10 @@ fn check(h: &FileHeader, archive: bool) {
     assert!(rest.is_empty());
     if archive {
         let a = h.to_archive_bytes().expect("to_archive_bytes");
-        assert_eq!(&FileHeader::from_archive_bytes(&a).expect("re-parse archive"), h);
+        assert_eq!(
+            &FileHeader::from_archive_bytes(&a).expect("re-parse archive"),
+            h
+        );
     }
     black_box(file::file_checksum(h, b"").ok());
     let mut hs = file::FileHasher::new(h).expect("hasher");

@@ -24,7 +24,10 @@ fuzz_target!(|data: &[u8]| {
             Ok(n) => {
                 hasher.update(&buf[..n]);
                 content.extend_from_slice(&buf[..n]);
-                assert!(content.len() as u64 <= declared, "read past the declared size");
+                assert!(
+                    content.len() as u64 <= declared,
+                    "read past the declared size"
+                );
                 assert_eq!(r.remaining(), declared - content.len() as u64);
             }
             Err(e) => {
@@ -37,7 +40,10 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(content.len() as u64, declared, "short content accepted");
         assert_eq!(hasher.content_len(), declared);
         let sum = hasher.finish();
-        assert_eq!(file::file_checksum(&header, &content).expect("checksum"), sum);
+        assert_eq!(
+            file::file_checksum(&header, &content).expect("checksum"),
+            sum
+        );
         // Reading again after the end stays at the end.
         assert_eq!(r.read(&mut buf).expect("read after the end"), 0);
     }

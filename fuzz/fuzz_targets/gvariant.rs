@@ -18,7 +18,10 @@ fuzz_target!(|data: &[u8]| {
     black_box(gvariant::fixed_size(ty));
     black_box(gvariant::alignment(ty));
     if !gvariant::is_valid_type(ty) {
-        assert!(gvariant::Value::from_bytes(body, ty).is_err(), "invalid type accepted");
+        assert!(
+            gvariant::Value::from_bytes(body, ty).is_err(),
+            "invalid type accepted"
+        );
         return;
     }
     cfsync_fuzz::exercise_typed_bytes(body, ty);

@@ -15,7 +15,10 @@ fuzz_target!(|data: &[u8]| {
     };
     if names::validate_rev(s).is_ok() {
         assert!(!s.is_empty() && !s.starts_with('/') && !s.ends_with('/'));
-        assert!(!s.split('/').any(|c| c.is_empty() || c == "." || c == ".."), "{s:?}");
+        assert!(
+            !s.split('/').any(|c| c.is_empty() || c == "." || c == ".."),
+            "{s:?}"
+        );
         black_box(object::ref_path(s));
         black_box(object::remote_ref_path("origin", s));
         black_box(object::mirror_ref_path("org.example.Os", s));
@@ -33,19 +36,31 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(c.to_hex(), s.to_ascii_lowercase());
     }
     if names::validate_filename(s).is_ok() {
-        assert!(!s.is_empty() && !s.contains('/') && s != "." && s != "..", "{s:?}");
+        assert!(
+            !s.is_empty() && !s.contains('/') && s != "." && s != "..",
+            "{s:?}"
+        );
     }
     if let Ok(c) = s.parse::<Checksum>() {
         assert_eq!(c.to_hex().parse::<Checksum>().expect("hex round trip"), c);
     }
     if let Ok(c) = Checksum::from_modified_base64(s) {
         let b = c.to_modified_base64();
-        assert_eq!(Checksum::from_modified_base64(&b).expect("base64 round trip"), c);
+        assert_eq!(
+            Checksum::from_modified_base64(&b).expect("base64 round trip"),
+            c
+        );
     }
     if let Ok(n) = s.parse::<ObjectName>() {
         let again: ObjectName = n.to_string().parse().expect("object name round trip");
         assert_eq!(again, n);
-        for mode in [RepoMode::Archive, RepoMode::Bare, RepoMode::BareUser, RepoMode::BareUserOnly, RepoMode::BareSplitXattrs] {
+        for mode in [
+            RepoMode::Archive,
+            RepoMode::Bare,
+            RepoMode::BareUser,
+            RepoMode::BareUserOnly,
+            RepoMode::BareSplitXattrs,
+        ] {
             black_box(n.loose_path(mode));
         }
     }

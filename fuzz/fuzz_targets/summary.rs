@@ -40,7 +40,10 @@ fuzz_target!(|data: &[u8]| {
     let map = s.collection_map().expect("collection_map");
     for c in &map {
         for r in &c.refs {
-            black_box(c.lookup_ref(r.name).expect("a listed collection ref is found"));
+            black_box(
+                c.lookup_ref(r.name)
+                    .expect("a listed collection ref is found"),
+            );
             black_box(r.timestamp().ok());
             black_box(r.version().ok());
             cfsync_fuzz::exercise_metadata(r.metadata);
@@ -54,7 +57,9 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Some(id) = own_id {
         for r in s.refs() {
-            let got = s.lookup_collection_ref(id, r.name).expect("lookup own collection");
+            let got = s
+                .lookup_collection_ref(id, r.name)
+                .expect("lookup own collection");
             assert!(got.is_some(), "own collection ref not found");
         }
     }
@@ -67,7 +72,10 @@ fuzz_target!(|data: &[u8]| {
     let mut sorted = owned.refs.clone();
     sorted.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
     assert_eq!(owned2.refs, sorted, "summary round trip changed the refs");
-    assert_eq!(owned2.metadata, owned.metadata, "summary round trip changed the metadata");
+    assert_eq!(
+        owned2.metadata, owned.metadata,
+        "summary round trip changed the metadata"
+    );
     if owned.refs == sorted {
         assert_eq!(bytes, data, "summary round trip changed the bytes");
     }

@@ -28,6 +28,8 @@ fuzz_target!(|data: &[u8]| {
     black_box(idx.indexed_deltas().expect("indexed_deltas"));
     black_box(idx.last_modified().expect("last_modified"));
     black_box(idx.collection_id().expect("collection_id"));
-    black_box(summary_index::index_sig_path(&cfsync_formats::checksum::Checksum::of(data)));
+    black_box(summary_index::index_sig_path(
+        &cfsync_formats::checksum::Checksum::of(data),
+    ));
     cfsync_fuzz::exercise_metadata(idx.metadata());
 });

@@ -11,7 +11,12 @@ fuzz_target!(|data: &[u8]| {
     };
     let g = s.gpgsigs().expect("gpgsigs was checked by from_bytes");
     let e = s.ed25519().expect("ed25519 was checked by from_bytes");
-    assert!(g.is_some() || s.metadata().iter().any(|k| k.is_ok_and(|(k, _)| k.starts_with("ostree.sign."))));
+    assert!(
+        g.is_some()
+            || s.metadata()
+                .iter()
+                .any(|k| k.is_ok_and(|(k, _)| k.starts_with("ostree.sign.")))
+    );
     black_box(e);
     for engine in ["ed25519", "spki", "dummy", "", "\0"] {
         black_box(s.engine_signatures(engine).ok());
