@@ -15,6 +15,14 @@ fuzz_target!(|data: &[u8]| {
     let xr = m.xattrs_ref();
     let x = m.xattrs();
     assert_eq!(xr.len(), x.len());
+    for (name, _) in xr {
+        black_box(cfsync_formats::xattrs::name_without_nul(name));
+    }
+    let sorted = cfsync_formats::xattrs::sorted(&x);
+    assert!(
+        sorted.windows(2).all(|w| w[0].0 <= w[1].0),
+        "xattrs::sorted is not sorted"
+    );
     let owned = m.to_owned();
     let bytes = owned.to_bytes().expect("serialize a parsed dirmeta");
     assert_eq!(bytes, data, "dirmeta round trip changed the bytes");

