@@ -15,11 +15,10 @@
 //! [`cfsync_formats::delta::bspatch::apply`]). A read source is read whole, at most
 //! [`MAX_READ_SOURCE`] bytes.
 
-use std::collections::HashMap;
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use cfsync_formats::checksum::Checksum;
 use cfsync_formats::delta::DeltaObjects;
@@ -209,9 +208,65 @@ fn header_for(
 
 /// One object ready to be stored: its header and its content as segments.
 struct Job<'a> {
+    /// Memory taken from the part's [`MemGate`] for this job.
+    mem: u64,
     id: Checksum,
     header: FileHeader,
     segs: Vec<Seg<'a>>,
+}
+
+/// Memory the store workers of one part may hold at once for bspatch results and their
+/// old contents. A job larger than this runs alone.
+pub const OBJECT_MEMORY: u64 = 16 * 1024 * 1024;
+
+/// A counting gate over memory that queued and running store jobs hold (blocking: the
+/// decoder and workers are plain threads). The decoder acquires a job's share before
+/// queueing it; the worker releases it when the job is done.
+struct MemGate {
+    used: Mutex<u64>,
+    freed: Condvar,
+    limit: u64,
+}
+
+impl MemGate {
+    /// Waits until `n` (at most the limit) fits; returns what was taken.
+    fn acquire(&self, n: u64) -> u64 {
+        let n = n.min(self.limit);
+        if n == 0 {
+            return 0;
+        }
+        let Ok(mut used) = self.used.lock() else {
+            return 0;
+        };
+        while *used + n > self.limit {
+            match self.freed.wait(used) {
+                Ok(u) => used = u,
+                Err(_) => return 0,
+            }
+        }
+        *used += n;
+        n
+    }
+
+    fn release(&self, n: u64) {
+        if n > 0
+            && let Ok(mut used) = self.used.lock()
+        {
+            *used = used.saturating_sub(n);
+            self.freed.notify_all();
+        }
+    }
+}
+
+/// Memory a job materialises: each bspatch result and its old content.
+fn job_memory(job: &Job<'_>) -> u64 {
+    job.segs
+        .iter()
+        .map(|s| match s {
+            Seg::Patch { old, size, .. } => size.saturating_add(old.len() as u64),
+            _ => 0,
+        })
+        .fold(0u64, u64::saturating_add)
 }
 
 /// Computes patches, then streams the segments into the store, verified.
@@ -267,6 +322,11 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
         Mutex::new(Vec::with_capacity(objects.len()));
     let (tx, rx) = std::sync::mpsc::sync_channel::<Job<'_>>(workers * 2);
     let rx = Mutex::new(rx);
+    let gate = MemGate {
+        used: Mutex::new(0),
+        freed: Condvar::new(),
+        limit: OBJECT_MEMORY,
+    };
     let decoded = std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| {
@@ -276,10 +336,15 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
                         Err(_) => return,
                     };
                     let Ok(job) = job else { return };
-                    if failed.load(Ordering::Relaxed) {
-                        continue;
-                    }
-                    match store_job(repo, job) {
+                    let mem = job.mem;
+                    let done = if failed.load(Ordering::Relaxed) {
+                        None
+                    } else {
+                        Some(store_job(repo, job))
+                    };
+                    gate.release(mem);
+                    let Some(done) = done else { continue };
+                    match done {
                         Ok(done) => {
                             if let Ok(mut v) = stored.lock() {
                                 v.push(done);
@@ -296,7 +361,7 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
             });
         }
         let r = decode(
-            &payload, objects, sources, have, cancel, &failed, &tx, &stored,
+            &payload, objects, sources, have, cancel, &failed, &tx, &gate, &stored,
         );
         drop(tx);
         r
@@ -322,18 +387,20 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
     cancel: &Cancel,
     failed: &AtomicBool,
     tx: &SyncSender<Job<'a>>,
+    gate: &MemGate,
     stored: &Mutex<Vec<(Checksum, Entry<ObjectID>)>>,
 ) -> Result<u64, PullError> {
     let mut skipped = 0u64;
     let mut open: Option<Open<'a>> = None;
     let mut read_source: Option<Arc<Vec<u8>>> = None;
-    // Read sources repeat across a part (rollsum and bsdiff of the same file): keep the
-    // last few.
-    let mut source_cache: HashMap<Checksum, Arc<Vec<u8>>> = HashMap::new();
-    let send = |job: Job<'a>| -> Result<(), PullError> {
+    let send = |mut job: Job<'a>| -> Result<(), PullError> {
+        job.mem = gate.acquire(job_memory(&job));
+        let mem = job.mem;
         // A closed channel means every worker stopped: an error is waiting for the caller.
-        tx.send(job)
-            .map_err(|_| PullError::Internal("delta store workers stopped".into()))
+        tx.send(job).map_err(|_| {
+            gate.release(mem);
+            PullError::Internal("delta store workers stopped".into())
+        })
     };
 
     for op in payload.ops(objects) {
@@ -403,7 +470,12 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
                     }
                     _ => vec![Seg::Blob(data)],
                 };
-                send(Job { id, header, segs })?;
+                send(Job {
+                    mem: 0,
+                    id,
+                    header,
+                    segs,
+                })?;
             }
             Op::Open {
                 object,
@@ -468,18 +540,11 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
             Op::SetReadSource { checksum } => {
                 // The source is only read when an object that is not skipped uses it.
                 let needed = open.as_ref().is_none_or(|o| !o.skip);
+                // One read source is held at a time; queued jobs keep theirs, within
+                // the memory gate.
+                read_source = None;
                 read_source = if needed {
-                    Some(match source_cache.get(&checksum) {
-                        Some(c) => Arc::clone(c),
-                        None => {
-                            let c = sources.content(&checksum)?;
-                            if source_cache.len() >= 4 {
-                                source_cache.clear();
-                            }
-                            source_cache.insert(checksum, Arc::clone(&c));
-                            c
-                        }
-                    })
+                    Some(sources.content(&checksum)?)
                 } else {
                     None
                 };
@@ -525,6 +590,7 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
                     return Err(PullError::Cancelled);
                 }
                 send(Job {
+                    mem: 0,
                     id: o.id,
                     header: o.header,
                     segs: o.segs,

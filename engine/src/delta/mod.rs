@@ -331,6 +331,7 @@ async fn apply_delta<ObjectID: FsVerityHashValue>(
             cap: p.payload_cap(),
             objects: p.objects.data().to_vec(),
             inline,
+            estimate: p.uncompressed_size,
         });
     }
 
@@ -342,22 +343,32 @@ async fn apply_delta<ObjectID: FsVerityHashValue>(
         .map_err(|e| PullError::Internal(format!("{}: {e}", tmp.display())))?;
     // Parts are downloaded, verified and decompressed (into anonymous files, not memory)
     // by tasks of their own, up to `parts_in_flight` ahead; this loop applies one at a
-    // time, on every core.
+    // time, on every core. Decompressing (the xz dictionary) and applying (the payload)
+    // each hold memory about the size of the part's payload; the budget decides how
+    // many of those may overlap.
+    let budget = Arc::new(tokio::sync::Semaphore::new(MEMORY_BUDGET_MIB as usize));
     let mut staged = futures::stream::iter(jobs)
         .map(|job| {
-            let (source, cancel, shown, tmp) = (
+            let (source, cancel, shown, tmp, budget) = (
                 Arc::clone(&source),
                 cancel.clone(),
                 shown.clone(),
                 tmp.clone(),
+                Arc::clone(&budget),
             );
-            tokio::spawn(async move { stage_part(job, &shown, &source, &tmp, &cancel).await })
+            tokio::spawn(
+                async move { stage_part(job, &shown, &source, &tmp, &budget, &cancel).await },
+            )
         })
         .buffered(parts_in_flight());
     let mut made = 0u64;
     while let Some(part) = staged.next().await {
         let part =
             part.map_err(|e| PullError::Internal(format!("delta part task failed: {e}")))??;
+        let permit = Arc::clone(&budget)
+            .acquire_many_owned(budget_units(part.len))
+            .await
+            .map_err(|e| PullError::Internal(format!("delta memory budget: {e}")))?;
         let (repo, sources, held, cancel, shown) = (
             Arc::clone(&repo),
             Arc::clone(&sources),
@@ -370,6 +381,7 @@ async fn apply_delta<ObjectID: FsVerityHashValue>(
         })
         .await
         .map_err(|e| PullError::Internal(format!("delta part task failed: {e}")))??;
+        drop(permit);
         for (id, entry) in r.objects {
             if !builder.contains(&id) {
                 builder.insert(id, entry.data, entry.external);
@@ -398,6 +410,19 @@ struct PartJob {
     cap: u64,
     objects: Vec<u8>,
     inline: Option<Vec<u8>>,
+    /// The payload size the superblock declares (for the memory budget only).
+    estimate: u64,
+}
+
+/// Memory, in MiB, that decompressing and applying parts may hold at once (beyond a
+/// few MiB of buffers): one xz dictionary or one payload of ostree's default 32 MiB
+/// chunks, plus smaller parts beside it. A part larger than the budget runs alone.
+pub const MEMORY_BUDGET_MIB: u64 = 40;
+
+/// Budget units (MiB, rounded up, at most the whole budget) for `bytes` of memory.
+fn budget_units(bytes: u64) -> u32 {
+    let mib = bytes.div_ceil(1024 * 1024).clamp(1, MEMORY_BUDGET_MIB);
+    u32::try_from(mib).unwrap_or(1)
 }
 
 /// A part verified and decompressed into an anonymous file.
@@ -429,6 +454,7 @@ async fn stage_part(
     delta: &str,
     source: &Source,
     tmp: &std::path::Path,
+    budget: &Arc<tokio::sync::Semaphore>,
     cancel: &Cancel,
 ) -> Result<StagedPart, PullError> {
     use sha2::Digest;
@@ -491,7 +517,13 @@ async fn stage_part(
     }
     let tmp = tmp.to_owned();
     let delta = delta.to_owned();
+    // The xz dictionary is as large as the payload, up to the stream's dictionary size.
+    let permit = Arc::clone(budget)
+        .acquire_many_owned(budget_units(job.estimate))
+        .await
+        .map_err(|e| PullError::Internal(format!("delta memory budget: {e}")))?;
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         compressed.rewind().map_err(|e| tmp_err(&tmp, e))?;
         let mut payload = tempfile::tempfile_in(&tmp).map_err(|e| tmp_err(&tmp, e))?;
         let mut reader = part::PartPayloadReader::new(
