@@ -25,6 +25,7 @@
 //! # let _ = (commit, out, bytes, requests, NO_ARGS);
 //! ```
 
+pub mod faults;
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::{self, File, OpenOptions};

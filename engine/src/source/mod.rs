@@ -290,8 +290,52 @@ pub struct SourceOptions {
     pub cancel: Option<CancellationToken>,
 }
 
+/// Environment variables that override the HTTP timing defaults, in milliseconds (or a
+/// count for [`ENV_MAX_ATTEMPTS`]): for tests that provoke stalls and retries, and for
+/// links slow or flaky enough to need other values. Unset, empty or unparsable values
+/// keep the default. They are read by [`SourceOptions::default`].
+pub const ENV_STALL_TIMEOUT_MS: &str = "CFSYNC_HTTP_STALL_TIMEOUT_MS";
+/// Overrides [`SourceOptions::connect_timeout`] (milliseconds).
+pub const ENV_CONNECT_TIMEOUT_MS: &str = "CFSYNC_HTTP_CONNECT_TIMEOUT_MS";
+/// Overrides [`SourceOptions::retry_base_delay`] (milliseconds).
+pub const ENV_RETRY_BASE_DELAY_MS: &str = "CFSYNC_HTTP_RETRY_DELAY_MS";
+/// Overrides [`SourceOptions::retry_max_delay`] (milliseconds).
+pub const ENV_RETRY_MAX_DELAY_MS: &str = "CFSYNC_HTTP_RETRY_MAX_DELAY_MS";
+/// Overrides [`SourceOptions::retry_after_cap`] (milliseconds).
+pub const ENV_RETRY_AFTER_CAP_MS: &str = "CFSYNC_HTTP_RETRY_AFTER_CAP_MS";
+/// Overrides [`SourceOptions::max_attempts`] (a count).
+pub const ENV_MAX_ATTEMPTS: &str = "CFSYNC_HTTP_MAX_ATTEMPTS";
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok()?.trim().parse().ok()
+}
+
+fn env_millis(name: &str, default: Duration) -> Duration {
+    env_u64(name).map_or(default, Duration::from_millis)
+}
+
 impl Default for SourceOptions {
+    /// libostree's defaults, with the timing overrides of the `CFSYNC_HTTP_*`
+    /// environment variables ([`ENV_STALL_TIMEOUT_MS`] and the others) applied.
     fn default() -> Self {
+        SourceOptions {
+            connect_timeout: env_millis(ENV_CONNECT_TIMEOUT_MS, Duration::from_secs(30)),
+            stall_timeout: env_millis(ENV_STALL_TIMEOUT_MS, Duration::from_secs(30)),
+            max_attempts: env_u64(ENV_MAX_ATTEMPTS)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(5),
+            retry_base_delay: env_millis(ENV_RETRY_BASE_DELAY_MS, Duration::from_millis(500)),
+            retry_max_delay: env_millis(ENV_RETRY_MAX_DELAY_MS, Duration::from_secs(10)),
+            retry_after_cap: env_millis(ENV_RETRY_AFTER_CAP_MS, Duration::from_secs(60)),
+            ..SourceOptions::libostree()
+        }
+    }
+}
+
+impl SourceOptions {
+    /// libostree's defaults, ignoring the environment.
+    #[must_use]
+    pub fn libostree() -> Self {
         SourceOptions {
             contenturl: None,
             connect_timeout: Duration::from_secs(30),
