@@ -679,6 +679,20 @@ async fn remote(cli: &Cli, cmd: &RemoteCmd) -> Result<()> {
             }
             Ok(())
         }
+        RemoteCmd::GpgImport { name, keys } => {
+            if remotes.get(name)?.is_none() {
+                bail!("no remote {name:?} (see `cfsync remote list`)");
+            }
+            for key in keys {
+                let n = cfsync_engine::trust::import_gpg_keys(&remotes, name, key)
+                    .with_context(|| format!("importing {}", key.display()))?;
+                println!(
+                    "imported {n} GPG key(s) from {} for remote {name}",
+                    key.display()
+                );
+            }
+            Ok(())
+        }
         RemoteCmd::ShowUrl { name } => {
             let r = remotes
                 .get(name)?

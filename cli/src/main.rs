@@ -204,6 +204,15 @@ pub enum RemoteCmd {
         #[arg(long, short = 'u')]
         show_urls: bool,
     },
+    /// Import GPG keys (armored or binary, e.g. a `NAME.trustedkeys.gpg` keyring that
+    /// `ostree` or `flatpak` wrote) for a remote, as `ostree remote gpg-import`.
+    GpgImport {
+        /// Remote name (any remote, also one from --remotes-dir).
+        name: String,
+        /// Key files.
+        #[arg(required = true)]
+        keys: Vec<PathBuf>,
+    },
     /// Print a remote's URL.
     ShowUrl {
         /// Remote name.

@@ -881,3 +881,81 @@ fn exit_codes_and_messages() {
     fails(&repo, &["log"], 2, "REF");
     fails(&repo, &["diff", "--depth", "1", "a", "b"], 2, "--depth");
 }
+
+/// A remote `flatpak remote-add` wrote (in flatpak's repository `config`, with the
+/// remote's keyring beside it): read from a `--remotes-dir` unchanged, its keyring
+/// imported with `remote gpg-import`, then a pull with summary and commit signatures
+/// verified. Without the keys the pull is refused.
+#[test]
+fn flatpak_remote_file_and_keyring() {
+    let d = demo();
+    let tmp = tempdir();
+    let flatpak = cfsync_tests::require("flatpak");
+    let data = tmp.path().join("data");
+    let url = format!("file://{}", d.repo.display());
+    cfsync_tests::run_checked(
+        Command::new(flatpak)
+            .env("HOME", tmp.path())
+            .env("XDG_DATA_HOME", &data)
+            .args(["remote-add", "--user", "--if-not-exists"])
+            .arg(format!("--gpg-import={}", d.public_key.display()))
+            .args(["demo", &url]),
+    );
+    let fp_repo = data.join("flatpak/repo");
+    let remotes = tmp.path().join("remotes.d");
+    fs::create_dir(&remotes).unwrap();
+    fs::copy(fp_repo.join("config"), remotes.join("flatpak.conf")).unwrap();
+    let rd = remotes.to_str().unwrap();
+    let repo = tmp.path().join("repo");
+
+    let list = json(
+        &repo,
+        "remote list",
+        &["--remotes-dir", rd, "remote", "list"],
+    );
+    assert_eq!(list[0]["name"], "demo");
+    assert_eq!(list[0]["url"], url.as_str());
+    assert_eq!(
+        (&list[0]["gpg_verify"], &list[0]["gpg_verify_summary"]),
+        (&Value::Bool(true), &Value::Bool(true))
+    );
+    fails(
+        &repo,
+        &["-q", "--remotes-dir", rd, "pull", "demo", &d.refname],
+        1,
+        "no trusted key",
+    );
+    fails(
+        &repo,
+        &[
+            "--remotes-dir",
+            rd,
+            "remote",
+            "gpg-import",
+            "nosuch",
+            "/dev/null",
+        ],
+        1,
+        "no remote",
+    );
+    let keyring = fp_repo.join("demo.trustedkeys.gpg");
+    let out = ok(
+        &repo,
+        &[
+            "--remotes-dir",
+            rd,
+            "remote",
+            "gpg-import",
+            "demo",
+            keyring.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("imported 1 GPG key"), "{out}");
+    let p = json(
+        &repo,
+        "pull",
+        &["--remotes-dir", rd, "pull", "demo", &d.refname],
+    );
+    assert_eq!(p["commit"], d.v2.as_str());
+    assert!(!p["signatures"].as_array().unwrap().is_empty(), "{p}");
+}
