@@ -260,6 +260,10 @@ pub struct PullArgs {
 pub struct ShowArgs {
     /// A ref or a commit checksum.
     pub r#ref: String,
+    /// Check the commit's GPG signatures now with this remote's keys (exit 1 unless one
+    /// is valid).
+    #[arg(long)]
+    pub remote: Option<String>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -254,6 +254,21 @@ fn a_day_with_the_demo_repository() {
     assert_eq!(s["image"], p["image"]);
     assert_eq!(s["ref"], d.refname.as_str());
     assert_eq!(s["gpg_signatures"], 1);
+    assert_eq!(s["signatures"][0]["valid"], Value::Null);
+    assert!(
+        s["signatures"][0]["status"]
+            .as_str()
+            .unwrap()
+            .contains("not checked")
+    );
+    assert_eq!(s["ref_binding"], serde_json::json!([d.refname]));
+    assert!(
+        s["metadata_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k == "version")
+    );
     let oshow = ostree.show(&d.v2);
     assert!(oshow.contains(s["subject"].as_str().unwrap()), "{oshow}");
     assert!(oshow.contains(&format!("Version: {}", s["version"].as_str().unwrap())));
@@ -647,6 +662,22 @@ fn remote_files_written_by_ostree() {
         "{p}"
     );
 
+    // show --remote checks the stored signatures again with the remote's keys.
+    let s = json(
+        &repo,
+        "show",
+        &["--remotes-dir", rd, "show", &d.refname, "--remote", "demo"],
+    );
+    let sig = &s["signatures"][0];
+    assert_eq!(
+        (sig["type"].as_str(), sig["valid"].as_bool()),
+        (Some("gpg"), Some(true)),
+        "{s}"
+    );
+    assert_eq!(sig["status"], "valid");
+    let key = sig["key"].as_str().unwrap();
+    assert!(sigs[0].as_str().unwrap().contains(key), "{sig} vs {p}");
+
     // The same file without the key path: signatures required, no key, so no pull.
     let nokey = tmp.path().join("nokey.d");
     fs::create_dir(&nokey).unwrap();
@@ -706,6 +737,19 @@ fn remote_files_written_by_ostree() {
         ok(&repo, &["--remotes-dir", rd, "remote", "list", "-u"]),
         format!("demo\t{url}\nmine\t{url}\n")
     );
+    // A remote without keys cannot vouch for the commit.
+    let out = cfsync(
+        &repo,
+        &["--remotes-dir", rd, "show", &d.refname, "--remote", "mine"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        describe(&["show --remote mine"], &out)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no valid GPG signature"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("key not in the trusted keyring"));
     ok(&repo, &["--remotes-dir", rd, "remote", "delete", "mine"]);
     let list = json(
         &repo,
