@@ -399,6 +399,15 @@ fn main() -> std::process::ExitCode {
     };
     match rt.block_on(cmd::run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // A reader that went away (`cfsync ls -R | head`) is not a failure.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            std::process::ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE

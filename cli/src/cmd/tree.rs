@@ -159,13 +159,14 @@ pub fn ls<O: FsVerityHashValue>(
                 "symlink" => 0o120_000,
                 _ => 0o100_000,
             };
+        // As `ostree ls`: type and mode, owner, group, size, path.
         write!(
             out,
-            "{} {:5} {:5} {:10} {}",
+            "{} {:>5} {:>5} {:>10} {}",
             mode_string(mode),
-            r["uid"],
-            r["gid"],
-            r["size"],
+            r["uid"].as_u64().unwrap_or(0),
+            r["gid"].as_u64().unwrap_or(0),
+            r["size"].as_u64().unwrap_or(0),
             r["path"].as_str().unwrap_or("")
         )?;
         if let Some(t) = r["target"].as_str() {
