@@ -26,7 +26,8 @@ impl Progress {
             return Self::Quiet;
         }
         if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::new(0);
+            // Length 1 until the first counters: an empty bar, not a full one.
+            let bar = ProgressBar::new(1);
             bar.set_style(
                 ProgressStyle::with_template(
                     "{spinner} {prefix:8} [{bar:30}] {msg} {elapsed_precise}",

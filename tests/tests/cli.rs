@@ -1003,3 +1003,37 @@ fn flatpak_remote_file_and_keyring() {
     assert_eq!(p["commit"], d.v2.as_str());
     assert!(!p["signatures"].as_array().unwrap().is_empty(), "{p}");
 }
+
+/// On a terminal, `pull` draws an indicatif bar: phase, bytes fetched, rate, objects.
+/// (`script` gives the command a pseudo-terminal.)
+#[test]
+fn progress_bar_on_a_terminal() {
+    let d = demo();
+    let tmp = tempdir();
+    let repo = tmp.path().join("repo");
+    let cmd = format!(
+        "{} --repo {} pull {} {} --commit {} --no-deltas",
+        cfsync_tests::cfsync_bin().display(),
+        repo.display(),
+        d.repo.display(),
+        d.refname,
+        d.v1
+    );
+    let out = cfsync_tests::run_checked(Command::new(cfsync_tests::require("script")).args([
+        "-qec",
+        &cmd,
+        "/dev/null",
+    ]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(&format!("pulled commit {}", d.v1)), "{text}");
+    for needle in ["objects  [", " fetched (", "/s), objects "] {
+        assert!(
+            text.contains(needle),
+            "no {needle:?} in the terminal output:\n{text}"
+        );
+    }
+    assert!(
+        !text.contains("cfsync: objects"),
+        "plain lines on a terminal:\n{text}"
+    );
+}
