@@ -42,11 +42,12 @@ pub enum Fault {
     StallHeaders,
     /// Send the headers and this many body bytes, then nothing more.
     StallBody(usize),
-    /// Send the body `chunk` bytes at a time, pausing `every` between chunks.
+    /// Send the body in `pieces` writes (of at least one byte), pausing `every` after
+    /// each: slow but moving.
     Drip {
-        /// Bytes per write.
-        chunk: usize,
-        /// Pause between writes.
+        /// How many writes.
+        pieces: usize,
+        /// Pause after each write.
         every: Duration,
     },
     /// Declare a `Content-Length` off by this much from the real length, send the real
@@ -173,7 +174,8 @@ pub struct Logged {
     pub fault: Option<Fault>,
     /// When it arrived.
     pub at: Instant,
-    /// The status answered (0 when the fault answered none).
+    /// The status answered: 0 while the answer is being sent, or when the fault
+    /// answered none. A 200 with no fault means the whole body was written.
     pub status: u16,
 }
 
@@ -186,6 +188,9 @@ struct Plan {
     random: Option<Random>,
     path_counts: HashMap<String, u64>,
     log: Vec<Logged>,
+    /// Where [`FaultServer::log`] starts (entries are never removed, so that an answer
+    /// in progress can update its own).
+    log_start: usize,
 }
 
 impl Plan {
@@ -359,12 +364,14 @@ impl FaultServer {
     /// Every request so far.
     #[must_use]
     pub fn log(&self) -> Vec<Logged> {
-        self.shared.plan.lock().unwrap().log.clone()
+        let plan = self.shared.plan.lock().unwrap();
+        plan.log.get(plan.log_start..).unwrap_or_default().to_vec()
     }
 
     /// Forgets the log.
     pub fn reset_log(&self) {
-        self.shared.plan.lock().unwrap().log.clear();
+        let mut plan = self.shared.plan.lock().unwrap();
+        plan.log_start = plan.log.len();
     }
 
     /// The requests that got a fault.
@@ -451,33 +458,32 @@ fn serve_connection(shared: &Shared, conn: TcpStream) {
         let raw_path = target.split(['?', '#']).next().unwrap_or("");
         let path =
             String::from_utf8_lossy(&percent_decode(raw_path.trim_start_matches('/'))).into_owned();
-        let (nth, fault) = shared.plan.lock().unwrap().decide(&path);
-        let at = Instant::now();
-        let status = match answer(shared, &mut conn, &method, &target, &path, fault.as_ref()) {
-            Ok((status, keep)) => {
-                log(shared, path, nth, fault, at, status);
-                if !keep {
-                    let _ = conn.shutdown(Shutdown::Both);
-                    return;
-                }
-                continue;
-            }
-            Err(status) => status,
+        // Logged before answering (a client may be done before the answer returns).
+        let (index, fault) = {
+            let mut plan = shared.plan.lock().unwrap();
+            let (nth, fault) = plan.decide(&path);
+            plan.log.push(Logged {
+                path: path.clone(),
+                nth,
+                fault: fault.clone(),
+                at: Instant::now(),
+                status: 0,
+            });
+            (plan.log.len() - 1, fault)
         };
-        log(shared, path, nth, fault, at, status);
-        let _ = conn.shutdown(Shutdown::Both);
-        return;
+        let result = answer(shared, &mut conn, &method, &target, &path, fault.as_ref());
+        let (status, keep) = match result {
+            Ok((status, keep)) => (status, keep),
+            Err(status) => (status, false),
+        };
+        if let Some(l) = shared.plan.lock().unwrap().log.get_mut(index) {
+            l.status = status;
+        }
+        if !keep {
+            let _ = conn.shutdown(Shutdown::Both);
+            return;
+        }
     }
-}
-
-fn log(shared: &Shared, path: String, nth: u64, fault: Option<Fault>, at: Instant, status: u16) {
-    shared.plan.lock().unwrap().log.push(Logged {
-        path,
-        nth,
-        fault,
-        at,
-        status,
-    });
 }
 
 /// The file under the root for `path`, refusing escapes.
@@ -714,17 +720,19 @@ fn answer(
             hold(shared, conn);
             Err(200)
         }
-        Some(Fault::Drip { chunk, every }) => {
+        Some(Fault::Drip { pieces, every }) => {
+            let pieces = (*pieces).max(1);
+            let chunk = len.div_ceil(pieces).max(1);
             io(
                 conn.write_all(head(200, "OK", Some(len as u64), "").as_bytes()),
                 200,
             )?;
-            for piece in body.chunks((*chunk).max(1)) {
+            for piece in body.chunks(chunk) {
                 if shared.stop.load(Ordering::SeqCst) {
                     return Err(200);
                 }
-                io(conn.write_all(piece).and_then(|()| conn.flush()), 200)?;
                 std::thread::sleep(*every);
+                io(conn.write_all(piece).and_then(|()| conn.flush()), 200)?;
             }
             Ok((200, true))
         }

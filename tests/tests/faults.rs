@@ -1,0 +1,729 @@
+//! The fault matrix: the demo repository behind [`FaultServer`], pulled by the `cfsync`
+//! binary three ways — object by object into an empty repository (`objects`), through
+//! the v1 → v2 static delta into a repository holding v1 (`delta`), and through the
+//! scratch delta to v1 into an empty repository (`scratch`).
+//!
+//! - transient faults (5xx, 429 with `Retry-After`, truncated, reset, stalled, dripped
+//!   and over-declared bodies, and a seeded random mix of them) end in a successful
+//!   pull with the reference image id;
+//! - permanent faults (5xx for ever, 403, 404, redirect loops, flipped bytes, short
+//!   `Content-Length`, huge and endless bodies, stalls for ever, another object's bytes
+//!   under a name) end in a clear error within a bound; the ref stays where it was,
+//!   and once the fault is gone the next pull succeeds and fetches no object that the
+//!   failed pull had received whole;
+//! - after every pull, `cfsync fsck` passes and every ref names a commit whose image is
+//!   the reference one.
+//!
+//! The HTTP timings are shortened through the `CFSYNC_HTTP_*` environment variables
+//! (1 s stall timeout, 20 ms first backoff). `CFSYNC_FAULT_SEED` replays the random
+//! runs with another seed; the seed is printed.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use cfsync_tests::faults::{Fault, FaultServer, Logged, Random, Rule};
+use cfsync_tests::{demo, output};
+use common::{Repo, copy_tree, describe, scratch_dir};
+
+/// Shortened HTTP timings for every pull of this suite.
+const ENV: [(&str, &str); 6] = [
+    ("CFSYNC_HTTP_STALL_TIMEOUT_MS", "1000"),
+    ("CFSYNC_HTTP_CONNECT_TIMEOUT_MS", "2000"),
+    ("CFSYNC_HTTP_RETRY_DELAY_MS", "20"),
+    ("CFSYNC_HTTP_RETRY_MAX_DELAY_MS", "200"),
+    ("CFSYNC_HTTP_RETRY_AFTER_CAP_MS", "3000"),
+    ("CFSYNC_HTTP_MAX_ATTEMPTS", "5"),
+];
+
+/// A permanent fault must be reported within this time.
+const BOUND: Duration = Duration::from_secs(40);
+
+/// What clean pulls of the demo give, and a repository holding v1 to copy.
+struct Reference {
+    v1_image: String,
+    v2_image: String,
+    v1_base: tempfile::TempDir,
+}
+
+fn reference() -> &'static Reference {
+    static REF: OnceLock<Reference> = OnceLock::new();
+    REF.get_or_init(|| {
+        let d = demo();
+        let server = FaultServer::start(&d.repo);
+        let v1_base = scratch_dir();
+        let base = Repo::new(v1_base.path().join("repo"));
+        let st = json(&pull(&base, &Kind::Scratch.args(&server.url())));
+        let v1_image = st["image"].as_str().unwrap().to_owned();
+        let tmp = scratch_dir();
+        let r = Repo::new(tmp.path().join("repo"));
+        let st = json(&pull(&r, &Kind::Objects.args(&server.url())));
+        let v2_image = st["image"].as_str().unwrap().to_owned();
+        assert_ne!(v1_image, v2_image);
+        Reference {
+            v1_image,
+            v2_image,
+            v1_base,
+        }
+    })
+}
+
+fn pull(repo: &Repo, args: &[String]) -> Output {
+    let mut cmd = repo.command(args);
+    for (k, v) in ENV {
+        cmd.env(k, v);
+    }
+    output(&mut cmd)
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(out.status.success(), "pull failed:\n{}", describe(out));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON from pull ({e}):\n{}", describe(out)))
+}
+
+/// The three ways of pulling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// v2 object by object into an empty repository.
+    Objects,
+    /// v2 through the v1 → v2 delta into a repository holding v1.
+    Delta,
+    /// v1 through its scratch delta into an empty repository.
+    Scratch,
+}
+
+impl Kind {
+    fn args(self, url: &str) -> Vec<String> {
+        let d = demo();
+        let mut a: Vec<String> = vec!["pull".into(), "--json".into()];
+        match self {
+            Kind::Objects => a.push("--no-deltas".into()),
+            Kind::Delta => {}
+            Kind::Scratch => a.extend(["--commit".into(), d.v1.clone()]),
+        }
+        a.extend([url.to_owned(), d.refname.clone()]);
+        a
+    }
+
+    /// A fresh repository for this kind of pull (holding v1 for `Delta`).
+    fn setup(self, dir: &Path) -> Repo {
+        let path = dir.join("repo");
+        if self == Kind::Delta {
+            copy_tree(&reference().v1_base.path().join("repo"), &path);
+        }
+        Repo::new(path)
+    }
+
+    fn want(self) -> (&'static str, &'static str) {
+        let (d, r) = (demo(), reference());
+        match self {
+            Kind::Objects | Kind::Delta => (&d.v2, &r.v2_image),
+            Kind::Scratch => (&d.v1, &r.v1_image),
+        }
+    }
+
+    /// What the ref points at before the pull.
+    fn before(self) -> Option<&'static str> {
+        (self == Kind::Delta).then(|| demo().v1.as_str())
+    }
+
+    /// The bulk content requests of this kind: `.filez` objects or delta parts.
+    fn content(self) -> &'static str {
+        match self {
+            Kind::Objects => "objects/*.filez",
+            Kind::Delta | Kind::Scratch => "deltas/*/0",
+        }
+    }
+
+    /// Metadata fetched whole: dirtrees, or the delta superblock.
+    fn metadata(self) -> &'static str {
+        match self {
+            Kind::Objects => "objects/*.dirtree",
+            Kind::Delta | Kind::Scratch => "deltas/*/superblock",
+        }
+    }
+
+    /// Which matching request a permanent fault starts at: objects come by the hundred
+    /// (let a few through first), a delta has one superblock and one part.
+    fn skip(self) -> u64 {
+        match self {
+            Kind::Objects => 3,
+            Kind::Delta | Kind::Scratch => 1,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Objects => "objects",
+            Kind::Delta => "delta",
+            Kind::Scratch => "scratch",
+        }
+    }
+}
+
+const KINDS: [Kind; 3] = [Kind::Objects, Kind::Delta, Kind::Scratch];
+
+/// fsck passes and every ref names v1 or v2 with its reference image.
+fn check_sound(r: &Repo, context: &str) {
+    r.fsck();
+    let (d, rf) = (demo(), reference());
+    for (name, commit) in r.refs() {
+        let want = if commit == d.v1 {
+            &rf.v1_image
+        } else if commit == d.v2 {
+            &rf.v2_image
+        } else {
+            panic!("{context}: ref {name} names unknown commit {commit}");
+        };
+        assert_eq!(&r.image(&name), want, "{context}: ref {name}");
+    }
+}
+
+fn ref_now(r: &Repo) -> Option<String> {
+    r.refs().get(&demo().refname).cloned()
+}
+
+/// One pull under `rules` that must succeed with the reference image. Returns the log.
+fn transient(kind: Kind, rules: Vec<Rule>) -> Vec<Logged> {
+    let server = FaultServer::start(&demo().repo);
+    for rule in rules {
+        server.add(rule);
+    }
+    let tmp = scratch_dir();
+    let r = kind.setup(tmp.path());
+    let out = pull(&r, &kind.args(&server.url()));
+    let context = format!("{} pull", kind.name());
+    let st = json(&out);
+    let (commit, image) = kind.want();
+    assert_eq!(st["commit"], commit, "{context}: {st}");
+    assert_eq!(st["image"], image, "{context}: {st}");
+    match kind {
+        Kind::Objects => assert!(st["delta"].is_null(), "{context}: {st}"),
+        Kind::Delta | Kind::Scratch => assert!(st["delta"].is_string(), "{context}: {st}"),
+    }
+    let log = server.log();
+    assert!(
+        log.iter().any(|l| l.fault.is_some()),
+        "{context}: no fault was injected (the rule matched nothing)"
+    );
+    check_sound(&r, &context);
+    log
+}
+
+/// A pull under `rules` that must fail with a message containing one of `expect`, in
+/// bounded time, leaving the repository sound and the ref where it was; then the same
+/// pull without faults must succeed and fetch no object the failed pull received whole.
+fn permanent(kind: Kind, rules: Vec<Rule>, expect: &[&str]) {
+    let server = FaultServer::start(&demo().repo);
+    for rule in rules {
+        server.add(rule);
+    }
+    let tmp = scratch_dir();
+    let r = kind.setup(tmp.path());
+    let started = Instant::now();
+    let out = pull(&r, &kind.args(&server.url()));
+    let took = started.elapsed();
+    let context = format!("{} pull", kind.name());
+    assert!(
+        !out.status.success(),
+        "{context}: succeeded despite the fault:\n{}",
+        describe(&out)
+    );
+    let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(
+        expect.iter().any(|e| err.contains(&e.to_lowercase())),
+        "{context}: error names none of {expect:?}:\n{}",
+        describe(&out)
+    );
+    assert!(
+        !err.contains("internal error") && !err.contains("panicked"),
+        "{context}: {}",
+        describe(&out)
+    );
+    assert!(took < BOUND, "{context}: took {took:?}");
+    assert!(
+        server.log().iter().any(|l| l.fault.is_some()),
+        "{context}: no fault was injected"
+    );
+    check_sound(&r, &context);
+    assert_eq!(
+        ref_now(&r).as_deref(),
+        kind.before(),
+        "{context}: the ref moved"
+    );
+
+    // Fault gone: the next pull completes, refetching nothing received whole before.
+    let whole: std::collections::BTreeSet<String> = server
+        .log()
+        .into_iter()
+        .filter(|l| l.fault.is_none() && l.status == 200 && l.path.starts_with("objects/"))
+        .filter(|l| !l.path.ends_with(".commit") && !l.path.ends_with(".commitmeta"))
+        .map(|l| l.path)
+        .collect();
+    server.clear();
+    server.reset_log();
+    let st = json(&pull(&r, &kind.args(&server.url())));
+    let (commit, image) = kind.want();
+    assert_eq!(st["commit"], commit, "{context} again: {st}");
+    assert_eq!(st["image"], image, "{context} again: {st}");
+    let again: Vec<String> = server
+        .log()
+        .into_iter()
+        .map(|l| l.path)
+        .filter(|p| whole.contains(p))
+        .collect();
+    assert!(
+        again.is_empty(),
+        "{context} again: fetched {} object(s) the failed pull had received whole: {:?}",
+        again.len(),
+        &again[..again.len().min(5)]
+    );
+    check_sound(&r, &format!("{context} again"));
+}
+
+/// A drip of about 1.8 s whatever the size, with pauses far below the 1 s stall
+/// timeout: slow but moving, so it must not time out.
+fn drip() -> Fault {
+    Fault::Drip {
+        pieces: 12,
+        every: Duration::from_millis(150),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Transient faults: the pull succeeds.
+// ---------------------------------------------------------------------------------------
+
+fn each_kind(f: impl Fn(Kind)) {
+    for kind in KINDS {
+        f(kind);
+    }
+}
+
+#[test]
+fn server_errors_are_retried() {
+    each_kind(|kind| {
+        // Every content request fails once with 500, every metadata request once with
+        // 502 and the first 503 twice: retried with backoff.
+        let log = transient(
+            kind,
+            vec![
+                Rule::new(kind.content(), Fault::Status(500)).times(1),
+                Rule::new(kind.metadata(), Fault::Status(502)).times(1),
+                Rule::new("objects/*.commit", Fault::Status(503)).times(2),
+            ],
+        );
+        let faults = log.iter().filter(|l| l.fault.is_some()).count();
+        assert!(faults >= 4, "{}: {faults} faults", kind.name());
+    });
+}
+
+#[test]
+fn rate_limits_are_honoured() {
+    each_kind(|kind| {
+        let log = transient(
+            kind,
+            vec![
+                Rule::new(kind.content(), Fault::RetryAfter(429, 1))
+                    .times(1)
+                    .total(),
+            ],
+        );
+        // The retry of the limited path came no sooner than Retry-After said.
+        let limited = log.iter().find(|l| l.fault.is_some()).unwrap();
+        let retry = log
+            .iter()
+            .find(|l| l.path == limited.path && l.nth == limited.nth + 1)
+            .unwrap_or_else(|| panic!("{}: {} never retried", kind.name(), limited.path));
+        let waited = retry.at.duration_since(limited.at);
+        assert!(
+            waited >= Duration::from_millis(950),
+            "{}: retried after {waited:?} despite Retry-After: 1",
+            kind.name()
+        );
+    });
+}
+
+#[test]
+fn broken_bodies_are_fetched_again() {
+    each_kind(|kind| {
+        // Truncated (FIN), reset (RST) and over-declared bodies of every content
+        // request once, and of the metadata too.
+        transient(
+            kind,
+            vec![
+                Rule::new(kind.content(), Fault::Truncate(100)).times(1),
+                Rule::new(kind.content(), Fault::Reset(50)).from(2).times(1),
+                Rule::new(kind.metadata(), Fault::LieLength(4096)).times(1),
+            ],
+        );
+    });
+}
+
+#[test]
+fn stalls_time_out_and_are_retried() {
+    each_kind(|kind| {
+        let started = Instant::now();
+        transient(
+            kind,
+            vec![
+                Rule::new(kind.content(), Fault::StallHeaders)
+                    .times(1)
+                    .total(),
+                Rule::new(kind.content(), Fault::StallBody(10))
+                    .from(2)
+                    .times(1)
+                    .total(),
+                Rule::new(kind.metadata(), Fault::StallBody(3))
+                    .times(1)
+                    .total(),
+            ],
+        );
+        // Three stalls of the 1 s timeout, not 30 s ones.
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(20), "{}: {took:?}", kind.name());
+    });
+}
+
+#[test]
+fn slow_moving_bodies_do_not_time_out() {
+    each_kind(|kind| {
+        let log = transient(
+            kind,
+            vec![
+                Rule::new(kind.content(), drip()).times(1).total(),
+                Rule::new(kind.metadata(), drip()).times(1).total(),
+            ],
+        );
+        // Two requests, each dripped for longer than the stall timeout, not retried.
+        let dripped: Vec<&Logged> = log.iter().filter(|l| l.fault.is_some()).collect();
+        assert_eq!(dripped.len(), 2, "{}: {dripped:?}", kind.name());
+        for l in dripped {
+            assert!(
+                !log.iter().any(|o| o.path == l.path && o.nth > l.nth),
+                "{}: {} was fetched again",
+                kind.name(),
+                l.path
+            );
+        }
+    });
+}
+
+#[test]
+fn seeded_random_faults_end_in_success() {
+    let seeds: Vec<u64> = match std::env::var("CFSYNC_FAULT_SEED") {
+        Ok(s) => vec![s.parse().expect("CFSYNC_FAULT_SEED is a number")],
+        Err(_) => vec![1, 2],
+    };
+    for seed in seeds {
+        each_kind(|kind| {
+            eprintln!("random faults: {} pull, seed {seed}", kind.name());
+            let log = transient_random(kind, seed);
+            let n = log.iter().filter(|l| l.fault.is_some()).count();
+            assert!(n > 0, "seed {seed}: no fault drawn");
+            // Deterministic: the same seed draws the same faults for the same requests.
+            let again = transient_random(kind, seed);
+            let set = |log: &[Logged]| {
+                let mut v: Vec<(String, u64, String)> = log
+                    .iter()
+                    .filter_map(|l| l.fault.as_ref().map(|f| (l.path.clone(), l.nth, f.name())))
+                    .collect();
+                v.sort();
+                v
+            };
+            assert_eq!(set(&log), set(&again), "seed {seed}: not deterministic");
+        });
+    }
+}
+
+fn transient_random(kind: Kind, seed: u64) -> Vec<Logged> {
+    let server = FaultServer::start(&demo().repo);
+    server.random(Random {
+        seed,
+        percent: if kind == Kind::Objects { 15 } else { 60 },
+        faults: vec![
+            Fault::Status(500),
+            Fault::Status(503),
+            Fault::Status(502),
+            Fault::Truncate(7),
+            Fault::Reset(20),
+            Fault::LieLength(1000),
+            Fault::StallBody(1),
+        ],
+        max_per_path: 2,
+        pattern: "*".into(),
+    });
+    let tmp = scratch_dir();
+    let r = kind.setup(tmp.path());
+    let st = json(&pull(&r, &kind.args(&server.url())));
+    let (commit, image) = kind.want();
+    assert_eq!(st["commit"], commit, "seed {seed}: {st}");
+    assert_eq!(st["image"], image, "seed {seed}: {st}");
+    check_sound(&r, &format!("{} pull, seed {seed}", kind.name()));
+    server.log()
+}
+
+// ---------------------------------------------------------------------------------------
+// Permanent faults: a clear error in bounded time, nothing lost.
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn server_errors_for_ever_fail_clearly() {
+    each_kind(|kind| {
+        permanent(
+            kind,
+            vec![
+                Rule::new(kind.content(), Fault::Status(503))
+                    .from(kind.skip())
+                    .total(),
+            ],
+            &["HTTP 503 after 5 attempt"],
+        );
+    });
+    permanent(
+        Kind::Objects,
+        vec![
+            Rule::new(Kind::Objects.metadata(), Fault::Status(403))
+                .from(3)
+                .total(),
+        ],
+        &["HTTP 403 after 1 attempt"],
+    );
+    permanent(
+        Kind::Delta,
+        vec![Rule::new(Kind::Delta.content(), Fault::Status(404))],
+        &["not found at the source"],
+    );
+}
+
+#[test]
+fn redirect_loops_fail_clearly() {
+    each_kind(|kind| {
+        permanent(
+            kind,
+            vec![
+                Rule::new(kind.content(), Fault::RedirectLoop)
+                    .from(kind.skip())
+                    .total(),
+            ],
+            &["too many redirects"],
+        );
+    });
+}
+
+#[test]
+fn corrupt_bodies_fail_clearly() {
+    each_kind(|kind| {
+        // A flipped byte in the content, then in the metadata.
+        permanent(
+            kind,
+            vec![
+                Rule::new(kind.content(), Fault::Flip(40))
+                    .from(kind.skip())
+                    .total(),
+            ],
+            &[
+                "checksum",
+                "corrupt",
+                "invalid",
+                "does not match",
+                "deflate",
+            ],
+        );
+        permanent(
+            kind,
+            vec![
+                Rule::new(kind.metadata(), Fault::Flip(2))
+                    .from(kind.skip())
+                    .total(),
+            ],
+            &["checksum", "corrupt", "invalid", "does not match"],
+        );
+        // A body cut short by a Content-Length that says less than there is.
+        permanent(
+            kind,
+            vec![
+                Rule::new(kind.content(), Fault::LieLength(-9))
+                    .from(kind.skip())
+                    .total(),
+            ],
+            &[
+                "checksum",
+                "corrupt",
+                "invalid",
+                "does not match",
+                "unexpected end",
+                "truncated",
+                "eof",
+            ],
+        );
+    });
+}
+
+#[test]
+fn huge_and_endless_bodies_fail_clearly() {
+    each_kind(|kind| {
+        permanent(
+            kind,
+            vec![
+                Rule::new(kind.content(), Fault::Huge(1 << 50))
+                    .from(kind.skip())
+                    .total(),
+            ],
+            &["larger than the limit"],
+        );
+        permanent(
+            kind,
+            vec![
+                Rule::new(kind.content(), Fault::Endless)
+                    .from(kind.skip())
+                    .total(),
+            ],
+            &["larger than the limit", "invalid", "corrupt", "header"],
+        );
+    });
+    permanent(
+        Kind::Objects,
+        vec![
+            Rule::new(Kind::Objects.metadata(), Fault::Huge(1 << 40))
+                .from(3)
+                .total(),
+        ],
+        &["larger than the limit"],
+    );
+}
+
+#[test]
+fn stalls_for_ever_fail_clearly() {
+    for kind in [Kind::Objects, Kind::Delta] {
+        permanent(
+            kind,
+            vec![
+                Rule::new(kind.metadata(), Fault::StallBody(2))
+                    .from(kind.skip())
+                    .total(),
+            ],
+            &["sent nothing for 1 s"],
+        );
+    }
+}
+
+#[test]
+fn another_object_under_a_name_fails_clearly() {
+    let d = demo();
+    // The bytes of one file object served as every other one from the third on;
+    // and the v1 → v2 delta's part served as the scratch delta's part.
+    let other = std::fs::read_dir(d.repo.join("objects/00"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "filez"))
+        .expect("a .filez under objects/00");
+    permanent(
+        Kind::Objects,
+        vec![
+            Rule::new(Kind::Objects.content(), Fault::File(other))
+                .from(3)
+                .total(),
+        ],
+        &["checksum mismatch", "hashes to"],
+    );
+    let mut parts = Vec::new();
+    for a in std::fs::read_dir(d.repo.join("deltas")).unwrap().flatten() {
+        for b in std::fs::read_dir(a.path()).unwrap().flatten() {
+            parts.push(b.path().join("0"));
+        }
+    }
+    for kind in [Kind::Delta, Kind::Scratch] {
+        let wrong = parts
+            .iter()
+            .find(|p| {
+                let scratch = !p.parent().unwrap().to_string_lossy().contains('-');
+                scratch != (kind == Kind::Scratch)
+            })
+            .unwrap()
+            .clone();
+        permanent(
+            kind,
+            vec![Rule::new(kind.content(), Fault::File(wrong))],
+            // The other part is larger than this one's declared size, or hashes wrong.
+            &["checksum mismatch", "larger than the limit"],
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Stale summaries.
+// ---------------------------------------------------------------------------------------
+
+/// A mirror that serves the summary of an older state of the repository (the ref at v1)
+/// next to the current signature: a verified pull refuses it; served with its own
+/// (unsigned) state to an unverified pull of a repository that holds v2, the downgrade
+/// is refused; the ref never moves back.
+#[test]
+fn stale_summaries_are_refused() {
+    let d = demo();
+    let tmp = scratch_dir();
+    // The stale state: a copy of the demo with the ref reset to v1 and a new summary.
+    let stale_repo = tmp.path().join("stale");
+    copy_tree(&d.repo, &stale_repo);
+    let ostree = cfsync_tests::Ostree::open(&stale_repo);
+    ostree.run(["reset", d.refname.as_str(), d.v1.as_str()]);
+    ostree.run(["summary", "-u"]);
+    let stale = std::fs::read(stale_repo.join("summary")).unwrap();
+    assert_ne!(stale, std::fs::read(d.repo.join("summary")).unwrap());
+    let args = |source: &str| -> Vec<String> {
+        vec![
+            "pull".into(),
+            "--json".into(),
+            source.into(),
+            d.refname.clone(),
+        ]
+    };
+
+    // A remote verifying summaries, nothing cached: the stale summary does not match
+    // summary.sig. (Without gpg-verify-summary, as in libostree, a fresh repository
+    // would take the stale ref's signed commit.)
+    // (With a cached summary whose summary.sig is unchanged, the stale one is not even
+    // fetched, as in libostree.)
+    let server = FaultServer::start(&d.repo);
+    server.add(Rule::new("summary", Fault::Body(stale.clone())));
+    let r = Repo::new(tmp.path().join("verified"));
+    let key = d.public_key.to_str().unwrap();
+    r.ok([
+        "remote",
+        "add",
+        "demo",
+        &server.url(),
+        "--gpg-import",
+        key,
+        "--set",
+        "gpg-verify-summary=true",
+    ]);
+    let out = pull(&r, &args("demo"));
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(err.contains("signature"), "{}", describe(&out));
+    assert_eq!(ref_now(&r), None);
+    check_sound(&r, "verified pull of a stale summary");
+    server.clear();
+    let st = json(&pull(&r, &args("demo")));
+    assert_eq!(st["commit"], d.v2.as_str());
+
+    // Unverified pull by URL of a consistent but stale mirror: a downgrade, refused.
+    let mirror = FaultServer::start(&stale_repo);
+    let out = pull(&r, &args(&mirror.url()));
+    assert!(!out.status.success(), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(
+        err.contains("older") || err.contains("downgrade"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(ref_now(&r).as_deref(), Some(d.v2.as_str()));
+    check_sound(&r, "unverified pull of a stale mirror");
+}
