@@ -498,7 +498,9 @@ pub async fn pull<ObjectID: FsVerityHashValue>(
         source: Arc::clone(&source),
         repo: Arc::clone(store.repo()),
     });
-    let mut reuse = Reuse::new(store, &index);
+    // Objects verified by interrupted pulls of other commits are reused too.
+    let others = crate::store::journal::load_others(store, &target)?;
+    let mut reuse = Reuse::new(store, &index).with_journaled(others);
     let src_for_bytes = Arc::clone(&source);
     let bytes = move || src_for_bytes.stats().bytes_received;
     let ws = walk(

@@ -6,7 +6,7 @@
 //! checked before it enters the table; content goes straight into the composefs object
 //! store through [`crate::ingest`].
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -61,6 +61,8 @@ pub struct Reuse<'a, ObjectID: FsVerityHashValue> {
     store: &'a Store<ObjectID>,
     index: &'a ObjectIndex,
     loaded: HashMap<Checksum, Arc<CommitStream<ObjectID>>>,
+    /// Objects from the resume journals of other commits.
+    journaled: BTreeMap<Checksum, Entry<ObjectID>>,
 }
 
 impl<ObjectID: FsVerityHashValue> std::fmt::Debug for Reuse<'_, ObjectID> {
@@ -68,6 +70,7 @@ impl<ObjectID: FsVerityHashValue> std::fmt::Debug for Reuse<'_, ObjectID> {
         f.debug_struct("Reuse")
             .field("indexed", &self.index.len())
             .field("loaded", &self.loaded.len())
+            .field("journaled", &self.journaled.len())
             .finish()
     }
 }
@@ -79,11 +82,38 @@ impl<'a, ObjectID: FsVerityHashValue> Reuse<'a, ObjectID> {
             store,
             index,
             loaded: HashMap::new(),
+            journaled: BTreeMap::new(),
         }
     }
 
-    /// Copies object `id` from a stored commit into `builder`; false when not held.
+    /// Also reuses `objects`, verified by interrupted pulls of other commits (see
+    /// [`crate::store::journal::load_others`]).
+    pub fn with_journaled(mut self, objects: BTreeMap<Checksum, Entry<ObjectID>>) -> Self {
+        self.journaled = objects;
+        self
+    }
+
+    /// Copies object `id` from a stored commit, or from another commit's resume journal,
+    /// into `builder`; false when neither holds it.
     pub fn copy(
+        &mut self,
+        id: &Checksum,
+        builder: &mut CommitStreamBuilder<ObjectID>,
+    ) -> Result<bool, PullError> {
+        if self.copy_stored(id, builder)? {
+            return Ok(true);
+        }
+        match self.journaled.remove(id) {
+            Some(e) => {
+                builder.insert(*id, e.data, e.external);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Copies `id` from a stored commit, when the index names one that holds it.
+    fn copy_stored(
         &mut self,
         id: &Checksum,
         builder: &mut CommitStreamBuilder<ObjectID>,

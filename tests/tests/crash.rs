@@ -272,6 +272,24 @@ fn kill_rounds(wanted: u32, deltas: bool, window_factor: f64, seed: u64) {
     );
 }
 
+/// Waits until `repo` holds `late` object files, then returns (the pull still runs);
+/// panics if the pull ends first.
+fn wait_for_objects(child: &mut Child, repo: &Path, late: usize) {
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let (out, err) = read_all(child);
+            panic!(
+                "the pull ended ({status}) before {late} objects were stored; \
+                 it cannot be killed late on this machine:\n{out}\n{err}"
+            );
+        }
+        if count_object_files(repo) >= late {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 #[test]
 fn a_pull_killed_late_resumes_from_its_journal_fetching_each_object_once() {
     let fx = fixture();
@@ -286,21 +304,8 @@ fn a_pull_killed_late_resumes_from_its_journal_fetching_each_object_once() {
         .join(format!("{}.journal", fx.v2));
 
     // Late: well over half of the content objects are stored (metadata comes first).
-    let late = refr.object_files * 3 / 5;
     let mut child = spawn_pull(&r, fx, false);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let (out, err) = read_all(&mut child);
-            panic!(
-                "the pull ended ({status}) before {late} objects were stored; \
-                 it cannot be killed late on this machine:\n{out}\n{err}"
-            );
-        }
-        if count_object_files(&r.path) >= late {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
+    wait_for_objects(&mut child, &r.path, refr.object_files * 3 / 5);
     let status = sigkill(&mut child);
     assert_eq!(status.signal(), Some(9), "cfsync was not killed: {status}");
     assert!(journal.is_file(), "no journal at {}", journal.display());
@@ -324,6 +329,45 @@ fn a_pull_killed_late_resumes_from_its_journal_fetching_each_object_once() {
         "objects fetched again or missed: {st}"
     );
     assert!(!journal.exists(), "the journal outlived the pull");
+    r.fsck();
+}
+
+/// A pull of v1 killed late, then a pull of v2 (the remote moved on): v2 reuses what the
+/// interrupted v1 pull verified, from v1's journal, though v1 was never stored.
+#[test]
+fn a_pull_of_another_commit_reuses_what_an_interrupted_pull_verified() {
+    let fx = fixture();
+    let refr = reference();
+    let nginx = Nginx::serve(&fx.repo);
+    let tmp = scratch_dir();
+    let r = Repo::new(tmp.path().join("moved-on"));
+    r.add_remote(REMOTE, &nginx.url(), &fx.public_key);
+    let mut args = pull_args(fx, false);
+    args.extend(["--commit".to_owned(), fx.v1.clone()]);
+    let mut child = r
+        .command(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning cfsync pull");
+    wait_for_objects(&mut child, &r.path, refr.object_files / 2);
+    let status = sigkill(&mut child);
+    assert_eq!(status.signal(), Some(9), "cfsync was not killed: {status}");
+    assert!(r.refs().is_empty());
+
+    let st = r.pull(REMOTE, &fx.refname, &["--no-deltas"]);
+    assert_eq!(st["image"], refr.v2_image.as_str(), "{st}");
+    let reused = num(&st, "objects_reused");
+    assert!(
+        reused > refr.full_fetched / 4,
+        "v2 reused only {reused} objects from the interrupted v1 pull: {st}"
+    );
+    assert_eq!(num(&st, "objects_resumed"), 0, "{st}");
+    assert_eq!(
+        num(&st, "objects_fetched") + reused,
+        refr.full_fetched,
+        "objects fetched twice or missed: {st}"
+    );
     r.fsck();
 }
 

@@ -532,7 +532,7 @@ fn open_builder_in_boot<ObjectID: FsVerityHashValue>(
 
     let mut entries: BTreeMap<Checksum, Entry<ObjectID>> = BTreeMap::new();
     match std::fs::read(&path) {
-        Ok(bytes) => load_into(store, &commit, &bytes, boot, &mut entries, &mut stats),
+        Ok(bytes) => load_into(store, &commit, &bytes, boot, &mut entries, &mut stats, true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(StoreError::io(&path, e)),
     }
@@ -581,6 +581,7 @@ fn load_into<ObjectID: FsVerityHashValue>(
     boot: &[u8],
     entries: &mut BTreeMap<Checksum, Entry<ObjectID>>,
     stats: &mut ResumeStats,
+    may_rehash: bool,
 ) {
     let Some(mut rest) = bytes.strip_prefix(MAGIC.as_slice()) else {
         tracing::warn!("resume journal of {commit}: not a journal; starting over");
@@ -594,6 +595,9 @@ fn load_into<ObjectID: FsVerityHashValue>(
         return;
     };
     let rehash = boot.is_empty() || old_boot != boot;
+    if rehash && !may_rehash {
+        return;
+    }
     stats.rehashed = rehash;
     let objects_dir = store.path().join("objects");
     let repo = store.repo();
@@ -623,6 +627,59 @@ fn load_into<ObjectID: FsVerityHashValue>(
             }
         }
     }
+}
+
+/// Objects verified by interrupted pulls of other commits than `except` (for instance a
+/// pull of v2 killed, then the remote moved on to v3 before the next pull): a pull of
+/// `except` reuses them instead of fetching them again. They are checked as on resume
+/// (the journals are read, never written or locked; a record being appended by another
+/// process is torn and ignored). Journals written during an earlier boot are skipped
+/// rather than re-hashed on every pull; `gc` prunes them.
+pub fn load_others<ObjectID: FsVerityHashValue>(
+    store: &Store<ObjectID>,
+    except: &Checksum,
+) -> Result<BTreeMap<Checksum, Entry<ObjectID>>, StoreError> {
+    let mut entries = BTreeMap::new();
+    let dir = store.state_dir()?.join(DIR);
+    let rd = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(entries),
+        Err(e) => return Err(StoreError::io(&dir, e)),
+    };
+    let boot = current_boot_id();
+    if boot.is_empty() {
+        return Ok(entries);
+    }
+    for ent in rd {
+        let ent = ent.map_err(|e| StoreError::io(&dir, e))?;
+        let name = ent.file_name();
+        let Some(commit) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".journal"))
+            .and_then(|h| h.parse::<Checksum>().ok())
+        else {
+            continue;
+        };
+        if commit == *except {
+            continue;
+        }
+        match std::fs::read(ent.path()) {
+            Ok(bytes) => {
+                let mut stats = ResumeStats::default();
+                load_into(
+                    store,
+                    &commit,
+                    &bytes,
+                    &boot,
+                    &mut entries,
+                    &mut stats,
+                    false,
+                );
+            }
+            Err(e) => tracing::debug!("{}: {e}", ent.path().display()),
+        }
+    }
+    Ok(entries)
 }
 
 /// Deletes the journal of `commit` if no process holds it (e.g. left behind when a pull
@@ -932,5 +989,34 @@ mod tests {
             journal_path(&s, &c).unwrap().exists(),
             "a journal in use must stay"
         );
+    }
+
+    #[test]
+    fn other_commits_journals_are_loaded_for_reuse_within_one_boot() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = store(tmp.path());
+        let (old, new) = (Checksum::of(b"old"), Checksum::of(b"new"));
+        let (mut b, _) = open_builder(&s, old).unwrap();
+        let ids = fill(&s, &mut b);
+        drop(b);
+        let (mut b, _) = open_builder(&s, new).unwrap();
+        b.insert(Checksum::of(b"n"), b"n".to_vec(), None);
+        drop(b);
+        let others = load_others(&s, &new).unwrap();
+        assert_eq!(others.keys().copied().collect::<Vec<_>>(), {
+            let mut v = ids.clone();
+            v.sort();
+            v
+        });
+        assert!(others[&ids[2]].external.is_some());
+        assert!(
+            load_others(&s, &old)
+                .unwrap()
+                .contains_key(&Checksum::of(b"n"))
+        );
+        // Written during another boot: skipped, not re-hashed on every pull.
+        let (b, _) = open_builder_in_boot(&s, old, b"some other boot").unwrap();
+        drop(b);
+        assert!(load_others(&s, &new).unwrap().is_empty());
     }
 }
