@@ -28,7 +28,7 @@ macro_rules! with_store {
 }
 
 /// Dispatches a parsed command line.
-pub async fn run(cli: Cli) -> Result<()> {
+pub(crate) async fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Init => {
             let (_, outcome) = open_or_init(&cli)?;
@@ -176,7 +176,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-pub mod tree;
+pub(crate) mod tree;
 
 mod checkout;
 mod diff;
@@ -256,10 +256,10 @@ pub(crate) fn resolve_commit<O: FsVerityHashValue>(
     if let Some(c) = store.resolve_ref(name)? {
         return Ok(c);
     }
-    if let Ok(c) = name.parse::<Checksum>() {
-        if store.commit_image(&c)?.is_some() || store.load_commit(&c)?.is_some() {
-            return Ok(c);
-        }
+    if let Ok(c) = name.parse::<Checksum>()
+        && (store.commit_image(&c)?.is_some() || store.load_commit(&c)?.is_some())
+    {
+        return Ok(c);
     }
     let commits = store.list_commits()?;
     let matches: Vec<_> = commits

@@ -34,6 +34,7 @@ pub struct Cli {
     /// No progress output.
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }

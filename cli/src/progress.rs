@@ -10,7 +10,7 @@ use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 
 /// How progress is shown.
 #[derive(Debug)]
-pub enum Progress {
+pub(crate) enum Progress {
     /// Nothing.
     Quiet,
     /// A bar on stderr.
@@ -21,7 +21,7 @@ pub enum Progress {
 
 impl Progress {
     /// Chooses bars on a terminal, lines otherwise, nothing when `quiet`.
-    pub fn new(quiet: bool) -> Self {
+    pub(crate) fn new(quiet: bool) -> Self {
         if quiet {
             return Self::Quiet;
         }
@@ -43,7 +43,7 @@ impl Progress {
     }
 
     /// Removes the bar.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         if let Self::Bar(b) = self {
             b.finish_and_clear();
         }

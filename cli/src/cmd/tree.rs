@@ -15,7 +15,7 @@ use super::resolve_commit;
 
 /// A node of a commit's tree.
 enum Node {
-    Dir { tree: Checksum, meta: Checksum },
+    Dir { tree: Checksum },
     File(Checksum),
 }
 
@@ -41,7 +41,6 @@ fn root<O: FsVerityHashValue>(s: &CommitStream<O>, commit: &Checksum) -> Result<
     let c = CommitRef::from_bytes(data(s, commit, "commit")?)?;
     Ok(Node::Dir {
         tree: c.root_contents(),
-        meta: c.root_metadata(),
     })
 }
 
@@ -64,9 +63,9 @@ fn lookup<O: FsVerityHashValue>(
             }
         }
         for d in dt.dirs() {
-            let (n, t, m) = d?;
+            let (n, t, _) = d?;
             if n == comp {
-                found = Some(Node::Dir { tree: t, meta: m });
+                found = Some(Node::Dir { tree: t });
             }
         }
         node = found.ok_or_else(|| anyhow!("{path}: no such file or directory"))?;
@@ -119,7 +118,7 @@ fn list<O: FsVerityHashValue>(
 }
 
 /// `cfsync ls REF [PATH]`.
-pub fn ls<O: FsVerityHashValue>(
+pub(crate) fn ls<O: FsVerityHashValue>(
     store: &Store<O>,
     name: &str,
     path: &str,
@@ -178,7 +177,7 @@ pub fn ls<O: FsVerityHashValue>(
 }
 
 /// `cfsync cat REF PATH`.
-pub fn cat<O: FsVerityHashValue>(store: &Store<O>, name: &str, path: &str) -> Result<()> {
+pub(crate) fn cat<O: FsVerityHashValue>(store: &Store<O>, name: &str, path: &str) -> Result<()> {
     let (commit, s) = load(store, name)?;
     let Node::File(id) = lookup(&s, &commit, path)? else {
         bail!("{path}: is a directory");
