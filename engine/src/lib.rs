@@ -20,6 +20,7 @@ pub mod progress;
 pub mod pull;
 pub mod remotes;
 pub mod source;
+pub mod space;
 pub mod store;
 pub mod summary;
 pub mod trust;

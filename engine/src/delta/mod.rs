@@ -283,6 +283,14 @@ async fn apply_delta<ObjectID: FsVerityHashValue>(
     if req.dry_run {
         return Ok(Some(applied));
     }
+    // Refuse before fetching anything when the parts cannot fit (crate::space).
+    let needed = crate::space::delta_needs(
+        chosen
+            .iter()
+            .filter_map(|&i| sb.parts().get(i))
+            .map(|p| (p.size, p.uncompressed_size)),
+    );
+    crate::space::ensure(req.store.path(), needed, &format!("static delta {shown}"))?;
     req.reporter.report(Event::Phase("delta"));
     req.reporter.report(Event::Message(format!(
         "static delta {shown}: {} of {} parts, {} bytes",
