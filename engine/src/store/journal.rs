@@ -9,7 +9,15 @@
 //! large file, the id of the composefs object holding its content. The next pull of `C`
 //! loads the journal, checks every record again, seeds the builder with what passes and
 //! fetches only the rest. The journal is deleted once the commit stream and the ref are
-//! written.
+//! written. A pull of another commit (the remote moved on before the interrupted pull
+//! was resumed) reuses the objects of such journals too ([`load_others`]); `gc` deletes
+//! the journals nobody resumes ([`prune`]).
+//!
+//! # For the routes that fill a builder
+//! Nothing to do: [`CommitStreamBuilder::insert`] journals. Insert only verified objects,
+//! skip what [`CommitStreamBuilder::contains`] already holds (resumed from the journal),
+//! and call [`CommitStreamBuilder::flush_journal`] after a batch (a delta part) to put
+//! it on disk at once rather than within [`FLUSH_INTERVAL`].
 //!
 //! # On disk
 //! ```text
