@@ -440,6 +440,10 @@ pub fn exercise_ops(ops: &[u8], ctx: OpContext<'_>) {
     let mut failed = false;
     let mut n = 0usize;
     let mut last_pos = it.position();
+    // What the iterator promises: objects are created in list order, each exactly once,
+    // and an opened object gets exactly its declared size before it is closed.
+    let mut next_object = 0usize;
+    let mut open: Option<(usize, u64, u64)> = None; // (index, declared, written)
     while let Some(op) = it.next() {
         n += 1;
         let pos = it.position();
@@ -463,16 +467,60 @@ pub fn exercise_ops(ops: &[u8], ctx: OpContext<'_>) {
                         assert!(mode < ctx.n_modes, "mode index not checked");
                         assert!(xattrs < ctx.n_xattrs, "xattr index not checked");
                     }
-                    Op::Write {
-                        size,
-                        source: WriteSource::Blob(b),
-                    } => assert_eq!(b.len() as u64, size, "blob slice has the wrong size"),
+                    _ => {}
+                }
+                match op {
+                    Op::SpliceMetadata { object, .. } | Op::SpliceFile { object, .. } => {
+                        assert!(open.is_none(), "splice while an object is open");
+                        assert_eq!(object.index, next_object, "objects out of order");
+                        assert_eq!(Some(object), ctx.objects.get(next_object));
+                        assert_eq!(
+                            object.object_type.is_meta(),
+                            matches!(op, Op::SpliceMetadata { .. }),
+                            "splice kind does not match the object type"
+                        );
+                        next_object += 1;
+                    }
+                    Op::Open { object, size, .. } => {
+                        assert!(open.is_none(), "open while an object is open");
+                        assert_eq!(object.index, next_object, "objects out of order");
+                        assert_eq!(Some(object), ctx.objects.get(next_object));
+                        open = Some((object.index, size, 0));
+                    }
+                    Op::Write { size, source } => {
+                        if let WriteSource::Blob(b) = source {
+                            assert_eq!(b.len() as u64, size, "blob slice has the wrong size");
+                        }
+                        let o = open.as_mut().expect("write without an open object");
+                        o.2 += size;
+                        assert!(o.2 <= o.1, "writes past the declared size");
+                    }
+                    Op::Bspatch { size, .. } => {
+                        let o = open.as_mut().expect("bspatch without an open object");
+                        assert_eq!(o.2, 0, "bspatch after writes");
+                        assert_eq!(size, o.1);
+                        o.2 = size;
+                    }
+                    Op::Close { object } => {
+                        let (index, declared, written) = open.take().expect("close without open");
+                        assert_eq!(object.index, index);
+                        assert_eq!(written, declared, "closed before the declared size");
+                        next_object += 1;
+                    }
                     _ => {}
                 }
             }
         }
     }
     assert!(n <= ops.len() + 1, "more ops than bytes");
+    if !failed {
+        assert!(open.is_none(), "stream ended with an open object");
+        assert_eq!(
+            next_object,
+            ctx.objects.len(),
+            "stream ended before every object"
+        );
+    }
     // Fused after the end or the first error.
     assert!(it.next().is_none());
     let counted = cfsync_formats::delta::ops::count(ops, ctx);
