@@ -424,8 +424,34 @@ fn a_day_with_the_demo_repository() {
         );
     }
 
-    // inspect needs no repository.
-    // (Its fields, including GVariant metadata, are checked by tests/inspect.rs.)
+    // inspect needs no repository (its fields are checked by tests/inspect.rs).
+    let obj = d
+        .repo
+        .join(format!("objects/{}/{}.commit", &d.v2[..2], &d.v2[2..]));
+    let o: Value = serde_json::from_str(&ok(
+        &repo,
+        &["inspect", "object", obj.to_str().unwrap(), "--json"],
+    ))
+    .expect("inspect object --json parses");
+    assert_eq!(
+        (o["checksum"].as_str(), o["checksum_matches"].as_bool()),
+        (Some(d.v2.as_str()), Some(true))
+    );
+    let delta_dir = fs::read_dir(d.repo.join("deltas"))
+        .unwrap()
+        .flat_map(|e| fs::read_dir(e.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().contains('-'))
+        .expect("the v1-v2 delta");
+    let dl: Value = serde_json::from_str(&ok(
+        &repo,
+        &["inspect", "delta", delta_dir.to_str().unwrap(), "--json"],
+    ))
+    .expect("inspect delta --json parses");
+    assert_eq!(
+        (dl["from"].as_str(), dl["to"].as_str()),
+        (Some(d.v1.as_str()), Some(d.v2.as_str()))
+    );
     let i: Value = serde_json::from_str(&ok(&repo, &["inspect", "summary", src, "--json"]))
         .expect("inspect summary --json parses");
     assert!(
