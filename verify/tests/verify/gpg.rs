@@ -714,6 +714,49 @@ fn revoked_key_fails_but_was_valid_without_the_revocation() {
     ));
 }
 
+/// `to_binary` (what `remote add --gpg-import` stores) keeps every certificate and merged
+/// revocations, and gpg reads it.
+#[test]
+fn binary_export_round_trips_with_revocations() {
+    let f = fixture();
+    let mut k = Keyring::from_bytes(&f.rev_unrevoked).unwrap();
+    k.add_bytes(&f.keys["rev"].public, "revocation").unwrap();
+    k.add_bytes(&f.keys["ed"].armored, "ed").unwrap();
+    let bin = k.to_binary().unwrap();
+    let back = Keyring::from_bytes(&bin).unwrap();
+    let (mut a, mut b) = (k.fingerprints(), back.fingerprints());
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    assert!(matches!(
+        verify_detached(&f.data, &[&f.sigs["rev"]], &back, SystemTime::now()),
+        Err(GpgError::RevokedKey { .. })
+    ));
+    verify_detached(&f.data, &[&f.sigs["ed"]], &back, SystemTime::now()).unwrap();
+    // gpg lists both keys from the file, the revoked one as revoked.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("k.gpg");
+    fs::write(&file, &bin).unwrap();
+    let out = Command::new("gpg")
+        .arg("--homedir")
+        .arg(dir.path())
+        .args(["--batch", "--with-colons", "--show-keys"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(listing.lines().filter(|l| l.starts_with("pub:")).count(), 2);
+    assert!(
+        listing.lines().any(|l| l.starts_with("pub:r:")),
+        "{listing}"
+    );
+}
+
 #[test]
 fn expired_signature_fails_now_but_was_valid_before() {
     let f = fixture();
