@@ -235,13 +235,22 @@ fn open(cli: &Cli) -> Result<AnyStore> {
     AnyStore::open(&path).with_context(|| format!("opening repository {}", path.display()))
 }
 
-fn remote_store(cli: &Cli, state_dir: PathBuf) -> RemoteStore {
+/// cfsync's remotes plus the read-only ones of `--remotes-dir` and `--ostree-repo`.
+fn remote_store(cli: &Cli, state_dir: PathBuf) -> Result<RemoteStore> {
     let dirs = if cli.remotes_dirs.is_empty() {
         vec![PathBuf::from(cfsync_engine::remotes::SYSTEM_REMOTES_DIR)]
     } else {
         cli.remotes_dirs.clone()
     };
-    RemoteStore::new(state_dir, dirs)
+    let store = RemoteStore::new(state_dir, dirs);
+    match &cli.ostree_repo {
+        Some(repo) if !repo.join("config").is_file() => bail!(
+            "--ostree-repo {}: not an OSTree repository (it has no config file)",
+            repo.display()
+        ),
+        Some(repo) => Ok(store.with_ostree_repo(repo)),
+        None => Ok(store),
+    }
 }
 
 fn state_dir(store: &AnyStore) -> Result<PathBuf> {
@@ -280,7 +289,7 @@ async fn pull<O: FsVerityHashValue>(
     a: &crate::PullArgs,
     trust_of: Option<&str>,
 ) -> Result<PullStats> {
-    let remotes = remote_store(cli, store.state_dir()?);
+    let remotes = remote_store(cli, store.state_dir()?)?;
     let cancel = Cancel::new();
     let token = tokio_util::sync::CancellationToken::new();
     let mut sopts = SourceOptions::default();
@@ -556,7 +565,7 @@ fn gc<O: FsVerityHashValue>(store: &Store<O>, dry_run: bool, json: bool) -> Resu
 
 async fn remote(cli: &Cli, cmd: &RemoteCmd) -> Result<()> {
     let (store, _) = open_or_init(cli)?;
-    let remotes = remote_store(cli, state_dir(&store)?);
+    let remotes = remote_store(cli, state_dir(&store)?)?;
     match cmd {
         RemoteCmd::Add {
             name,

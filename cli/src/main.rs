@@ -31,6 +31,11 @@ pub struct Cli {
     /// Directories of read-only ostree remote files (default /etc/ostree/remotes.d).
     #[arg(long = "remotes-dir", global = true)]
     pub remotes_dirs: Vec<PathBuf>,
+    /// Also read the remotes of this OSTree repository's `config`, read-only (e.g.
+    /// /ostree/repo, or flatpak's /var/lib/flatpak/repo). Their GPG keyrings
+    /// (`REPO/NAME.trustedkeys.gpg`) are not read: import them with `remote gpg-import`.
+    #[arg(long = "ostree-repo", global = true, value_name = "PATH")]
+    pub ostree_repo: Option<PathBuf>,
     /// No progress output.
     #[arg(long, short, global = true)]
     pub quiet: bool,

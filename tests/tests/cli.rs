@@ -953,9 +953,9 @@ fn exit_codes_and_messages() {
 }
 
 /// A remote `flatpak remote-add` wrote (in flatpak's repository `config`, with the
-/// remote's keyring beside it): read from a `--remotes-dir` unchanged, its keyring
-/// imported with `remote gpg-import`, then a pull with summary and commit signatures
-/// verified. Without the keys the pull is refused.
+/// remote's keyring beside it): read from a `--remotes-dir` unchanged, or in place with
+/// `--ostree-repo`; its keyring imported with `remote gpg-import`, then a pull with
+/// summary and commit signatures verified. Without the keys the pull is refused.
 #[test]
 fn flatpak_remote_file_and_keyring() {
     let d = demo();
@@ -1028,6 +1028,38 @@ fn flatpak_remote_file_and_keyring() {
     );
     assert_eq!(p["commit"], d.v2.as_str());
     assert!(!p["signatures"].as_array().unwrap().is_empty(), "{p}");
+    // Or straight from flatpak's repository, with --ostree-repo.
+    let fr = fp_repo.to_str().unwrap();
+    let repo3 = tmp.path().join("repo3");
+    let list = json(
+        &repo3,
+        "remote list",
+        &["--ostree-repo", fr, "remote", "list"],
+    );
+    assert_eq!(list[0]["url"], url.as_str());
+    ok(
+        &repo3,
+        &[
+            "--ostree-repo",
+            fr,
+            "remote",
+            "gpg-import",
+            "demo",
+            keyring.to_str().unwrap(),
+        ],
+    );
+    let p = json(
+        &repo3,
+        "pull",
+        &["--ostree-repo", fr, "pull", "demo", &d.refname],
+    );
+    assert_eq!(p["commit"], d.v2.as_str());
+    fails(
+        &repo3,
+        &["--ostree-repo", rd, "remote", "list"],
+        1,
+        "not an OSTree repository",
+    );
 }
 
 /// On a terminal, `pull` draws an indicatif bar: phase, bytes fetched, rate, objects.

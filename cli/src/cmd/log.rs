@@ -117,7 +117,7 @@ fn open_source<O: FsVerityHashValue>(
             "parent commit {missing} is not stored; pass --from REMOTE (or a URL or repository path) to fetch it"
         );
     };
-    let remotes = super::remote_store(cli, store.state_dir()?);
+    let remotes = super::remote_store(cli, store.state_dir()?)?;
     let mut opts = SourceOptions::default();
     if let Some(r) = remotes.get(from)? {
         let url = r

@@ -19,7 +19,7 @@ use crate::Cli;
 
 /// The GPG keyring `remote` verifies with (the paths `trust::for_remote` uses).
 fn keyring_of<O: FsVerityHashValue>(cli: &Cli, store: &Store<O>, remote: &str) -> Result<Keyring> {
-    let remotes = super::remote_store(cli, store.state_dir()?);
+    let remotes = super::remote_store(cli, store.state_dir()?)?;
     let r = remotes
         .get(remote)?
         .ok_or_else(|| anyhow!("no remote {remote:?} (see `cfsync remote list`)"))?;
