@@ -43,18 +43,17 @@ pub fn ensure(repo: &Path, needed: u64, what: &str) -> Result<(), StoreError> {
     if free >= needed {
         return Ok(());
     }
-    Err(StoreError::Io {
+    // `Repository` rather than `Io`: its message carries no source error, so the
+    // explanation is printed once by error-chain printers.
+    Err(StoreError::Repository {
         path: repo.to_owned(),
-        source: std::io::Error::new(
-            std::io::ErrorKind::StorageFull,
-            format!(
-                "{what} needs {} of free space but only {} is available; free at least {} \
-                 on this file system (or pull with --no-deltas, which fetches only the \
-                 missing objects)",
-                human(needed),
-                human(free),
-                human(needed - free),
-            ),
+        what: format!(
+            "{what} needs {} of free space but only {} is available; free at least {} on \
+             this file system (or pull with --no-deltas, which fetches only the missing \
+             objects)",
+            human(needed),
+            human(free),
+            human(needed - free),
         ),
     })
 }
