@@ -65,7 +65,8 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
                     );
                 }
                 if j.json {
-                    println!("{}", serde_json::json!({"deleted": name}));
+                    let v = serde_json::json!({ "deleted": name });
+                    println!("{}", serde_json::to_string_pretty(&v)?);
                 }
                 return Ok(());
             }
