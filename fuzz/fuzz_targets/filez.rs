@@ -47,6 +47,16 @@ fuzz_target!(|data: &[u8]| {
         // Reading again after the end stays at the end.
         assert_eq!(r.read(&mut buf).expect("read after the end"), 0);
     }
+    // Chunking the input differently must not change the outcome.
+    for step in [1, 5] {
+        let t = FilezReader::new(cfsync_fuzz::Trickle::new(data, step))
+            .expect("header parses when read in small chunks");
+        let (c, tok) = cfsync_fuzz::read_all(t, 777);
+        assert_eq!(tok, ok, "outcome depends on input chunking ({step})");
+        if ok {
+            assert_eq!(c, content, "content depends on input chunking ({step})");
+        }
+    }
     // The archive header re-encodes to the same sized header.
     let enc = file::encode_sized_archive_header(&header).expect("re-encode a valid header");
     let (h2, rest) = file::decode_sized_archive_header(&enc).expect("decode re-encoded header");

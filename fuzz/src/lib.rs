@@ -399,6 +399,23 @@ pub fn exercise_part_file(part_file: &[u8], objects: DeltaObjects<'_>, cap: u64)
         Err(_) => assert!(!streamed_ok, "reader succeeded where decompress failed"),
     }
     black_box(r.into_inner());
+    // Chunking the input differently must not change the outcome.
+    for step in [1, 7] {
+        let (t, ok) = read_all(
+            PartPayloadReader::new(Trickle::new(part_file, step), cap),
+            3,
+        );
+        assert_eq!(
+            ok, streamed_ok,
+            "reader outcome depends on input chunking ({step})"
+        );
+        if ok {
+            assert_eq!(
+                t, streamed,
+                "reader output depends on input chunking ({step})"
+            );
+        }
+    }
     if let Ok(payload) = whole {
         exercise_payload(&payload, objects);
     }
@@ -539,6 +556,56 @@ pub fn exercise_ops(ops: &[u8], ctx: OpContext<'_>) {
             }
         }
         Err(_) => assert!(failed, "count failed where the iterator succeeded"),
+    }
+}
+
+/// A reader that hands out at most `step` bytes per `read` (and sometimes
+/// `ErrorKind::Interrupted`), to check that streaming decoders do not depend on how
+/// their input is chunked.
+#[derive(Debug)]
+pub struct Trickle<'a> {
+    data: &'a [u8],
+    step: usize,
+    calls: usize,
+}
+
+impl<'a> Trickle<'a> {
+    /// Reads `data` `step` bytes at a time.
+    pub fn new(data: &'a [u8], step: usize) -> Self {
+        Trickle {
+            data,
+            step: step.max(1),
+            calls: 0,
+        }
+    }
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.calls += 1;
+        if self.calls % 5 == 0 {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        let n = self.step.min(buf.len()).min(self.data.len());
+        let (head, rest) = self.data.split_at(n);
+        buf[..n].copy_from_slice(head);
+        self.data = rest;
+        Ok(n)
+    }
+}
+
+/// Reads `r` to the end in `chunk`-byte reads, retrying `Interrupted`; returns the bytes
+/// and whether it ended without an error.
+pub fn read_all(mut r: impl Read, chunk: usize) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; chunk.max(1)];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => return (out, true),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return (out, false),
+        }
     }
 }
 
