@@ -81,14 +81,14 @@ impl Cache {
             body,
             ..Cached::default()
         };
-        if c.body.is_some() {
-            if let Ok(v) = std::fs::read_to_string(self.dir.join("validators")) {
-                for line in v.lines() {
-                    let mut it = line.split('\t');
-                    if it.next() == Some(name) {
-                        c.etag = it.next().filter(|s| !s.is_empty()).map(str::to_owned);
-                        c.last_modified = it.next().filter(|s| !s.is_empty()).map(str::to_owned);
-                    }
+        if c.body.is_some()
+            && let Ok(v) = std::fs::read_to_string(self.dir.join("validators"))
+        {
+            for line in v.lines() {
+                let mut it = line.split('\t');
+                if it.next() == Some(name) {
+                    c.etag = it.next().filter(|s| !s.is_empty()).map(str::to_owned);
+                    c.last_modified = it.next().filter(|s| !s.is_empty()).map(str::to_owned);
                 }
             }
         }

@@ -22,7 +22,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     assert!(
-        args.len() >= 4 && args.len() % 2 == 0,
+        args.len() >= 4 && args.len().is_multiple_of(2),
         "usage: KEYRING ROUNDS DATA SIG [DATA SIG ...]"
     );
     let rounds: usize = args[1].parse().expect("ROUNDS");
