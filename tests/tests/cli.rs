@@ -1095,3 +1095,31 @@ fn progress_bar_on_a_terminal() {
         "plain lines on a terminal:\n{text}"
     );
 }
+
+/// `RUST_LOG` turns on the engine's tracing, on stderr, without colour codes when stderr
+/// is not a terminal; stdout keeps only the data.
+#[test]
+fn tracing_with_rust_log() {
+    let d = demo();
+    let tmp = tempdir();
+    let repo = tmp.path().join("repo");
+    let out = cfsync_tests::output(
+        cfsync_tests::cfsync_command()
+            .env("RUST_LOG", "cfsync_engine=debug")
+            .arg("--repo")
+            .arg(&repo)
+            .args(["-q", "pull", "--json"])
+            .arg(&d.repo)
+            .args([&d.refname, "--commit", &d.v1]),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        describe(&["pull with RUST_LOG"], &out)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("DEBUG") && err.contains("applying"), "{err}");
+    assert!(!err.contains('\x1b'), "colour codes in a log file: {err}");
+    let v: Value = serde_json::from_slice(&out.stdout).expect("stdout is only the JSON");
+    assert_eq!(v["commit"], d.v1.as_str());
+}
