@@ -290,7 +290,7 @@ pub fn alignment(ty: &str) -> Option<usize> {
 // ---------------------------------------------------------------------------------------
 
 /// Width of framing offsets in a container of `len` bytes.
-fn offset_size(len: usize) -> usize {
+pub(crate) fn offset_size(len: usize) -> usize {
     if len == 0 {
         0
     } else if len <= 0xff {
@@ -316,7 +316,7 @@ fn total_size(body: usize, n: usize) -> Option<usize> {
     body.checked_add(n.checked_mul(8)?)
 }
 
-fn read_offset(data: &[u8], at: usize, osz: usize) -> Option<usize> {
+pub(crate) fn read_offset(data: &[u8], at: usize, osz: usize) -> Option<usize> {
     let b = data.get(at..at.checked_add(osz)?)?;
     let mut buf = [0u8; 8];
     for (d, s) in buf.iter_mut().zip(b) {

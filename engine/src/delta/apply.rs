@@ -15,7 +15,9 @@
 //! [`cfsync_formats::delta::bspatch::apply`]). A read source is read whole, at most
 //! [`MAX_READ_SOURCE`] bytes.
 
+use std::fs::File;
 use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Condvar, Mutex};
@@ -23,8 +25,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use cfsync_formats::checksum::Checksum;
 use cfsync_formats::delta::DeltaObjects;
 use cfsync_formats::delta::bspatch;
-use cfsync_formats::delta::ops::{Op, WriteSource};
-use cfsync_formats::delta::part::PartPayloadRef;
+use cfsync_formats::delta::ops::{Blob, OpContextOf, OpOf, OpsOf, WriteSourceOf};
+use cfsync_formats::delta::part::{PAYLOAD_TAIL, PartPayloadRef, payload_ranges};
 use cfsync_formats::file::FileHeader;
 use cfsync_formats::object::ObjectType;
 use composefs::fsverity::FsVerityHashValue;
@@ -107,49 +109,110 @@ impl<ObjectID: FsVerityHashValue> ReadSources<ObjectID> {
     }
 }
 
+/// A checked range of a part's blob, in the staged payload file (absolute offsets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobRange {
+    /// Offset in the payload file.
+    pub start: u64,
+    /// Length in bytes.
+    pub len: u64,
+}
+
+/// A part's blob left in its staged payload file: the decoder gets ranges, and reads
+/// only the 32-byte checksums of set-read-source operations.
+#[derive(Debug, Clone, Copy)]
+pub struct FileBlob<'f> {
+    /// The staged payload.
+    pub file: &'f File,
+    /// Where the blob starts in it.
+    pub start: u64,
+    /// The blob's length.
+    pub len: usize,
+}
+
+impl Blob for FileBlob<'_> {
+    type Data = BlobRange;
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn range(&self, start: usize, end: usize) -> Option<BlobRange> {
+        Some(BlobRange {
+            start: self.start.checked_add(start as u64)?,
+            len: end.checked_sub(start)? as u64,
+        })
+    }
+
+    fn checksum_at(&self, start: usize) -> Option<Checksum> {
+        let mut b = [0u8; 32];
+        self.file
+            .read_exact_at(&mut b, self.start.checked_add(start as u64)?)
+            .ok()?;
+        Some(Checksum(b))
+    }
+}
+
+/// Reads `r` from `file` into a new buffer.
+fn read_range(file: &File, r: BlobRange) -> Result<Vec<u8>, PullError> {
+    let n =
+        usize::try_from(r.len).map_err(|_| PullError::Hostile("delta range too large".into()))?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(n)
+        .map_err(|_| PullError::Hostile(format!("cannot allocate {n} bytes for a delta range")))?;
+    v.resize(n, 0);
+    file.read_exact_at(&mut v, r.start)
+        .map_err(|e| PullError::Internal(format!("reading the staged delta part: {e}")))?;
+    Ok(v)
+}
+
 /// One piece of an object's content.
-enum Seg<'a> {
-    Blob(&'a [u8]),
+enum Seg {
+    /// From the blob, in the staged payload file.
+    Blob(BlobRange),
+    /// From a read source, `start..end`.
     Source(Arc<Vec<u8>>, usize, usize),
     Owned(Vec<u8>),
     /// `bspatch(old, patch)`, `size` bytes; computed by the worker that stores the object.
     Patch {
         old: Arc<Vec<u8>>,
-        patch: &'a [u8],
+        patch: BlobRange,
         size: u64,
     },
 }
 
-impl Seg<'_> {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Seg::Blob(b) => b,
-            Seg::Source(v, start, end) => v.get(*start..*end).unwrap_or_default(),
-            Seg::Owned(v) => v,
-            Seg::Patch { .. } => &[],
-        }
-    }
-}
-
 /// Reads a list of segments in order, without copying them together first.
-struct SegReader<'s, 'a> {
-    segs: &'s [Seg<'a>],
+struct SegReader<'s> {
+    file: &'s File,
+    segs: &'s [Seg],
     seg: usize,
     pos: usize,
 }
 
-impl Read for SegReader<'_, '_> {
+impl Read for SegReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         while let Some(s) = self.segs.get(self.seg) {
-            let b = s.bytes();
-            let rest = b.get(self.pos..).unwrap_or_default();
-            if rest.is_empty() {
+            let n = match s {
+                Seg::Blob(r) => {
+                    let left = (r.len as usize).saturating_sub(self.pos);
+                    let n = left.min(buf.len());
+                    if n > 0 {
+                        self.file
+                            .read_exact_at(&mut buf[..n], r.start + self.pos as u64)?;
+                    }
+                    n
+                }
+                Seg::Source(v, start, end) => {
+                    copy_from(v.get(*start..*end).unwrap_or_default(), self.pos, buf)
+                }
+                Seg::Owned(v) => copy_from(v, self.pos, buf),
+                Seg::Patch { .. } => 0,
+            };
+            if n == 0 {
                 self.seg += 1;
                 self.pos = 0;
                 continue;
             }
-            let n = rest.len().min(buf.len());
-            buf[..n].copy_from_slice(&rest[..n]);
             self.pos += n;
             return Ok(n);
         }
@@ -157,11 +220,18 @@ impl Read for SegReader<'_, '_> {
     }
 }
 
+fn copy_from(src: &[u8], pos: usize, buf: &mut [u8]) -> usize {
+    let rest = src.get(pos..).unwrap_or_default();
+    let n = rest.len().min(buf.len());
+    buf[..n].copy_from_slice(&rest[..n]);
+    n
+}
+
 /// The object being written between `o` and `c`.
-struct Open<'a> {
+struct Open {
     id: Checksum,
     header: FileHeader,
-    segs: Vec<Seg<'a>>,
+    segs: Vec<Seg>,
     /// Already held: run the operations, keep nothing.
     skip: bool,
 }
@@ -207,12 +277,12 @@ fn header_for(
 }
 
 /// One object ready to be stored: its header and its content as segments.
-struct Job<'a> {
+struct Job {
     /// Memory taken from the part's [`MemGate`] for this job.
     mem: u64,
     id: Checksum,
     header: FileHeader,
-    segs: Vec<Seg<'a>>,
+    segs: Vec<Seg>,
 }
 
 /// Memory the store workers of one part may hold at once for bspatch results and their
@@ -259,11 +329,13 @@ impl MemGate {
 }
 
 /// Memory a job materialises: each bspatch result and its old content.
-fn job_memory(job: &Job<'_>) -> u64 {
+fn job_memory(job: &Job) -> u64 {
     job.segs
         .iter()
         .map(|s| match s {
-            Seg::Patch { old, size, .. } => size.saturating_add(old.len() as u64),
+            Seg::Patch { old, size, patch } => size
+                .saturating_add(old.len() as u64)
+                .saturating_add(patch.len),
             _ => 0,
         })
         .fold(0u64, u64::saturating_add)
@@ -272,18 +344,21 @@ fn job_memory(job: &Job<'_>) -> u64 {
 /// Computes patches, then streams the segments into the store, verified.
 fn store_job<ObjectID: FsVerityHashValue>(
     repo: &Repository<ObjectID>,
-    mut job: Job<'_>,
+    file: &File,
+    mut job: Job,
 ) -> Result<(Checksum, Entry<ObjectID>), PullError> {
     for seg in &mut job.segs {
         if let Seg::Patch { old, patch, size } = seg {
+            let patch = read_range(file, *patch)?;
             let mut new = Vec::new();
-            bspatch::apply(old, patch, &mut new, *size).map_err(|e| {
+            bspatch::apply(old, &patch, &mut new, *size).map_err(|e| {
                 PullError::Hostile(format!("delta object {}: bspatch: {e}", job.id))
             })?;
             *seg = Seg::Owned(new);
         }
     }
     let reader = SegReader {
+        file,
         segs: &job.segs,
         seg: 0,
         pos: 0,
@@ -301,26 +376,63 @@ pub fn store_workers() -> usize {
         .clamp(1, 8)
 }
 
-/// Runs the operations of one part (its decompressed `payload` and the object list from
-/// its header), storing every object not already held (`have` says which are) into
-/// `repo`, each verified against its name. Objects are stored by [`store_workers`]
-/// threads while this one decodes; at most two objects per worker wait in between.
+/// Runs the operations of one part — its decompressed payload, `len` bytes in the
+/// staged `file`, and the object list from its header — storing every object not already
+/// held (`have` says which are) into `repo`, each verified against its name. Only the
+/// payload's tables and ops are read into memory; object contents are read from the file
+/// as they stream into the store. Objects are stored by [`store_workers`] threads while
+/// this one decodes; queued bspatch work is bounded by [`OBJECT_MEMORY`].
 pub fn apply_part<ObjectID: FsVerityHashValue>(
     repo: &Repository<ObjectID>,
-    payload_bytes: &[u8],
+    file: &File,
+    len: u64,
     objects: DeltaObjects<'_>,
     sources: &ReadSources<ObjectID>,
     have: &(dyn Fn(&Checksum) -> bool + Sync),
     cancel: &Cancel,
 ) -> Result<PartResult<ObjectID>, PullError> {
-    let payload = PartPayloadRef::from_bytes(payload_bytes)
-        .map_err(|e| PullError::Hostile(format!("delta part payload: {e}")))?;
+    let layout = |e: &dyn std::fmt::Display| PullError::Hostile(format!("delta part payload: {e}"));
+    let tail_len = len.min(PAYLOAD_TAIL as u64);
+    let tail = read_range(
+        file,
+        BlobRange {
+            start: len - tail_len,
+            len: tail_len,
+        },
+    )?;
+    let [m, x, b, o] = payload_ranges(len, &tail).map_err(|e| layout(&e))?;
+    let tables = read_range(
+        file,
+        BlobRange {
+            start: 0,
+            len: x.end,
+        },
+    )?;
+    let ops = read_range(
+        file,
+        BlobRange {
+            start: o.start,
+            len: o.end - o.start,
+        },
+    )?;
+    let modes = tables
+        .get(m.start as usize..m.end as usize)
+        .unwrap_or_default();
+    let xattrs = tables
+        .get(x.start as usize..x.end as usize)
+        .unwrap_or_default();
+    let payload = PartPayloadRef::from_tables(modes, xattrs, &ops).map_err(|e| layout(&e))?;
+    let blob = FileBlob {
+        file,
+        start: b.start,
+        len: usize::try_from(b.end - b.start).map_err(|_| layout(&"blob too large"))?,
+    };
     let workers = store_workers();
     let failed = AtomicBool::new(false);
     let worker_error: Mutex<Option<PullError>> = Mutex::new(None);
     let stored: Mutex<Vec<(Checksum, Entry<ObjectID>)>> =
         Mutex::new(Vec::with_capacity(objects.len()));
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Job<'_>>(workers * 2);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(workers * 2);
     let rx = Mutex::new(rx);
     let gate = MemGate {
         used: Mutex::new(0),
@@ -340,7 +452,7 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
                     let done = if failed.load(Ordering::Relaxed) {
                         None
                     } else {
-                        Some(store_job(repo, job))
+                        Some(store_job(repo, file, job))
                     };
                     gate.release(mem);
                     let Some(done) = done else { continue };
@@ -361,7 +473,7 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
             });
         }
         let r = decode(
-            &payload, objects, sources, have, cancel, &failed, &tx, &gate, &stored,
+            &payload, blob, objects, sources, have, cancel, &failed, &tx, &gate, &stored,
         );
         drop(tx);
         r
@@ -381,19 +493,20 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
 #[allow(clippy::too_many_arguments)]
 fn decode<'a, ObjectID: FsVerityHashValue>(
     payload: &PartPayloadRef<'a>,
+    blob: FileBlob<'a>,
     objects: DeltaObjects<'a>,
     sources: &ReadSources<ObjectID>,
     have: &(dyn Fn(&Checksum) -> bool + Sync),
     cancel: &Cancel,
     failed: &AtomicBool,
-    tx: &SyncSender<Job<'a>>,
+    tx: &SyncSender<Job>,
     gate: &MemGate,
     stored: &Mutex<Vec<(Checksum, Entry<ObjectID>)>>,
 ) -> Result<u64, PullError> {
     let mut skipped = 0u64;
-    let mut open: Option<Open<'a>> = None;
+    let mut open: Option<Open> = None;
     let mut read_source: Option<Arc<Vec<u8>>> = None;
-    let send = |mut job: Job<'a>| -> Result<(), PullError> {
+    let send = |mut job: Job| -> Result<(), PullError> {
         job.mem = gate.acquire(job_memory(&job));
         let mem = job.mem;
         // A closed channel means every worker stopped: an error is waiting for the caller.
@@ -403,13 +516,19 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
         })
     };
 
-    for op in payload.ops(objects) {
+    let ctx = OpContextOf {
+        objects,
+        n_modes: payload.n_modes(),
+        n_xattrs: payload.n_xattrs(),
+        blob,
+    };
+    for op in OpsOf::new(payload.ops_bytes(), ctx) {
         if failed.load(Ordering::Relaxed) {
             break;
         }
         let op = op.map_err(|e| PullError::Hostile(format!("delta part operations: {e}")))?;
         match op {
-            Op::SpliceMetadata { object, data } => {
+            OpOf::SpliceMetadata { object, data } => {
                 read_source = None;
                 if !object.object_type.is_meta() {
                     return Err(PullError::Hostile(format!(
@@ -421,7 +540,14 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
                     skipped += 1;
                     continue;
                 }
-                let actual = Checksum::of(data);
+                if data.len > crate::walk::MAX_METADATA_SIZE {
+                    return Err(PullError::Hostile(format!(
+                        "delta metadata object {} is {} bytes, over the limit",
+                        object.checksum, data.len
+                    )));
+                }
+                let data = read_range(blob.file, data)?;
+                let actual = Checksum::of(&data);
                 if actual != object.checksum {
                     return Err(PullError::ChecksumMismatch {
                         object: format!(
@@ -433,14 +559,14 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
                     });
                 }
                 let entry = Entry {
-                    data: data.to_vec(),
+                    data,
                     external: None,
                 };
                 if let Ok(mut v) = stored.lock() {
                     v.push((object.checksum, entry));
                 }
             }
-            Op::SpliceFile {
+            OpOf::SpliceFile {
                 object,
                 mode,
                 xattrs,
@@ -455,17 +581,22 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
                     continue;
                 }
                 let id = object.checksum;
-                let mut header = header_for(payload, &id, mode, xattrs, data.len() as u64)?;
+                let mut header = header_for(payload, &id, mode, xattrs, data.len)?;
                 let segs = match header.mode & S_IFMT {
                     S_IFLNK => {
                         header.size = 0;
-                        header.symlink_target = std::str::from_utf8(data)
+                        if data.len > 4096 {
+                            return Err(PullError::Hostile(format!(
+                                "delta object {id}: symlink target of {} bytes",
+                                data.len
+                            )));
+                        }
+                        header.symlink_target = String::from_utf8(read_range(blob.file, data)?)
                             .map_err(|_| {
                                 PullError::Hostile(format!(
                                     "delta object {id}: symlink target is not UTF-8"
                                 ))
-                            })?
-                            .to_owned();
+                            })?;
                         Vec::new()
                     }
                     _ => vec![Seg::Blob(data)],
@@ -477,7 +608,7 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
                     segs,
                 })?;
             }
-            Op::Open {
+            OpOf::Open {
                 object,
                 mode,
                 xattrs,
@@ -504,7 +635,7 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
                     skip,
                 });
             }
-            Op::Write { size, source } => {
+            OpOf::Write { size, source } => {
                 let Some(o) = open.as_mut() else {
                     return Err(PullError::Internal(
                         "delta write with no object open".into(),
@@ -514,8 +645,8 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
                     continue;
                 }
                 match source {
-                    WriteSource::Blob(b) => o.segs.push(Seg::Blob(b)),
-                    WriteSource::ReadSource { offset } => {
+                    WriteSourceOf::Blob(b) => o.segs.push(Seg::Blob(b)),
+                    WriteSourceOf::ReadSource { offset } => {
                         let Some(src) = read_source.as_ref() else {
                             return Err(PullError::Internal(
                                 "delta write from an unset read source".into(),
@@ -537,20 +668,20 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
                     }
                 }
             }
-            Op::SetReadSource { checksum } => {
+            OpOf::SetReadSource { checksum } => {
                 // The source is only read when an object that is not skipped uses it.
                 let needed = open.as_ref().is_none_or(|o| !o.skip);
                 // One read source is held at a time; queued jobs keep theirs, within
                 // the memory gate.
-                read_source = None;
+                drop(read_source.take());
                 read_source = if needed {
                     Some(sources.content(&checksum)?)
                 } else {
                     None
                 };
             }
-            Op::UnsetReadSource => read_source = None,
-            Op::Bspatch { patch, size } => {
+            OpOf::UnsetReadSource => read_source = None,
+            OpOf::Bspatch { patch, size } => {
                 let Some(o) = open.as_mut() else {
                     return Err(PullError::Internal(
                         "delta bspatch with no object open".into(),
@@ -570,7 +701,7 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
                     size,
                 });
             }
-            Op::Close { object } => {
+            OpOf::Close { object } => {
                 read_source = None;
                 let Some(o) = open.take() else {
                     return Err(PullError::Internal(

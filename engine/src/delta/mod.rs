@@ -374,7 +374,7 @@ async fn apply_delta<ObjectID: FsVerityHashValue>(
         let part =
             part.map_err(|e| PullError::Internal(format!("delta part task failed: {e}")))??;
         let permit = Arc::clone(&budget)
-            .acquire_many_owned(budget_units(part.len))
+            .acquire_many_owned(budget_units(APPLY_MIB * 1024 * 1024))
             .await
             .map_err(|e| PullError::Internal(format!("delta memory budget: {e}")))?;
         let (repo, sources, held, cancel, shown) = (
@@ -423,9 +423,14 @@ struct PartJob {
 }
 
 /// Memory, in MiB, that decompressing and applying parts may hold at once (beyond a
-/// few MiB of buffers): one xz dictionary or one payload of ostree's default 32 MiB
-/// chunks, plus smaller parts beside it. A part larger than the budget runs alone.
-pub const MEMORY_BUDGET_MIB: u64 = 40;
+/// few MiB of buffers): the xz dictionary of one part of ostree's default 32 MiB chunks
+/// beside the part being applied ([`APPLY_MIB`]), or several smaller parts. A part
+/// larger than the budget runs alone.
+pub const MEMORY_BUDGET_MIB: u64 = 48;
+
+/// What applying a part holds: its tables and ops, bspatch work
+/// ([`apply::OBJECT_MEMORY`]) and a read source; the payload itself stays in its file.
+pub const APPLY_MIB: u64 = 16;
 
 /// Budget units (MiB, rounded up, at most the whole budget) for `bytes` of memory.
 fn budget_units(bytes: u64) -> u32 {
@@ -552,7 +557,7 @@ async fn stage_part(
     .map_err(|e| PullError::Internal(format!("delta part task failed: {e}")))?
 }
 
-/// Reads a staged payload back (one part in memory at a time) and applies it.
+/// Applies a staged payload from its file.
 fn apply_staged<ObjectID: FsVerityHashValue>(
     part: StagedPart,
     delta: &str,
@@ -561,33 +566,12 @@ fn apply_staged<ObjectID: FsVerityHashValue>(
     held: &HashSet<Checksum>,
     cancel: &Cancel,
 ) -> Result<apply::PartResult<ObjectID>, PullError> {
-    use std::io::{Read, Seek};
-    let StagedPart {
-        job,
-        mut payload,
-        len,
-    } = part;
-    let n = usize::try_from(len).map_err(|_| part_err(&job, delta, "payload too large"))?;
-    let mut bytes = Vec::new();
-    bytes.try_reserve_exact(n).map_err(|_| {
-        part_err(
-            &job,
-            delta,
-            format!("cannot allocate {n} bytes for the payload"),
-        )
-    })?;
-    payload
-        .rewind()
-        .map_err(|e| PullError::Internal(format!("staged part: {e}")))?;
-    payload
-        .read_to_end(&mut bytes)
-        .map_err(|e| PullError::Internal(format!("staged part: {e}")))?;
-    drop(payload);
+    let StagedPart { job, payload, len } = part;
     let objects = cfsync_formats::delta::DeltaObjects::new(&job.objects)
         .map_err(|e| PullError::Internal(format!("part object list: {e}")))?;
     let have = |id: &Checksum| held.contains(id);
     tracing::debug!("{}: applying", job.path);
-    apply_part(repo, &bytes, objects, sources, &have, cancel).map_err(|e| match e {
+    apply_part(repo, &payload, len, objects, sources, &have, cancel).map_err(|e| match e {
         PullError::Hostile(m) => part_err(&job, delta, m),
         other => other,
     })

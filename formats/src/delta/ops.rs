@@ -117,11 +117,12 @@ impl OpCode {
     }
 }
 
-/// Where a `w` operation takes its bytes from.
+/// Where a `w` operation takes its bytes from; `D` is how the blob hands out ranges
+/// (see [`Blob`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteSource<'a> {
+pub enum WriteSourceOf<D> {
     /// From the part's blob (already range-checked).
-    Blob(&'a [u8]),
+    Blob(D),
     /// From the current read source's content, at `offset` (not checkable here).
     ReadSource {
         /// Offset into the read source's content.
@@ -129,16 +130,22 @@ pub enum WriteSource<'a> {
     },
 }
 
-/// One decoded operation.
+/// Where a `w` operation takes its bytes from, with the blob in memory.
+pub type WriteSource<'a> = WriteSourceOf<&'a [u8]>;
+
+/// One decoded operation, with the blob in memory.
+pub type Op<'a> = OpOf<&'a [u8]>;
+
+/// One decoded operation; `D` is how the blob hands out ranges (see [`Blob`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Op<'a> {
+pub enum OpOf<D> {
     /// `S` on a metadata object: `data` is the whole object.
     SpliceMetadata {
         /// The object created.
         object: DeltaObject,
         /// Its serialized bytes (from the blob).
-        data: &'a [u8],
+        data: D,
     },
     /// `S` on a file object: content (regular file) or target (symlink) from the blob.
     SpliceFile {
@@ -149,7 +156,7 @@ pub enum Op<'a> {
         /// Index into the part's xattr table (checked).
         xattrs: usize,
         /// The content or symlink target bytes (from the blob).
-        data: &'a [u8],
+        data: D,
     },
     /// `o`: start file object `object` with content length `size`.
     Open {
@@ -167,7 +174,7 @@ pub enum Op<'a> {
         /// Number of bytes.
         size: u64,
         /// Where they come from.
-        source: WriteSource<'a>,
+        source: WriteSourceOf<D>,
     },
     /// `r`: the file object `checksum` (which must exist locally) becomes the read source.
     SetReadSource {
@@ -184,23 +191,23 @@ pub enum Op<'a> {
     /// `B`: the open object's content is `bspatch(read source, patch)`, `size` bytes.
     Bspatch {
         /// The patch (from the blob).
-        patch: &'a [u8],
+        patch: D,
         /// The content length declared by the `o` that opened the object.
         size: u64,
     },
 }
 
-impl Op<'_> {
+impl<D> OpOf<D> {
     /// The opcode of this operation.
     pub fn opcode(&self) -> OpCode {
         match self {
-            Op::SpliceMetadata { .. } | Op::SpliceFile { .. } => OpCode::OpenSpliceAndClose,
-            Op::Open { .. } => OpCode::Open,
-            Op::Write { .. } => OpCode::Write,
-            Op::SetReadSource { .. } => OpCode::SetReadSource,
-            Op::UnsetReadSource => OpCode::UnsetReadSource,
-            Op::Close { .. } => OpCode::Close,
-            Op::Bspatch { .. } => OpCode::Bspatch,
+            OpOf::SpliceMetadata { .. } | OpOf::SpliceFile { .. } => OpCode::OpenSpliceAndClose,
+            OpOf::Open { .. } => OpCode::Open,
+            OpOf::Write { .. } => OpCode::Write,
+            OpOf::SetReadSource { .. } => OpCode::SetReadSource,
+            OpOf::UnsetReadSource => OpCode::UnsetReadSource,
+            OpOf::Close { .. } => OpCode::Close,
+            OpOf::Bspatch { .. } => OpCode::Bspatch,
         }
     }
 }
@@ -362,9 +369,48 @@ pub enum OpError {
     },
 }
 
+/// Access to a part's blob for the decoder: in memory (`&[u8]`, the usual case), or
+/// kept elsewhere by a caller that does not hold large payloads in memory (the caller
+/// implements this over its storage; the decoder stays free of I/O).
+pub trait Blob: Copy {
+    /// How a checked range of the blob is handed out (`&[u8]` for a blob in memory).
+    type Data: Copy + std::fmt::Debug + PartialEq + Eq;
+    /// The blob's length in bytes.
+    fn len(&self) -> usize;
+    /// Whether the blob is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The bytes `start..end`; the decoder has checked `start <= end <= len()`.
+    fn range(&self, start: usize, end: usize) -> Option<Self::Data>;
+    /// The 32 bytes at `start` as a checksum (the argument of a set-read-source); the
+    /// decoder has checked that they lie within the blob. `None` if they cannot be read.
+    fn checksum_at(&self, start: usize) -> Option<Checksum>;
+}
+
+impl<'a> Blob for &'a [u8] {
+    type Data = &'a [u8];
+
+    fn len(&self) -> usize {
+        <[u8]>::len(self)
+    }
+
+    fn range(&self, start: usize, end: usize) -> Option<&'a [u8]> {
+        self.get(start..end)
+    }
+
+    fn checksum_at(&self, start: usize) -> Option<Checksum> {
+        let bytes = self.get(start..start.checked_add(32)?)?;
+        Checksum::from_slice(bytes).ok()
+    }
+}
+
+/// The tables and in-memory blob that ops refer to, plus the part's object list.
+pub type OpContext<'a> = OpContextOf<'a, &'a [u8]>;
+
 /// The tables and blob that ops refer to, plus the part's object list.
 #[derive(Debug, Clone, Copy)]
-pub struct OpContext<'a> {
+pub struct OpContextOf<'a, B> {
     /// The part header's object list.
     pub objects: DeltaObjects<'a>,
     /// Number of entries in the payload's mode table.
@@ -372,7 +418,7 @@ pub struct OpContext<'a> {
     /// Number of entries in the payload's xattr table.
     pub n_xattrs: usize,
     /// The payload's raw data blob.
-    pub blob: &'a [u8],
+    pub blob: B,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -382,11 +428,14 @@ struct OpenObject {
     written: u64,
 }
 
+/// Iterator over the operations of a part with its blob in memory.
+pub type Ops<'a> = OpsOf<'a, &'a [u8]>;
+
 /// Iterator over the operations of a part; yields `Err` once and then stops on the first
 /// invalid operation (or at the end if the stream is unfinished).
 #[derive(Debug, Clone)]
-pub struct Ops<'a> {
-    ctx: OpContext<'a>,
+pub struct OpsOf<'a, B> {
+    ctx: OpContextOf<'a, B>,
     ops: &'a [u8],
     pos: usize,
     next_object: usize,
@@ -395,13 +444,13 @@ pub struct Ops<'a> {
     done: bool,
 }
 
-impl<'a> Ops<'a> {
+impl<'a, B: Blob> OpsOf<'a, B> {
     /// Decodes `ops` (the payload's operations bytecode) against `ctx`.
     ///
     /// Allocates nothing: ops borrow the blob, sizes are only numbers, and each step is
     /// O(1) apart from reading its varints.
-    pub fn new(ops: &'a [u8], ctx: OpContext<'a>) -> Self {
-        Ops {
+    pub fn new(ops: &'a [u8], ctx: OpContextOf<'a, B>) -> Self {
+        OpsOf {
             ctx,
             ops,
             pos: 0,
@@ -439,7 +488,7 @@ impl<'a> Ops<'a> {
         Err(OpError::VarintOverflow { offset, op })
     }
 
-    fn blob(&self, offset: usize, op: OpCode, start: u64, len: u64) -> Result<&'a [u8], OpError> {
+    fn blob(&self, offset: usize, op: OpCode, start: u64, len: u64) -> Result<B::Data, OpError> {
         let err = OpError::BlobRange {
             offset,
             op,
@@ -450,7 +499,10 @@ impl<'a> Ops<'a> {
         let s = usize::try_from(start).map_err(|_| err.clone())?;
         let l = usize::try_from(len).map_err(|_| err.clone())?;
         let e = s.checked_add(l).ok_or_else(|| err.clone())?;
-        self.ctx.blob.get(s..e).ok_or(err)
+        if e > self.ctx.blob.len() {
+            return Err(err);
+        }
+        self.ctx.blob.range(s, e).ok_or(err)
     }
 
     fn next_listed(&self, offset: usize, op: OpCode) -> Result<DeltaObject, OpError> {
@@ -502,7 +554,7 @@ impl<'a> Ops<'a> {
         self.open = None;
     }
 
-    fn step(&mut self) -> Result<Option<Op<'a>>, OpError> {
+    fn step(&mut self) -> Result<Option<OpOf<B::Data>>, OpError> {
         let offset = self.pos;
         let Some(&byte) = self.ops.get(offset) else {
             let count = self.ctx.objects.len();
@@ -524,13 +576,13 @@ impl<'a> Ops<'a> {
                     let size = self.varint(offset, op)?;
                     let start = self.varint(offset, op)?;
                     let data = self.blob(offset, op, start, size)?;
-                    Op::SpliceMetadata { object, data }
+                    OpOf::SpliceMetadata { object, data }
                 } else {
                     let (mode, xattrs) = self.mode_xattrs(offset, op)?;
                     let size = self.varint(offset, op)?;
                     let start = self.varint(offset, op)?;
                     let data = self.blob(offset, op, start, size)?;
-                    Op::SpliceFile {
+                    OpOf::SpliceFile {
                         object,
                         mode,
                         xattrs,
@@ -556,7 +608,7 @@ impl<'a> Ops<'a> {
                     declared: size,
                     written: 0,
                 });
-                Op::Open {
+                OpOf::Open {
                     object,
                     mode,
                     xattrs,
@@ -567,9 +619,9 @@ impl<'a> Ops<'a> {
                 let size = self.varint(offset, op)?;
                 let start = self.varint(offset, op)?;
                 let source = if self.read_source {
-                    WriteSource::ReadSource { offset: start }
+                    WriteSourceOf::ReadSource { offset: start }
                 } else {
-                    WriteSource::Blob(self.blob(offset, op, start, size)?)
+                    WriteSourceOf::Blob(self.blob(offset, op, start, size)?)
                 };
                 let open = self.open.as_mut().ok_or(OpError::NotOpen { offset, op })?;
                 let total = open.written.saturating_add(size);
@@ -582,24 +634,26 @@ impl<'a> Ops<'a> {
                     });
                 }
                 open.written = total;
-                Op::Write { size, source }
+                OpOf::Write { size, source }
             }
             OpCode::SetReadSource => {
                 let start = self.varint(offset, op)?;
-                let bytes = self.blob(offset, op, start, 32)?;
-                let checksum = Checksum::from_slice(bytes).map_err(|_| OpError::BlobRange {
+                let range_err = OpError::BlobRange {
                     offset,
                     op,
                     start,
                     len: 32,
                     blob_len: self.ctx.blob.len(),
-                })?;
+                };
+                self.blob(offset, op, start, 32)?;
+                let s = usize::try_from(start).map_err(|_| range_err.clone())?;
+                let checksum = self.ctx.blob.checksum_at(s).ok_or(range_err)?;
                 self.read_source = true;
-                Op::SetReadSource { checksum }
+                OpOf::SetReadSource { checksum }
             }
             OpCode::UnsetReadSource => {
                 self.read_source = false;
-                Op::UnsetReadSource
+                OpOf::UnsetReadSource
             }
             OpCode::Close => {
                 let open = self.open.ok_or(OpError::NotOpen { offset, op })?;
@@ -612,7 +666,7 @@ impl<'a> Ops<'a> {
                     });
                 }
                 self.finish_object();
-                Op::Close {
+                OpOf::Close {
                     object: open.object,
                 }
             }
@@ -634,7 +688,7 @@ impl<'a> Ops<'a> {
                     });
                 }
                 open.written = open.declared;
-                Op::Bspatch {
+                OpOf::Bspatch {
                     patch,
                     size: open.declared,
                 }
@@ -644,8 +698,8 @@ impl<'a> Ops<'a> {
     }
 }
 
-impl<'a> Iterator for Ops<'a> {
-    type Item = Result<Op<'a>, OpError>;
+impl<B: Blob> Iterator for OpsOf<'_, B> {
+    type Item = Result<OpOf<B::Data>, OpError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
@@ -665,7 +719,7 @@ impl<'a> Iterator for Ops<'a> {
     }
 }
 
-impl std::iter::FusedIterator for Ops<'_> {}
+impl<B: Blob> std::iter::FusedIterator for OpsOf<'_, B> {}
 
 /// Number of operations of each opcode in a part (what `ostree static-delta show` prints
 /// as `PartPayloadOps<i>`), indexed by [`OpCode::index`].

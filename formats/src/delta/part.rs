@@ -425,6 +425,51 @@ pub enum PayloadError {
     /// The xattr table has more than [`MAX_XATTR_TABLE`] entries.
     #[error("delta part payload xattr table has {0} entries, more than the limit")]
     TooManyXattrs(usize),
+    /// The payload's framing offsets are out of order or out of range.
+    #[error("delta part payload of {len} bytes: {what}")]
+    Layout {
+        /// The payload's length.
+        len: u64,
+        /// What is wrong.
+        what: &'static str,
+    },
+}
+
+/// Bytes at the end of a payload that hold its framing offsets (three offsets of at most
+/// eight bytes): what [`payload_ranges`] needs.
+pub const PAYLOAD_TAIL: usize = 24;
+
+/// Where the four fields of a payload lie — the mode table, the xattr table, the blob and
+/// the ops — from the payload's length and its last bytes (`tail`: the last
+/// `min(len, PAYLOAD_TAIL)` bytes or more), for callers that keep a large payload's blob
+/// out of memory. The ranges are checked to be in order and within the payload; the
+/// fields themselves are checked by [`PartPayloadRef::from_tables`]. Allocates nothing.
+pub fn payload_ranges(len: u64, tail: &[u8]) -> Result<[std::ops::Range<u64>; 4], PayloadError> {
+    let bad = |what| PayloadError::Layout { len, what };
+    let n = usize::try_from(len).map_err(|_| bad("too large for this platform"))?;
+    let osz = gvariant::offset_size(n);
+    let table = n
+        .checked_sub(osz.saturating_mul(3))
+        .ok_or_else(|| bad("too short for its framing offsets"))?;
+    let tail_start = n
+        .checked_sub(tail.len())
+        .ok_or_else(|| bad("tail longer than the payload"))?;
+    if tail_start > table {
+        return Err(bad("tail does not cover the framing offsets"));
+    }
+    let end = |i: usize| -> Result<usize, PayloadError> {
+        let at = n
+            .checked_sub(osz.saturating_mul(i))
+            .and_then(|a| a.checked_sub(tail_start))
+            .ok_or_else(|| bad("framing offset out of range"))?;
+        gvariant::read_offset(tail, at, osz).ok_or_else(|| bad("framing offset out of range"))
+    };
+    let (e0, e1, e2) = (end(1)?, end(2)?, end(3)?);
+    if !(e0 <= e1 && e1 <= e2 && e2 <= table) {
+        return Err(bad("framing offsets out of order or past the ops"));
+    }
+    let r = |a: usize, b: usize| a as u64..b as u64;
+    Ok([r(0, e0), r(e0, e1), r(e1, e2), r(e2, table)])
 }
 
 /// One entry of the mode table (values converted from big-endian).
@@ -503,6 +548,33 @@ impl<'a> PartPayloadRef<'a> {
         })
     }
 
+    /// A payload whose blob is kept elsewhere: the mode table, xattr table and ops as
+    /// located by [`payload_ranges`]. [`PartPayloadRef::blob`] is then empty; decode the
+    /// ops with [`super::ops::OpsOf`] over the caller's own [`super::ops::Blob`].
+    /// Allocates one entry per xattr table entry, at most [`MAX_XATTR_TABLE`].
+    pub fn from_tables(
+        modes: &'a [u8],
+        xattrs: &'a [u8],
+        ops: &'a [u8],
+    ) -> Result<Self, PayloadError> {
+        let modes = Value::from_bytes(modes, "a(uuu)")?;
+        let xattrs = Value::from_bytes(xattrs, "aa(ayay)")?;
+        let n = xattrs.array_len()?;
+        if n > MAX_XATTR_TABLE {
+            return Err(PayloadError::TooManyXattrs(n));
+        }
+        let mut table = Vec::with_capacity(n);
+        for x in xattrs.array_iter()? {
+            table.push(x?);
+        }
+        Ok(PartPayloadRef {
+            modes: modes.data(),
+            xattrs: table,
+            blob: &[],
+            ops,
+        })
+    }
+
     /// Number of mode table entries.
     pub fn n_modes(&self) -> usize {
         self.modes.len().checked_div(12).unwrap_or(0)
@@ -576,6 +648,65 @@ mod tests {
         let mut v = vec![b'x'];
         v.extend(e.finish().unwrap());
         v
+    }
+
+    /// A payload with `n_modes` modes, one xattr entry, a blob and ops, serialized.
+    fn payload(blob_len: usize, ops: &[u8]) -> Vec<u8> {
+        use crate::gvariant::OwnedValue as V;
+        let modes = (0..3)
+            .map(|i| V::Tuple(vec![V::u32_be(i), V::u32_be(i), V::u32_be(0o100644)]))
+            .collect();
+        let xattr = V::array(
+            "(ayay)",
+            vec![V::Tuple(vec![
+                V::bytes(b"user.a\0".to_vec()),
+                V::bytes(b"v".to_vec()),
+            ])],
+        );
+        let blob: Vec<u8> = (0..blob_len).map(|i| (i * 7) as u8).collect();
+        V::Tuple(vec![
+            V::array("(uuu)", modes),
+            V::array("a(ayay)", vec![xattr]),
+            V::bytes(blob),
+            V::bytes(ops.to_vec()),
+        ])
+        .to_bytes()
+        .unwrap()
+    }
+
+    #[test]
+    fn payload_ranges_agree_with_the_parser_for_every_offset_width() {
+        // Lengths that give 1-, 2- and 4-byte framing offsets.
+        for blob_len in [10usize, 300, 70_000] {
+            let ops = [b'R', b'R'];
+            let data = payload(blob_len, &ops);
+            let tail = &data[data.len().saturating_sub(PAYLOAD_TAIL)..];
+            let [m, x, b, o] = payload_ranges(data.len() as u64, tail).unwrap();
+            let whole = PartPayloadRef::from_bytes(&data).unwrap();
+            let at = |r: &std::ops::Range<u64>| &data[r.start as usize..r.end as usize];
+            assert_eq!(at(&b), whole.blob(), "blob of {blob_len}");
+            assert_eq!(at(&o), whole.ops_bytes());
+            let split = PartPayloadRef::from_tables(at(&m), at(&x), at(&o)).unwrap();
+            assert_eq!(split.n_modes(), 3);
+            assert_eq!(split.mode(2), whole.mode(2));
+            assert_eq!(split.n_xattrs(), 1);
+            assert_eq!(
+                split.xattrs(0).unwrap().entries().unwrap(),
+                whole.xattrs(0).unwrap().entries().unwrap()
+            );
+            assert!(split.blob().is_empty());
+            // Every shorter tail that still covers the offsets works; a corrupt one fails.
+            let mut bad = data.clone();
+            let n = bad.len();
+            bad[n - 1] = 0xff;
+            let bt = &bad[n.saturating_sub(PAYLOAD_TAIL)..];
+            assert!(
+                payload_ranges(n as u64, bt).is_err(),
+                "corrupt tail of {blob_len}"
+            );
+        }
+        assert!(payload_ranges(2, &[0, 0]).is_err());
+        assert!(payload_ranges(100, &[]).is_err());
     }
 
     fn read_all<R: Read>(mut r: R) -> io::Result<Vec<u8>> {
