@@ -4,9 +4,9 @@
 //! Signatures are made by independent implementations, never only by cfsync's signer:
 //! GPG by real `gpg` through `ostree commit --gpg-sign` and `ostree summary -u
 //! --gpg-sign`; ed25519 by PyNaCl (libsodium) through `python3`, since Debian's ostree
-//! is built without ed25519. (Install it with `python3 -m pip install pynacl`.) The
-//! other way round, what `cfsync sign` makes is checked by real ostree (GPG) and by
-//! PyNaCl (ed25519).
+//! is built without ed25519 (install it with `apt-get install python3-nacl` or
+//! `python3 -m pip install pynacl`). The other way round, what `cfsync sign` makes is
+//! checked by real ostree (GPG) and by PyNaCl (ed25519).
 //!
 //! Every refusal is checked the same way: the pull fails with a message naming what is
 //! wrong, no ref is stored, and the nginx log shows that no content was requested (no
@@ -290,13 +290,37 @@ fn signature_metadata(key: &str, sigs: &[Vec<u8>]) -> Vec<u8> {
 // PyNaCl (an ed25519 implementation independent of cfsync's)
 // ---------------------------------------------------------------------------------------
 
-const PIP_HINT: &str = "python3 -m pip install pynacl";
+const PYNACL_HINT: &str = "install PyNaCl: `apt-get install python3-nacl` (Debian) or \
+                           `python3 -m pip install pynacl`";
+
+/// The first Python with PyNaCl importable: `python3` on `PATH`, else Debian's
+/// `/usr/bin/python3` (where `python3-nacl` installs). Panics with the install hint.
+fn python_with_nacl() -> &'static str {
+    static PY: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+    PY.get_or_init(|| {
+        for py in ["python3", "/usr/bin/python3"] {
+            let ok = Command::new(py)
+                .args(["-c", "import nacl.signing"])
+                .output()
+                .is_ok_and(|o| o.status.success());
+            if ok {
+                return py;
+            }
+        }
+        panic!("no python3 with PyNaCl found; {PYNACL_HINT}");
+    })
+}
 
 fn python(script: &str, args: &[&str]) -> String {
-    let out = output(Command::new("python3").arg("-c").arg(script).args(args));
+    let out = output(
+        Command::new(python_with_nacl())
+            .arg("-c")
+            .arg(script)
+            .args(args),
+    );
     assert!(
         out.status.success(),
-        "python3 (PyNaCl) failed; install it with `{PIP_HINT}`:\n{}",
+        "python3 (PyNaCl) failed ({PYNACL_HINT}):\n{}",
         describe(&out)
     );
     String::from_utf8(out.stdout).unwrap()
