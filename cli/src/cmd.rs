@@ -51,6 +51,23 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
                 );
             }
             let stats = with_store!(&store, |s| pull(&cli, s, a, None).await)?;
+            if !stats.dry_run {
+                // Where the ref came from, for `log --depth` (best effort: a cache).
+                let state = state_dir(&store)?;
+                let path = Path::new(&a.source);
+                let origin = if remote_store(&cli, state.clone())?.get(&a.source)?.is_none()
+                    && !a.source.contains("://")
+                    && path.exists()
+                {
+                    path.canonicalize()
+                        .map_or_else(|_| a.source.clone(), |p| p.display().to_string())
+                } else {
+                    a.source.clone()
+                };
+                if let Err(e) = log::record_origin(&state, &a.r#ref, &origin) {
+                    tracing::warn!("recording where {} came from: {e:#}", a.r#ref);
+                }
+            }
             print_pull(&stats, a.json)
         }
         Command::Refs(j) => {
@@ -59,6 +76,7 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
                 if !with_store!(&store, |s| s.delete_ref(name))? {
                     bail!("no ref {name:?} in the repository (see `cfsync refs`)");
                 }
+                log::forget_origin(&state_dir(&store)?, name);
                 if !cli.quiet && !j.json {
                     eprintln!(
                         "cfsync: deleted ref {name}; `cfsync gc` removes what only it reached"

@@ -110,7 +110,8 @@ pub struct LogArgs {
     /// not stored from --from (each checked against its checksum; nothing is kept).
     #[arg(long)]
     pub depth: Option<usize>,
-    /// Where to fetch missing parent commits: a remote name, URL or repository path.
+    /// Where to fetch missing parent commits: a remote name, URL or repository path
+    /// (default: where the ref was last pulled from).
     #[arg(long, value_name = "SOURCE")]
     pub from: Option<String>,
     /// Print JSON.

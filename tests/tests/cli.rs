@@ -477,7 +477,15 @@ fn log_depth_fetches_parents_and_checks_them() {
     assert_eq!(l["commits"].as_array().unwrap().len(), 1);
     assert_eq!(l["next_parent"], d.v1.as_str());
     assert!(ok(&repo, &["log", &d.refname]).contains("not stored"));
-    fails(&repo, &["log", &d.refname, "--depth", "1"], 1, "--from");
+    // A commit named by checksum has no recorded origin.
+    fails(&repo, &["log", &d.v2, "--depth", "1"], 1, "--from");
+    // A ref: by default, its parents come from where it was pulled from.
+    let l = json(&repo, "log", &["log", &d.refname, "--depth", "1"]);
+    assert_eq!(
+        l["source"].as_str(),
+        Some(d.repo.canonicalize().unwrap().to_str().unwrap())
+    );
+    assert_eq!(l["commits"][1]["commit"], d.v1.as_str());
 
     let l = json(
         &repo,

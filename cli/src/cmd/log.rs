@@ -2,7 +2,8 @@
 //!
 //! The history is what the repository stores (commits pulled in full), plus, with
 //! `--depth N`, parent commit objects fetched from a source (`--from`, a remote name,
-//! URL or repository path) when they are not stored. A fetched commit object is checked
+//! URL or repository path; by default the source the ref was last pulled from, which
+//! `pull` records) when they are not stored. A fetched commit object is checked
 //! against its checksum, which its child names, so the chain from the (verified) ref
 //! down is authentic; fetched commits are not kept. Nothing else of a fetched commit
 //! (its tree, its files) is downloaded.
@@ -30,6 +31,43 @@ enum Origin {
     Fetched,
 }
 
+/// Directory (in cfsync's state directory) of the files naming where each ref was
+/// last pulled from: `origins/<ref, escaped as in composefs stream refs>`.
+const ORIGINS: &str = "origins";
+
+fn origin_path(state_dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let escaped = cfsync_engine::store::ostree_ref_name(name);
+    let file = escaped.strip_prefix("ostree/").unwrap_or(&escaped);
+    state_dir.join(ORIGINS).join(file)
+}
+
+/// Records that ref `name` was pulled from `source` (a remote name, URL or path), the
+/// default `--from` of `log --depth`.
+pub(crate) fn record_origin(state_dir: &std::path::Path, name: &str, source: &str) -> Result<()> {
+    let path = origin_path(state_dir, name);
+    let dir = path
+        .parent()
+        .ok_or_else(|| anyhow!("no parent of {}", path.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a file in {}", dir.display()))?;
+    std::io::Write::write_all(&mut tmp, source.as_bytes())?;
+    tmp.persist(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Forgets where ref `name` came from (when the ref is deleted).
+pub(crate) fn forget_origin(state_dir: &std::path::Path, name: &str) {
+    let _ = std::fs::remove_file(origin_path(state_dir, name));
+}
+
+fn recorded_origin(state_dir: &std::path::Path, name: &str) -> Option<String> {
+    std::fs::read_to_string(origin_path(state_dir, name))
+        .ok()
+        .filter(|s| !s.is_empty())
+}
+
 /// `cfsync log REF [--depth N] [--from SOURCE]`.
 pub(crate) async fn log<O: FsVerityHashValue>(
     cli: &Cli,
@@ -40,6 +78,14 @@ pub(crate) async fn log<O: FsVerityHashValue>(
     json: bool,
 ) -> Result<()> {
     let head = resolve_commit(store, name)?;
+    // Without --from, the source the ref was last pulled from.
+    let from: Option<String> = match from {
+        Some(f) => Some(f.to_owned()),
+        None if store.resolve_ref(name)?.is_some() => recorded_origin(&store.state_dir()?, name),
+        None => None,
+    };
+    let from = from.as_deref();
+    let mut used_source = None;
     let mut source: Option<Source> = None;
     let mut entries = Vec::new();
     let mut next = Some(head);
@@ -56,6 +102,7 @@ pub(crate) async fn log<O: FsVerityHashValue>(
             None if depth.is_some() => {
                 if source.is_none() {
                     source = Some(open_source(cli, store, from, &id)?);
+                    used_source = from;
                 }
                 let src = source.as_ref().ok_or_else(|| anyhow!("no source"))?;
                 (fetch_commit(src, &id).await?, Origin::Fetched)
@@ -75,6 +122,7 @@ pub(crate) async fn log<O: FsVerityHashValue>(
             "commit": head.to_hex(),
             "commits": entries,
             "next_parent": unfetched.map(|c| c.to_hex()),
+            "source": used_source,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -114,7 +162,7 @@ fn open_source<O: FsVerityHashValue>(
 ) -> Result<Source> {
     let Some(from) = from else {
         bail!(
-            "parent commit {missing} is not stored; pass --from REMOTE (or a URL or repository path) to fetch it"
+            "parent commit {missing} is not stored, and where the ref came from is not known; pass --from REMOTE (or a URL or repository path) to fetch it"
         );
     };
     let remotes = super::remote_store(cli, store.state_dir()?)?;
