@@ -53,6 +53,15 @@ const INFO_LEN: usize = 12;
 pub const MAX_TREE_DEPTH: usize = 256;
 /// Most objects one commit table may hold.
 const MAX_OBJECTS: usize = 16 * 1024 * 1024;
+/// Directory entries an image may have beyond [`TREE_ENTRIES_PER_OBJECT`] per distinct
+/// dirtree and file object it is built from. Dirtrees are shared by checksum, so 41
+/// dirtrees that each hold the next one twice describe 2^40 paths: the image build
+/// expands every path, and without this bound (checked before building) would run
+/// until memory runs out.
+const TREE_ENTRIES_BASE: usize = 1024 * 1024;
+/// Directory entries allowed per distinct object met (real trees have about one path
+/// per object, a few more where identical files or directories repeat).
+const TREE_ENTRIES_PER_OBJECT: usize = 64;
 
 const S_IFMT: u32 = 0o170_000;
 const S_IFDIR: u32 = 0o040_000;
@@ -598,6 +607,42 @@ impl<ObjectID: FsVerityHashValue, L: ObjectLookup<ObjectID>> FsBuilder<'_, Objec
         Ok(leaf)
     }
 
+    /// The number of directory entries the tree of `tree` expands to, counting each
+    /// shared dirtree once (`memo`), and the distinct file objects it names (`files`).
+    /// Linear in the distinct dirtrees, so a tree of 2^40 paths is measured, not built.
+    fn count(
+        &self,
+        tree: &Checksum,
+        depth: usize,
+        memo: &mut HashMap<Checksum, u64>,
+        files: &mut std::collections::HashSet<Checksum>,
+    ) -> Result<u64, StoreError> {
+        if let Some(n) = memo.get(tree) {
+            return Ok(*n);
+        }
+        if depth > MAX_TREE_DEPTH {
+            return Err(StoreError::Format(format!(
+                "dirtree {tree}: nesting deeper than {MAX_TREE_DEPTH}"
+            )));
+        }
+        let (data, _) = self.get(tree, "dirtree")?;
+        let bad = |e: &dyn std::fmt::Display| StoreError::Format(format!("dirtree {tree}: {e}"));
+        let dt = DirTreeRef::from_bytes(data).map_err(|e| bad(&e))?;
+        let mut n = 0u64;
+        for f in dt.files() {
+            let (_, id) = f.map_err(|e| bad(&e))?;
+            files.insert(id);
+            n = n.saturating_add(1);
+        }
+        for d in dt.dirs() {
+            let (_, contents, _) = d.map_err(|e| bad(&e))?;
+            let below = self.count(&contents, depth + 1, memo, files)?;
+            n = n.saturating_add(1).saturating_add(below);
+        }
+        memo.insert(*tree, n);
+        Ok(n)
+    }
+
     fn dir(
         &mut self,
         tree: &Checksum,
@@ -649,6 +694,18 @@ pub fn build_filesystem<ObjectID: FsVerityHashValue, L: ObjectLookup<ObjectID>>(
         fs: FileSystem::new(Stat::uninitialized()),
         leaves: HashMap::new(),
     };
+    // Measure before building: shared dirtrees can describe far more paths than objects.
+    let (mut memo, mut files) = (HashMap::new(), std::collections::HashSet::new());
+    let entries = b.count(&root_tree, 0, &mut memo, &mut files)?;
+    let distinct = memo.len().saturating_add(files.len());
+    let limit = TREE_ENTRIES_BASE.saturating_add(distinct.saturating_mul(TREE_ENTRIES_PER_OBJECT));
+    if entries > limit as u64 {
+        return Err(StoreError::Format(format!(
+            "commit {commit}: its tree has {entries} entries from only {distinct} distinct \
+             objects (more than {limit}): shared dirtrees repeated over and over"
+        )));
+    }
+    drop((memo, files));
     let mut root = Directory::new(b.dirmeta(&root_meta)?);
     b.dir(&root_tree, &mut root, 0)?;
     let mut fs = b.fs;
