@@ -18,7 +18,7 @@
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -238,12 +238,15 @@ struct Open {
 
 /// What one part produced.
 #[derive(Debug)]
-pub struct PartResult<ObjectID> {
-    /// Verified objects, in the order the part created them.
-    pub objects: Vec<(Checksum, Entry<ObjectID>)>,
+pub struct PartResult {
+    /// Objects stored and handed to the sink.
+    pub stored: u64,
     /// Objects the part carries that were already held (not stored again).
     pub skipped: u64,
 }
+
+/// Receives each verified object as soon as it is stored (from any thread).
+pub type Sink<'s, ObjectID> = dyn Fn(Checksum, Entry<ObjectID>) + Sync + 's;
 
 fn header_for(
     payload: &PartPayloadRef<'_>,
@@ -389,8 +392,9 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
     objects: DeltaObjects<'_>,
     sources: &ReadSources<ObjectID>,
     have: &(dyn Fn(&Checksum) -> bool + Sync),
+    sink: &Sink<'_, ObjectID>,
     cancel: &Cancel,
-) -> Result<PartResult<ObjectID>, PullError> {
+) -> Result<PartResult, PullError> {
     let layout = |e: &dyn std::fmt::Display| PullError::Hostile(format!("delta part payload: {e}"));
     let tail_len = len.min(PAYLOAD_TAIL as u64);
     let tail = read_range(
@@ -430,8 +434,11 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
     let workers = store_workers();
     let failed = AtomicBool::new(false);
     let worker_error: Mutex<Option<PullError>> = Mutex::new(None);
-    let stored: Mutex<Vec<(Checksum, Entry<ObjectID>)>> =
-        Mutex::new(Vec::with_capacity(objects.len()));
+    let stored = AtomicU64::new(0);
+    let give = |id: Checksum, e: Entry<ObjectID>| {
+        stored.fetch_add(1, Ordering::Relaxed);
+        sink(id, e);
+    };
     let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(workers * 2);
     let rx = Mutex::new(rx);
     let gate = MemGate {
@@ -458,9 +465,7 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
                     let Some(done) = done else { continue };
                     match done {
                         Ok(done) => {
-                            if let Ok(mut v) = stored.lock() {
-                                v.push(done);
-                            }
+                            give(done.0, done.1);
                         }
                         Err(e) => {
                             failed.store(true, Ordering::Relaxed);
@@ -473,7 +478,7 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
             });
         }
         let r = decode(
-            &payload, blob, objects, sources, have, cancel, &failed, &tx, &gate, &stored,
+            &payload, blob, objects, sources, have, cancel, &failed, &tx, &gate, &give,
         );
         drop(tx);
         r
@@ -483,13 +488,13 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
         return Err(e);
     }
     Ok(PartResult {
-        objects: stored.into_inner().unwrap_or_default(),
+        stored: stored.into_inner(),
         skipped,
     })
 }
 
 /// Decodes the operations, sending each object to be stored to `tx` (metadata objects
-/// are checked here and added to `stored` directly). Returns the count of objects skipped.
+/// are checked here and given to `give` directly). Returns the count of objects skipped.
 #[allow(clippy::too_many_arguments)]
 fn decode<'a, ObjectID: FsVerityHashValue>(
     payload: &PartPayloadRef<'a>,
@@ -501,7 +506,7 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
     failed: &AtomicBool,
     tx: &SyncSender<Job>,
     gate: &MemGate,
-    stored: &Mutex<Vec<(Checksum, Entry<ObjectID>)>>,
+    give: &(dyn Fn(Checksum, Entry<ObjectID>) + Sync),
 ) -> Result<u64, PullError> {
     let mut skipped = 0u64;
     let mut open: Option<Open> = None;
@@ -562,9 +567,7 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
                     data,
                     external: None,
                 };
-                if let Ok(mut v) = stored.lock() {
-                    v.push((object.checksum, entry));
-                }
+                give(object.checksum, entry);
             }
             OpOf::SpliceFile {
                 object,

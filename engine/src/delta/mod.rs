@@ -384,18 +384,33 @@ async fn apply_delta<ObjectID: FsVerityHashValue>(
             cancel.clone(),
             shown.clone(),
         );
-        let r = tokio::task::spawn_blocking(move || {
-            apply_staged(part, &shown, &repo, &sources, &held, &cancel)
-        })
-        .await
-        .map_err(|e| PullError::Internal(format!("delta part task failed: {e}")))??;
-        drop(permit);
-        for (id, entry) in r.objects {
+        // Objects go into the table (and its resume journal) as each is stored, so a
+        // pull interrupted mid-part keeps them.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut task = tokio::task::spawn_blocking(move || {
+            let sink = |id, entry| {
+                let _ = tx.send((id, entry));
+            };
+            apply_staged(part, &shown, &repo, &sources, &held, &sink, &cancel)
+        });
+        let mut insert = |(id, entry): (Checksum, crate::store::commit_stream::Entry<ObjectID>)| {
             if !builder.contains(&id) {
                 builder.insert(id, entry.data, entry.external);
                 made += 1;
             }
+        };
+        let done = loop {
+            tokio::select! {
+                Some(got) = rx.recv() => insert(got),
+                r = &mut task => break r,
+            }
+        };
+        while let Ok(got) = rx.try_recv() {
+            insert(got);
         }
+        done.map_err(|e| PullError::Internal(format!("delta part task failed: {e}")))??;
+        drop(permit);
+        builder.flush_journal();
         req.tracker.parts_done.fetch_add(1, Ordering::Relaxed);
         req.tracker.objects_done.store(made, Ordering::Relaxed);
         req.reporter.report(Event::Counters(
@@ -564,14 +579,15 @@ fn apply_staged<ObjectID: FsVerityHashValue>(
     repo: &composefs::repository::Repository<ObjectID>,
     sources: &ReadSources<ObjectID>,
     held: &HashSet<Checksum>,
+    sink: &apply::Sink<'_, ObjectID>,
     cancel: &Cancel,
-) -> Result<apply::PartResult<ObjectID>, PullError> {
+) -> Result<apply::PartResult, PullError> {
     let StagedPart { job, payload, len } = part;
     let objects = cfsync_formats::delta::DeltaObjects::new(&job.objects)
         .map_err(|e| PullError::Internal(format!("part object list: {e}")))?;
     let have = |id: &Checksum| held.contains(id);
     tracing::debug!("{}: applying", job.path);
-    apply_part(repo, &payload, len, objects, sources, &have, cancel).map_err(|e| match e {
+    apply_part(repo, &payload, len, objects, sources, &have, sink, cancel).map_err(|e| match e {
         PullError::Hostile(m) => part_err(&job, delta, m),
         other => other,
     })
