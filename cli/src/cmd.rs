@@ -535,7 +535,10 @@ async fn fsck<O: FsVerityHashValue>(store: &Store<O>, json: bool) -> Result<()> 
         }
     }
     if !ok {
-        bail!("repository check failed");
+        bail!(
+            "repository check failed: {} problem(s), listed above; pull the affected refs into a fresh repository (`--repo NEW`) to get sound copies",
+            result.errors().len() + bad_refs.len()
+        );
     }
     Ok(())
 }

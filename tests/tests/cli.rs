@@ -196,6 +196,20 @@ fn assert_same_tree(ours: &Path, theirs: &Path) {
     }
 }
 
+/// Every regular file under `dir`.
+fn walk_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else if p.is_file() {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// Unmounts `dir` when dropped.
 struct Mounted(PathBuf);
 impl Drop for Mounted {
@@ -863,6 +877,29 @@ fn gc_keeps_what_refs_reach() {
             b.read("usr/only-b")
         );
         assert_eq!(fs::read(mnt.join("usr/shared")).unwrap(), b"shared\n");
+    }
+    // fsck finds a damaged content object (possible without fs-verity enforcement;
+    // with it, the kernel refuses the write) and exits 1.
+    let big = walk_files(&repo.join("objects"))
+        .into_iter()
+        .find(|p| fs::metadata(p).unwrap().len() == 100_000)
+        .expect("only-b's content object");
+    let original = fs::read(&big).unwrap();
+    if let Ok(mut f) = fs::OpenOptions::new().write(true).open(&big) {
+        use std::io::{Seek, SeekFrom, Write};
+        f.seek(SeekFrom::Start(100)).unwrap();
+        f.write_all(&[original[100] ^ 0xff]).unwrap();
+        drop(f);
+        let out = cfsync(&repo, &["fsck", "--json"]);
+        assert_eq!(out.status.code(), Some(1), "{}", describe(&["fsck"], &out));
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            (v["ok"].as_bool(), v["objects_corrupted"].as_u64()),
+            (Some(false), Some(1))
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("repository check failed"));
+        fs::write(&big, &original).unwrap();
+        assert_eq!(json(&repo, "fsck", &["fsck"])["ok"], true);
     }
     // Pull a again: the shared file is reused, only-a fetched again.
     let p = json(&repo, "pull", &["-q", "pull", src, "a"]);
