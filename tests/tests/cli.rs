@@ -1168,3 +1168,22 @@ fn tracing_with_rust_log() {
     let v: Value = serde_json::from_slice(&out.stdout).expect("stdout is only the JSON");
     assert_eq!(v["commit"], d.v1.as_str());
 }
+
+/// `cfsync demo --json`: every field documented (the nested pulls as `cfsync pull`).
+#[test]
+fn demo_json_is_documented() {
+    let out = run_cfsync(["demo", "--json", "--quiet"]);
+    assert!(out.status.success(), "{}", describe(&["demo"], &out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("demo --json parses");
+    let top: serde_json::Map<String, Value> = v
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(|k| (k.clone(), Value::Null))
+        .collect();
+    assert_documented("demo", &Value::Object(top));
+    for pull in ["v1", "v2", "v2_objects"] {
+        assert!(v[pull].is_object(), "{pull}: {v}");
+        assert_documented("pull", &v[pull]);
+    }
+}
