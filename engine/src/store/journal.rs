@@ -149,6 +149,9 @@ struct Sink {
     file: Option<File>,
     path: PathBuf,
     buf: Vec<u8>,
+    /// Bytes of the file known to hold whole records (where a failed write is cut back
+    /// to).
+    good: u64,
 }
 
 #[derive(Debug, Default)]
@@ -166,10 +169,24 @@ impl Sink {
         if self.buf.is_empty() {
             return;
         }
-        if let Some(file) = self.file.as_mut()
-            && let Err(e) = file.write_all(&self.buf)
-        {
-            self.fail(&format!("writing: {e}"));
+        if let Some(file) = self.file.as_mut() {
+            match file.write_all(&self.buf) {
+                Ok(()) => self.good = self.good.saturating_add(self.buf.len() as u64),
+                // A write that failed half-way (a full disk) leaves a torn record at the
+                // end: cut it off and keep the records before it, which the next pull
+                // resumes from; journal nothing more.
+                Err(e) if file.set_len(self.good).is_ok() => {
+                    tracing::warn!(
+                        "resume journal {}: writing: {e}; keeping the {} bytes of records \
+                         written before, journaling nothing more (an interruption now \
+                         refetches what is verified from here on)",
+                        self.path.display(),
+                        self.good
+                    );
+                    self.file = None;
+                }
+                Err(e) => self.fail(&format!("writing: {e}")),
+            }
         }
         self.buf.clear();
     }
@@ -226,10 +243,13 @@ impl Sink {
 
 impl JournalWriter {
     fn new(file: File, path: PathBuf, lock_path: PathBuf, lock_file: File) -> Self {
+        // Appends go to the end of what was written so far.
+        let good = file.metadata().map(|m| m.len()).unwrap_or(0);
         let sink = Arc::new(Mutex::new(Sink {
             file: Some(file),
             path: path.clone(),
             buf: Vec::with_capacity(FLUSH_BYTES + 64 * 1024),
+            good,
         }));
         let flusher = Arc::new(Flusher::default());
         let thread = {
