@@ -373,17 +373,27 @@ pub async fn pull<ObjectID: FsVerityHashValue>(
                 })?;
             // Stored earlier (perhaps by an unverified pull): the signature is checked
             // now, as libostree does for a commit it already has, before the ref moves.
+            // The saved .commitmeta first; if it does not verify (none saved, or signed
+            // since), the source's.
             if trust.policy.requires_commit_signature() {
-                let meta = match crate::summary::load_commitmeta(store, &target)? {
-                    Some(m) => Some(m),
-                    None => {
+                let saved = crate::summary::load_commitmeta(store, &target)?;
+                let sigs = match trust.verify_commit(&target, &bytes, saved.as_deref()) {
+                    Ok(sigs) => sigs,
+                    Err(first) => {
                         let path = loose_path(&target, ObjectType::CommitMeta, RepoMode::Archive);
-                        source
+                        let fetched = source
                             .get_bytes(&path, PathKind::Metadata, MAX_METADATA_SIZE)
-                            .await?
+                            .await?;
+                        if fetched.is_none() && saved.is_some() {
+                            return Err(first.into());
+                        }
+                        let sigs = trust.verify_commit(&target, &bytes, fetched.as_deref())?;
+                        if let Some(meta) = &fetched {
+                            crate::summary::save_commitmeta(store, &target, meta)?;
+                        }
+                        sigs
                     }
                 };
-                let sigs = trust.verify_commit(&target, &bytes, meta.as_deref())?;
                 stats.signatures.extend(sigs);
             }
             let prev_ts = previous_timestamp(store, previous)?;

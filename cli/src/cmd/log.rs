@@ -177,7 +177,7 @@ fn open_source<O: FsVerityHashValue>(
     }
     if !(from.contains("://") || std::path::Path::new(from).exists()) {
         bail!(
-            "--from {from:?} is not a remote, a URL or an existing path (see `cfsync remote list`)"
+            "{from:?} (--from, or where the ref was pulled from) is not a remote, a URL or an existing path: pass the --remotes-dir or --ostree-repo the pull used, or --from (see `cfsync remote list`)"
         );
     }
     Source::open(from, opts).with_context(|| format!("opening {from}"))
