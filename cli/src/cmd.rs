@@ -387,7 +387,7 @@ async fn pull<O: FsVerityHashValue>(
     )
     .await;
     progress.finish();
-    Ok(result.with_context(|| format!("pulling {} from {}", a.r#ref, a.source))?)
+    result.with_context(|| format!("pulling {} from {}", a.r#ref, a.source))
 }
 
 /// `delta apply DIR REF`: stages the delta directory as a minimal repository and pulls
@@ -406,13 +406,13 @@ async fn delta_apply<O: FsVerityHashValue>(
         .tempdir_in(store.state_dir()?)
         .context("creating a staging directory in the repository")?;
     let staged = cfsync_engine::delta::offline::stage_delta_dir(dir, stage.path())?;
-    if let Some(from) = staged.name.from {
-        if store.commit_image(&from)?.is_none() {
-            bail!(
-                "{} is a delta from commit {from}, which this repository does not hold; pull that commit first (or use a delta from scratch)",
-                dir.display()
-            );
-        }
+    if let Some(from) = staged.name.from
+        && store.commit_image(&from)?.is_none()
+    {
+        bail!(
+            "{} is a delta from commit {from}, which this repository does not hold; pull that commit first (or use a delta from scratch)",
+            dir.display()
+        );
     }
     let args = crate::PullArgs {
         source: stage.path().display().to_string(),
