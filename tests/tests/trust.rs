@@ -1229,3 +1229,77 @@ fn summary_index_signatures() {
     let summary_sig = fs::read(p.path("summary.sig")).unwrap();
     trust.verify_summary(&summary, Some(&summary_sig)).unwrap();
 }
+
+/// A commit already in the repository (stored by an unverified pull by URL) is
+/// verified before a verifying remote's pull moves another ref to it.
+#[test]
+fn stored_commit_is_verified_before_a_ref_moves_to_it() {
+    let mut p = Publisher::new();
+    // Unsigned and unbound, so only the signature check can refuse it.
+    let commit = p.commit_with(REF, 19, &["--no-bindings"]);
+    p.repo.run(["refs", "--create=other/ref", &commit]);
+    p.signed_summary();
+    let c = p.client(&[]);
+    // The plain URL pull verifies no signature and stores the commit under REF.
+    let out = c.run(&["pull", &p.url(), REF]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert_eq!(c.ref_target().as_deref(), Some(commit.as_str()));
+
+    let out = c.run(&["pull", "origin", "other/ref"]);
+    let msg = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(
+        msg.contains(&format!("commit {commit}")) && msg.contains("no signature found"),
+        "{msg}"
+    );
+    assert!(!c.refs().iter().any(|(r, _)| r == "other/ref"));
+
+    // Signed now (by ostree), the same stored commit is accepted without refetching.
+    p.repo.run([
+        "gpg-sign",
+        &format!("--gpg-homedir={}", p.gpg.home().display()),
+        &commit,
+        p.gpg.key_id(),
+    ]);
+    let out = c.run(&["pull", "--json", "origin", "other/ref"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let v: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["up_to_date"], true, "{v}");
+    assert!(v["signatures"].to_string().contains(p.gpg.key_id()), "{v}");
+    assert!(
+        c.refs()
+            .iter()
+            .any(|(r, x)| r == "other/ref" && *x == commit)
+    );
+
+    // Stored with a saved .commitmeta signed by an unknown key: refused; once the
+    // server's copy carries a trusted signature too, accepted.
+    let other = Gpg::new();
+    let mut args = other.sign_args();
+    args.push("--no-bindings".into());
+    let commit = p.commit_with(REF, 20, &args);
+    p.repo.run(["refs", "--create=third/ref", &commit]);
+    p.signed_summary();
+    let out = c.run(&["pull", &p.url(), REF]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let out = c.run(&["pull", "origin", "third/ref"]);
+    let msg = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(
+        msg.contains("no signature from a trusted key") && msg.contains(other.key_id()),
+        "{msg}"
+    );
+    p.repo.run([
+        "gpg-sign",
+        &format!("--gpg-homedir={}", p.gpg.home().display()),
+        &commit,
+        p.gpg.key_id(),
+    ]);
+    let out = c.run(&["pull", "--json", "origin", "third/ref"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(
+        c.refs()
+            .iter()
+            .any(|(r, x)| r == "third/ref" && *x == commit)
+    );
+}
