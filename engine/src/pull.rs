@@ -169,10 +169,10 @@ pub struct PullStats {
     pub seconds: f64,
 }
 
-/// Adapts a [`Source`] to the walker.
-struct SourceObjects<ObjectID: FsVerityHashValue> {
-    source: Arc<Source>,
-    repo: Arc<composefs::repository::Repository<ObjectID>>,
+/// Adapts a [`Source`] to the walker (and to the delta route, for fallback objects).
+pub(crate) struct SourceObjects<ObjectID: FsVerityHashValue> {
+    pub(crate) source: Arc<Source>,
+    pub(crate) repo: Arc<composefs::repository::Repository<ObjectID>>,
 }
 
 impl<ObjectID: FsVerityHashValue> ObjectSource<ObjectID> for SourceObjects<ObjectID> {

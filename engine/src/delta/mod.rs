@@ -369,6 +369,24 @@ async fn apply_delta<ObjectID: FsVerityHashValue>(
             )
         })
         .buffered(parts_in_flight());
+    // Fallback objects (files the delta carries loose) are fetched beside the parts.
+    let objects = Arc::new(crate::pull::SourceObjects {
+        source: Arc::clone(&source),
+        repo: Arc::clone(&repo),
+    });
+    let fallbacks: Vec<_> = sb
+        .fallbacks()
+        .iter()
+        .filter(|f| !held.contains(&f.checksum) && !have(&f.checksum))
+        .map(|f| {
+            let (objects, id) = (Arc::clone(&objects), f.checksum);
+            tokio::spawn(async move {
+                crate::walk::ObjectSource::fetch_file(objects, id)
+                    .await
+                    .map(|e| (id, e))
+            })
+        })
+        .collect();
     let mut made = 0u64;
     while let Some(part) = staged.next().await {
         let part =
@@ -418,6 +436,15 @@ async fn apply_delta<ObjectID: FsVerityHashValue>(
         ));
         if req.cancel.is_cancelled() {
             return Err(PullError::Cancelled);
+        }
+    }
+    for f in fallbacks {
+        let (id, entry) = f
+            .await
+            .map_err(|e| PullError::Internal(format!("fallback task failed: {e}")))??;
+        if !builder.contains(&id) {
+            builder.insert(id, entry.data, entry.external);
+            made += 1;
         }
     }
     applied.objects = made;
