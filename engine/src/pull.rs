@@ -216,6 +216,14 @@ impl<ObjectID: FsVerityHashValue> ObjectSource<ObjectID> for SourceObjects<Objec
                     {
                         tracing::debug!("file object {id}: retrying after {source}");
                     }
+                    // A large body decoded as it streams breaks inside the composefs
+                    // store's read, which wraps the error.
+                    Err(PullError::Ingest(IngestError::Store { source, .. }))
+                        if attempt < FILE_ATTEMPTS
+                            && source.chain().any(crate::source::is_transient_error) =>
+                    {
+                        tracing::debug!("file object {id}: retrying after {source:#}");
+                    }
                     other => return other,
                 }
             }

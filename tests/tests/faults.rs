@@ -727,3 +727,89 @@ fn stale_summaries_are_refused() {
     assert_eq!(ref_now(&r).as_deref(), Some(d.v2.as_str()));
     check_sound(&r, "unverified pull of a stale mirror");
 }
+
+// ---------------------------------------------------------------------------------------
+// The fixture: large bodies, decoded as they stream, broken mid-way.
+// ---------------------------------------------------------------------------------------
+
+/// The real fixture, whose largest files (over 1 MiB as `.filez`) are decoded while they
+/// stream rather than buffered: each such body is cut off half-way on its first request
+/// and stalls three quarters in on its second, and the v1 → v2 delta's parts are reset
+/// half-way once. The object pull of v1 and the delta pull to v2 both end with the
+/// images of clean pulls.
+#[test]
+fn fixture_bodies_broken_mid_stream() {
+    let fx = cfsync_tests::fixture();
+    let server = FaultServer::start(&fx.repo);
+    let url = server.url();
+    let mut large = Vec::new();
+    for d in std::fs::read_dir(fx.repo.join("objects"))
+        .unwrap()
+        .flatten()
+    {
+        for f in std::fs::read_dir(d.path()).unwrap().flatten() {
+            let len = f.metadata().unwrap().len();
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".filez") && len > 1024 * 1024 {
+                let path = format!("objects/{}/{name}", d.file_name().to_string_lossy());
+                large.push((path, usize::try_from(len).unwrap()));
+            }
+        }
+    }
+    assert!(!large.is_empty(), "no .filez over 1 MiB in the fixture");
+    for (path, len) in &large {
+        server.add(Rule::new(path, Fault::Truncate(len / 2)).times(1));
+        server.add(
+            Rule::new(path, Fault::StallBody(len * 3 / 4))
+                .from(2)
+                .times(1),
+        );
+    }
+    let tmp = scratch_dir();
+    let r = Repo::new(tmp.path().join("repo"));
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = vec!["pull".into(), "--json".into()];
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a.extend([url.clone(), fx.refname.clone()]);
+        a
+    };
+    let v1 = json(&pull(&r, &args(&["--no-deltas", "--commit", &fx.v1])));
+    assert_eq!(v1["commit"], fx.v1.as_str());
+    let log = server.log();
+    let broken: Vec<&Logged> = log.iter().filter(|l| l.fault.is_some()).collect();
+    assert!(!broken.is_empty(), "v1 has none of the large files");
+    for l in &broken {
+        // Each broken body was fetched again until whole, and no more.
+        let n = log.iter().filter(|o| o.path == l.path).count();
+        assert_eq!(n, 3, "{} requested {n} times", l.path);
+    }
+
+    server.clear();
+    server.reset_log();
+    for p in ["0", "1", "2", "3"] {
+        let rule = Rule::new(&format!("deltas/*-*/{p}"), Fault::Reset(100_000)).times(1);
+        server.add(rule);
+    }
+    let v2 = json(&pull(&r, &args(&[])));
+    assert_eq!(v2["commit"], fx.v2.as_str());
+    assert!(v2["delta"].is_string(), "{v2}");
+    let resets = server.faulted().len();
+    assert!(resets >= 1, "no delta part was reset");
+    check_fixture(&r, &fx.v1, &fx.v2);
+
+    // The same images as clean pulls.
+    for (commit, got) in [(&fx.v1, &v1), (&fx.v2, &v2)] {
+        server.clear();
+        let tmp = scratch_dir();
+        let clean = Repo::new(tmp.path().join("repo"));
+        let st = json(&pull(&clean, &args(&["--no-deltas", "--commit", commit])));
+        assert_eq!(st["image"], got["image"], "{commit}");
+    }
+}
+
+fn check_fixture(r: &Repo, v1: &str, v2: &str) {
+    r.fsck();
+    for (name, commit) in r.refs() {
+        assert!(commit == v1 || commit == v2, "ref {name} names {commit}");
+    }
+}

@@ -207,6 +207,21 @@ impl FetchError {
     }
 }
 
+/// Whether `e` is a transient [`FetchError`], directly or wrapped in a
+/// `std::io::Error` (as [`BodyReader`] hands them out). For walking the chain of an
+/// error that a consumer of a body (a decoder, the composefs store) wrapped:
+/// `error.chain().any(is_transient_error)`.
+#[must_use]
+pub fn is_transient_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    if let Some(f) = e.downcast_ref::<FetchError>() {
+        return f.is_transient();
+    }
+    e.downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+        .and_then(|inner| inner.downcast_ref::<FetchError>())
+        .is_some_and(FetchError::is_transient)
+}
+
 /// Checks a repository-relative path before it is turned into a URL or opened.
 ///
 /// Accepted: non-empty `/`-separated components, none empty, `.` or `..`; no leading
