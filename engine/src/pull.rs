@@ -201,7 +201,8 @@ impl<ObjectID: FsVerityHashValue> ObjectSource<ObjectID> for SourceObjects<Objec
             let mut attempt = 0u32;
             loop {
                 attempt += 1;
-                match fetch_file_once(&self.source, &self.repo, id).await {
+                let obj = open_file(&self.source, id).await?;
+                match fetch_file_once(obj, &self.repo, id).await {
                     // A body that broke mid-way cannot be resumed by the source: fetch the
                     // object again (nothing of it was kept).
                     Err(PullError::Fetch(e)) if e.is_transient() && attempt < FILE_ATTEMPTS => {
@@ -237,18 +238,25 @@ const FILE_ATTEMPTS: u32 = 3;
 /// are decoded as they stream.
 const SMALL_FILEZ: u64 = 1024 * 1024;
 
-async fn fetch_file_once<ObjectID: FsVerityHashValue>(
-    source: &Source,
-    repo: &Arc<composefs::repository::Repository<ObjectID>>,
-    id: Checksum,
-) -> Result<Entry<ObjectID>, PullError> {
-    let obj = source
+/// Opens file object `id`. The source has already retried the request until its
+/// headers arrived, so its errors are final (retrying them here would multiply the
+/// source's attempts).
+async fn open_file(source: &Source, id: Checksum) -> Result<FileObject, PullError> {
+    source
         .open_file_object(&id, crate::ingest::MAX_FILE_SIZE)
         .await?
         .ok_or_else(|| PullError::NotFound {
             what: format!("file object {id}"),
             path: loose_path(&id, ObjectType::File, RepoMode::Archive),
-        })?;
+        })
+}
+
+/// Reads, verifies and stores an opened file object.
+async fn fetch_file_once<ObjectID: FsVerityHashValue>(
+    obj: FileObject,
+    repo: &Arc<composefs::repository::Repository<ObjectID>>,
+    id: Checksum,
+) -> Result<Entry<ObjectID>, PullError> {
     let repo = Arc::clone(repo);
     let run = |f: Box<dyn FnOnce() -> Result<Entry<ObjectID>, PullError> + Send>| async move {
         tokio::task::spawn_blocking(f)

@@ -249,6 +249,16 @@ fn permanent(kind: Kind, rules: Vec<Rule>, expect: &[&str]) {
         server.log().iter().any(|l| l.fault.is_some()),
         "{context}: no fault was injected"
     );
+    // Bounded retries: no path was requested more than the source's 5 attempts (a
+    // retry layer above the source's must not multiply them). Redirect hops are one
+    // attempt.
+    let mut per_path = std::collections::BTreeMap::<String, u64>::new();
+    for l in server.log().into_iter().filter(|l| l.status != 302) {
+        *per_path.entry(l.path).or_default() += 1;
+    }
+    if let Some((worst, n)) = per_path.iter().max_by_key(|(_, n)| **n) {
+        assert!(*n <= 5, "{context}: {worst} requested {n} times");
+    }
     check_sound(&r, &context);
     assert_eq!(
         ref_now(&r).as_deref(),
