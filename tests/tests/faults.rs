@@ -823,3 +823,86 @@ fn check_fixture(r: &Repo, v1: &str, v2: &str) {
         assert!(commit == v1 || commit == v2, "ref {name} names {commit}");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Signed metadata: summary, summary.sig, commit, commitmeta.
+// ---------------------------------------------------------------------------------------
+
+/// A remote that verifies commit and summary signatures, over a network that breaks
+/// every metadata file once (summary truncated, summary.sig reset, commit 502,
+/// commitmeta over-declared, the delta superblock stalled): the pull succeeds with the
+/// signatures verified. When the summary fails for ever, the pull fails clearly and
+/// fetches no content.
+#[test]
+fn signed_metadata_survives_flaky_fetches() {
+    let d = demo();
+    let server = FaultServer::start(&d.repo);
+    for rule in [
+        Rule::new("summary", Fault::Truncate(100)).times(1),
+        Rule::new("summary.sig", Fault::Reset(10)).times(1),
+        Rule::new("objects/*.commit", Fault::Status(502)).times(1),
+        Rule::new("objects/*.commitmeta", Fault::LieLength(50)).times(1),
+        Rule::new("deltas/*/superblock", Fault::StallBody(5)).times(1),
+    ] {
+        server.add(rule);
+    }
+    let tmp = scratch_dir();
+    let r = Repo::new(tmp.path().join("repo"));
+    let key = d.public_key.to_str().unwrap();
+    let url = server.url();
+    r.ok([
+        "remote",
+        "add",
+        "demo",
+        &url,
+        "--gpg-import",
+        key,
+        "--set",
+        "gpg-verify-summary=true",
+    ]);
+    let pull_args = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = vec!["pull".into(), "--json".into()];
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a.extend(["demo".to_owned(), d.refname.clone()]);
+        a
+    };
+    // v1 first (scratch delta), then v2 through the v1 -> v2 delta.
+    let st = json(&pull(&r, &pull_args(&["--commit", &d.v1])));
+    assert_eq!(st["image"], reference().v1_image.as_str());
+    let st = json(&pull(&r, &pull_args(&[])));
+    assert_eq!(st["image"], reference().v2_image.as_str());
+    assert!(st["delta"].is_string(), "{st}");
+    assert!(
+        !st["signatures"].as_array().unwrap().is_empty(),
+        "no signature verified: {st}"
+    );
+    let faulted: std::collections::BTreeSet<String> = server
+        .faulted()
+        .iter()
+        .map(|l| l.fault.as_ref().unwrap().name())
+        .collect();
+    assert_eq!(faulted.len(), 5, "not every fault was met: {faulted:?}");
+    check_sound(&r, "signed pulls");
+
+    // The summary failing for ever: a clear error, no content requested, nothing moved.
+    server.clear();
+    server.reset_log();
+    // (summary.sig too: with it unchanged, the cached summary would serve.)
+    server.add(Rule::new("summary*", Fault::Status(500)));
+    let started = Instant::now();
+    let out = pull(&r, &pull_args(&["--commit", &d.v1, "--allow-downgrade"]));
+    assert!(!out.status.success(), "{}", describe(&out));
+    assert!(started.elapsed() < BOUND);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("summary") && err.contains("HTTP 500"), "{err}");
+    assert!(
+        !server
+            .log()
+            .iter()
+            .any(|l| l.path.starts_with("objects/") || l.path.starts_with("deltas/")),
+        "content requested without a summary: {:?}",
+        server.log()
+    );
+    assert_eq!(ref_now(&r).as_deref(), Some(d.v2.as_str()));
+    check_sound(&r, "summary failing for ever");
+}
