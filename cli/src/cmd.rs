@@ -192,6 +192,7 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
             print_pull(&stats, *json)
         }
         Command::Demo(a) => crate::demo::run(a, cli.quiet).await,
+        Command::Sign(s) => sign::run(s, cli.quiet),
     }
 }
 
@@ -711,3 +712,4 @@ async fn inspect(cmd: &InspectCmd) -> Result<()> {
 }
 
 pub(crate) mod inspect;
+pub(crate) mod sign;

@@ -83,6 +83,10 @@ pub enum Command {
     /// Pull a bundled, signed demo repository over loopback HTTP, then update through a
     /// static delta, and show what it cost.
     Demo(DemoArgs),
+    /// Sign commits and summaries for publishing (GPG and ostree's ed25519), and make
+    /// ed25519 keys.
+    #[command(subcommand)]
+    Sign(cmd::sign::SignCmd),
     /// Print a shell completion script (e.g. `cfsync completions bash >
     /// /etc/bash_completion.d/cfsync`).
     Completions(CompletionsArgs),
