@@ -47,6 +47,11 @@ struct Reference {
     v1_image: String,
     v2_image: String,
     v1_base: tempfile::TempDir,
+    /// A `.filez` and a `.dirtree` that the object pull of v2 fetches (the middle ones
+    /// by name): the targets of permanent faults on that route, so that the same object
+    /// fails whatever order concurrent requests come in.
+    one_filez: String,
+    one_dirtree: String,
 }
 
 fn reference() -> &'static Reference {
@@ -60,13 +65,26 @@ fn reference() -> &'static Reference {
         let v1_image = st["image"].as_str().unwrap().to_owned();
         let tmp = scratch_dir();
         let r = Repo::new(tmp.path().join("repo"));
+        server.reset_log();
         let st = json(&pull(&r, &Kind::Objects.args(&server.url())));
         let v2_image = st["image"].as_str().unwrap().to_owned();
         assert_ne!(v1_image, v2_image);
+        let middle = |ext: &str| {
+            let mut paths: Vec<String> = server
+                .log()
+                .into_iter()
+                .map(|l| l.path)
+                .filter(|p| p.ends_with(ext))
+                .collect();
+            paths.sort();
+            paths.swap_remove(paths.len() / 2)
+        };
         Reference {
             v1_image,
             v2_image,
             v1_base,
+            one_filez: middle(".filez"),
+            one_dirtree: middle(".dirtree"),
         }
     })
 }
@@ -147,12 +165,21 @@ impl Kind {
         }
     }
 
-    /// Which matching request a permanent fault starts at: objects come by the hundred
-    /// (let a few through first), a delta has one superblock and one part.
-    fn skip(self) -> u64 {
+    /// The one content path a permanent fault targets: a given `.filez` of v2 (so that
+    /// others come through first, whatever the order), or the delta's part.
+    fn one_content(self) -> String {
         match self {
-            Kind::Objects => 3,
-            Kind::Delta | Kind::Scratch => 1,
+            Kind::Objects => reference().one_filez.clone(),
+            Kind::Delta | Kind::Scratch => self.content().to_owned(),
+        }
+    }
+
+    /// The one metadata path a permanent fault targets: a given dirtree of v2, or the
+    /// delta's superblock.
+    fn one_metadata(self) -> String {
+        match self {
+            Kind::Objects => reference().one_dirtree.clone(),
+            Kind::Delta | Kind::Scratch => self.metadata().to_owned(),
         }
     }
 
@@ -486,21 +513,13 @@ fn server_errors_for_ever_fail_clearly() {
     each_kind(|kind| {
         permanent(
             kind,
-            vec![
-                Rule::new(kind.content(), Fault::Status(503))
-                    .from(kind.skip())
-                    .total(),
-            ],
+            vec![Rule::new(&kind.one_content(), Fault::Status(503))],
             &["HTTP 503 after 5 attempt"],
         );
     });
     permanent(
         Kind::Objects,
-        vec![
-            Rule::new(Kind::Objects.metadata(), Fault::Status(403))
-                .from(3)
-                .total(),
-        ],
+        vec![Rule::new(&Kind::Objects.one_metadata(), Fault::Status(403))],
         &["HTTP 403 after 1 attempt"],
     );
     permanent(
@@ -515,11 +534,7 @@ fn redirect_loops_fail_clearly() {
     each_kind(|kind| {
         permanent(
             kind,
-            vec![
-                Rule::new(kind.content(), Fault::RedirectLoop)
-                    .from(kind.skip())
-                    .total(),
-            ],
+            vec![Rule::new(&kind.one_content(), Fault::RedirectLoop)],
             &["too many redirects"],
         );
     });
@@ -531,11 +546,7 @@ fn corrupt_bodies_fail_clearly() {
         // A flipped byte in the content, then in the metadata.
         permanent(
             kind,
-            vec![
-                Rule::new(kind.content(), Fault::Flip(40))
-                    .from(kind.skip())
-                    .total(),
-            ],
+            vec![Rule::new(&kind.one_content(), Fault::Flip(40))],
             &[
                 "checksum",
                 "corrupt",
@@ -546,21 +557,13 @@ fn corrupt_bodies_fail_clearly() {
         );
         permanent(
             kind,
-            vec![
-                Rule::new(kind.metadata(), Fault::Flip(2))
-                    .from(kind.skip())
-                    .total(),
-            ],
+            vec![Rule::new(&kind.one_metadata(), Fault::Flip(2))],
             &["checksum", "corrupt", "invalid", "does not match"],
         );
         // A body cut short by a Content-Length that says less than there is.
         permanent(
             kind,
-            vec![
-                Rule::new(kind.content(), Fault::LieLength(-9))
-                    .from(kind.skip())
-                    .total(),
-            ],
+            vec![Rule::new(&kind.one_content(), Fault::LieLength(-9))],
             &[
                 "checksum",
                 "corrupt",
@@ -579,30 +582,21 @@ fn huge_and_endless_bodies_fail_clearly() {
     each_kind(|kind| {
         permanent(
             kind,
-            vec![
-                Rule::new(kind.content(), Fault::Huge(1 << 50))
-                    .from(kind.skip())
-                    .total(),
-            ],
+            vec![Rule::new(&kind.one_content(), Fault::Huge(1 << 50))],
             &["larger than the limit"],
         );
         permanent(
             kind,
-            vec![
-                Rule::new(kind.content(), Fault::Endless)
-                    .from(kind.skip())
-                    .total(),
-            ],
+            vec![Rule::new(&kind.one_content(), Fault::Endless)],
             &["larger than the limit", "invalid", "corrupt", "header"],
         );
     });
     permanent(
         Kind::Objects,
-        vec![
-            Rule::new(Kind::Objects.metadata(), Fault::Huge(1 << 40))
-                .from(3)
-                .total(),
-        ],
+        vec![Rule::new(
+            &Kind::Objects.one_metadata(),
+            Fault::Huge(1 << 40),
+        )],
         &["larger than the limit"],
     );
 }
@@ -612,11 +606,7 @@ fn stalls_for_ever_fail_clearly() {
     for kind in [Kind::Objects, Kind::Delta] {
         permanent(
             kind,
-            vec![
-                Rule::new(kind.metadata(), Fault::StallBody(2))
-                    .from(kind.skip())
-                    .total(),
-            ],
+            vec![Rule::new(&kind.one_metadata(), Fault::StallBody(2))],
             &["sent nothing for 1 s"],
         );
     }
@@ -631,15 +621,14 @@ fn another_object_under_a_name_fails_clearly() {
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "filez"))
+        .find(|p| {
+            p.extension().is_some_and(|x| x == "filez")
+                && !p.ends_with(&Kind::Objects.one_content())
+        })
         .expect("a .filez under objects/00");
     permanent(
         Kind::Objects,
-        vec![
-            Rule::new(Kind::Objects.content(), Fault::File(other))
-                .from(3)
-                .total(),
-        ],
+        vec![Rule::new(&Kind::Objects.one_content(), Fault::File(other))],
         &["checksum mismatch", "hashes to"],
     );
     let mut parts = Vec::new();
