@@ -15,8 +15,8 @@
 //!   the reference one.
 //!
 //! The HTTP timings are shortened through the `CFSYNC_HTTP_*` environment variables
-//! (1 s stall timeout, 20 ms first backoff). `CFSYNC_FAULT_SEED` replays the random
-//! runs with another seed; the seed is printed.
+//! (1 s stall and connect timeouts, 20 ms first backoff). `CFSYNC_FAULT_SEED` replays
+//! the random runs with another seed; the seed is printed.
 
 mod common;
 
@@ -32,7 +32,7 @@ use common::{Repo, copy_tree, describe, scratch_dir};
 /// Shortened HTTP timings for every pull of this suite.
 const ENV: [(&str, &str); 6] = [
     ("CFSYNC_HTTP_STALL_TIMEOUT_MS", "1000"),
-    ("CFSYNC_HTTP_CONNECT_TIMEOUT_MS", "2000"),
+    ("CFSYNC_HTTP_CONNECT_TIMEOUT_MS", "1000"),
     ("CFSYNC_HTTP_RETRY_DELAY_MS", "20"),
     ("CFSYNC_HTTP_RETRY_MAX_DELAY_MS", "200"),
     ("CFSYNC_HTTP_RETRY_AFTER_CAP_MS", "3000"),
@@ -610,13 +610,20 @@ fn stalls_for_ever_fail_clearly() {
             &["sent nothing for 1 s"],
         );
     }
+    // A file object that never answers: the source's 5 attempts of 1 s, not more (the
+    // per-path request bound in `permanent` checks it).
+    permanent(
+        Kind::Objects,
+        vec![Rule::new(&Kind::Objects.one_content(), Fault::StallHeaders)],
+        &["sent nothing for 1 s (attempt 5)"],
+    );
 }
 
 #[test]
 fn another_object_under_a_name_fails_clearly() {
     let d = demo();
-    // The bytes of one file object served as every other one from the third on;
-    // and the v1 → v2 delta's part served as the scratch delta's part.
+    // The bytes of another file object served as one of v2's; and each delta's part
+    // served as the other's.
     let other = std::fs::read_dir(d.repo.join("objects/00"))
         .unwrap()
         .flatten()
