@@ -499,7 +499,8 @@ pub async fn pull<ObjectID: FsVerityHashValue>(
             reporter: &*reporter,
             cancel,
         };
-        if let Some(applied) = crate::delta::try_delta(req, &mut builder).await? {
+        let delta = crate::delta::try_delta(req, &mut builder).await;
+        if let Some(applied) = delta.map_err(|e| crate::space::explain(e, store.path()))? {
             stats.delta = Some(applied.name);
             stats.delta_parts = applied.parts;
             stats.objects_fetched += applied.objects;
@@ -541,7 +542,8 @@ pub async fn pull<ObjectID: FsVerityHashValue>(
         cancel,
         &bytes,
     )
-    .await?;
+    .await
+    .map_err(|e| crate::space::explain(e, store.path()))?;
     stats.objects_fetched += ws.fetched;
     stats.objects_reused += ws.reused;
     if let Some(meta) = &commitmeta {
@@ -553,7 +555,9 @@ pub async fn pull<ObjectID: FsVerityHashValue>(
     reporter.report(Event::Phase("image"));
     // Building the image is CPU and disk work with nothing else to overlap at this point.
     builder.flush_journal();
-    let (_, image) = store.store_commit(&builder)?;
+    let (_, image) = store
+        .store_commit(&builder)
+        .map_err(|e| crate::space::explain(e.into(), store.path()))?;
     // The image stays in the store (content-addressed) but the ref only moves to it if it
     // matches the digest the commit declares.
     trust.check_composefs_digest(&target, &commit_bytes, &image)?;

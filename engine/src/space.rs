@@ -7,11 +7,13 @@
 //! holding the repository has less room than that, saying how much is needed and how
 //! much is available, so that a pull into a small file system fails before it has
 //! fetched or written anything. The object route cannot know its size in advance (a
-//! commit declares none); there the store's own `ENOSPC` error ends the pull, and
-//! everything verified before it is kept for the next pull.
+//! commit declares none); there the store's own `ENOSPC` error ends the pull, restated
+//! by [`explain`] with the space left, and everything verified before it is kept for
+//! the next pull.
 
 use std::path::Path;
 
+use crate::pull::PullError;
 use crate::store::StoreError;
 
 /// Bytes available to an unprivileged writer on the file system holding `path`.
@@ -54,6 +56,38 @@ pub fn ensure(repo: &Path, needed: u64, what: &str) -> Result<(), StoreError> {
             human(needed),
             human(free),
             human(needed - free),
+        ),
+    })
+}
+
+/// Whether `e` or one of its causes is an `ENOSPC` / `EDQUOT`.
+fn out_of_space(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(c) = cur {
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && (io.kind() == std::io::ErrorKind::StorageFull
+                || io.kind() == std::io::ErrorKind::QuotaExceeded)
+        {
+            return true;
+        }
+        cur = c.source();
+    }
+    false
+}
+
+/// A pull error caused by a full file system, restated with the space left on the file
+/// system holding `repo` and what to do; any other error unchanged. The object route
+/// cannot know how much a commit needs in advance, but it keeps what it verified.
+pub fn explain(e: PullError, repo: &Path) -> PullError {
+    if !out_of_space(&e) {
+        return e;
+    }
+    let free = available(repo).map_or_else(|_| "unknown".to_owned(), human);
+    PullError::Store(StoreError::Repository {
+        path: repo.to_owned(),
+        what: format!(
+            "out of space ({e:#}); {free} left on this file system. Free some space and \
+             pull again: everything verified so far is kept and not fetched again"
         ),
     })
 }
