@@ -343,7 +343,23 @@ async fn fetch_verified(
 }
 
 /// Pulls `opts.ref_name` (or `opts.commit`) from `source` into `store`.
+///
+/// A failure caused by a full file system is restated with the space left
+/// ([`crate::space::explain`]).
 pub async fn pull<ObjectID: FsVerityHashValue>(
+    store: &Store<ObjectID>,
+    source: Arc<Source>,
+    trust: &Trust,
+    opts: &PullOptions,
+    reporter: Option<Arc<dyn Reporter>>,
+    cancel: &Cancel,
+) -> Result<PullStats, PullError> {
+    pull_inner(store, source, trust, opts, reporter, cancel)
+        .await
+        .map_err(|e| crate::space::explain(e, store.path()))
+}
+
+async fn pull_inner<ObjectID: FsVerityHashValue>(
     store: &Store<ObjectID>,
     source: Arc<Source>,
     trust: &Trust,
@@ -499,8 +515,7 @@ pub async fn pull<ObjectID: FsVerityHashValue>(
             reporter: &*reporter,
             cancel,
         };
-        let delta = crate::delta::try_delta(req, &mut builder).await;
-        if let Some(applied) = delta.map_err(|e| crate::space::explain(e, store.path()))? {
+        if let Some(applied) = crate::delta::try_delta(req, &mut builder).await? {
             stats.delta = Some(applied.name);
             stats.delta_parts = applied.parts;
             stats.objects_fetched += applied.objects;
@@ -542,8 +557,7 @@ pub async fn pull<ObjectID: FsVerityHashValue>(
         cancel,
         &bytes,
     )
-    .await
-    .map_err(|e| crate::space::explain(e, store.path()))?;
+    .await?;
     stats.objects_fetched += ws.fetched;
     stats.objects_reused += ws.reused;
     if let Some(meta) = &commitmeta {
@@ -555,9 +569,7 @@ pub async fn pull<ObjectID: FsVerityHashValue>(
     reporter.report(Event::Phase("image"));
     // Building the image is CPU and disk work with nothing else to overlap at this point.
     builder.flush_journal();
-    let (_, image) = store
-        .store_commit(&builder)
-        .map_err(|e| crate::space::explain(e.into(), store.path()))?;
+    let (_, image) = store.store_commit(&builder)?;
     // The image stays in the store (content-addressed) but the ref only moves to it if it
     // matches the digest the commit declares.
     trust.check_composefs_digest(&target, &commit_bytes, &image)?;

@@ -60,13 +60,20 @@ pub fn ensure(repo: &Path, needed: u64, what: &str) -> Result<(), StoreError> {
     })
 }
 
-/// Whether `e` or one of its causes is an `ENOSPC` / `EDQUOT`.
+/// Whether `e` or one of its causes is an `ENOSPC` / `EDQUOT` (as a `std::io::Error`
+/// or a `rustix` errno).
 fn out_of_space(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cur = Some(e);
     while let Some(c) = cur {
         if let Some(io) = c.downcast_ref::<std::io::Error>()
             && (io.kind() == std::io::ErrorKind::StorageFull
                 || io.kind() == std::io::ErrorKind::QuotaExceeded)
+        {
+            return true;
+        }
+        // composefs reports some failures as a bare errno.
+        if let Some(errno) = c.downcast_ref::<rustix::io::Errno>()
+            && (*errno == rustix::io::Errno::NOSPC || *errno == rustix::io::Errno::DQUOT)
         {
             return true;
         }
@@ -130,6 +137,28 @@ mod tests {
         assert!(msg.contains("static delta A-B needs "), "{msg}");
         assert!(msg.contains(&format!("({} bytes)", u64::MAX)), "{msg}");
         assert!(msg.contains("is available"), "{msg}");
+    }
+
+    #[test]
+    fn out_of_space_errors_are_explained() {
+        let dir = tempfile::tempdir().unwrap();
+        let enospc = |e: anyhow::Error| {
+            PullError::Store(StoreError::Composefs {
+                context: "storing",
+                source: e.context("creating object parent directory"),
+            })
+        };
+        for e in [
+            enospc(anyhow::Error::new(rustix::io::Errno::NOSPC)),
+            enospc(anyhow::Error::new(std::io::Error::from_raw_os_error(28))),
+        ] {
+            let msg = explain(e, dir.path()).to_string();
+            assert!(msg.contains("left on this file system"), "{msg}");
+            assert!(msg.contains("pull again"), "{msg}");
+        }
+        let other = enospc(anyhow::Error::new(rustix::io::Errno::PERM));
+        let msg = explain(other, dir.path()).to_string();
+        assert!(!msg.contains("left on this file system"), "{msg}");
     }
 
     #[test]
