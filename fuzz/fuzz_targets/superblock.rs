@@ -11,10 +11,18 @@ use libfuzzer_sys::fuzz_target;
 use std::hint::black_box;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(s) = SuperblockRef::from_bytes(data) {
-        cfsync_fuzz::exercise_superblock(&s);
+    let plain = SuperblockRef::from_bytes(data);
+    if let Ok(s) = &plain {
+        cfsync_fuzz::exercise_superblock(s);
     }
-    if let Ok(f) = signed::open_superblock(data) {
-        black_box(f);
+    let opened = signed::open_superblock(data);
+    if !data.starts_with(&signed::SIGNED_MAGIC) {
+        // Without the magic, open_superblock is exactly the plain parser.
+        assert_eq!(opened.is_ok(), plain.is_ok(), "open_superblock disagrees");
+        if let Ok(f) = &opened {
+            assert!(f.signed.is_none());
+            assert_eq!(f.superblock.data(), data);
+        }
     }
+    black_box(opened.ok());
 });
