@@ -19,6 +19,9 @@ fuzz_target!(|data: &[u8]| {
         cfsync_fuzz::exercise_metadata(s.signatures());
         if let Ok(sb) = s.superblock() {
             cfsync_fuzz::exercise_superblock(&sb);
+            let f = signed::open_superblock(data).expect("open_superblock of a valid signed file");
+            assert!(f.signed.is_some(), "signed file opened as unsigned");
+            assert_eq!(f.superblock.data(), s.superblock_bytes());
         }
     }
     if let Ok(f) = signed::open_superblock(data) {
