@@ -12,16 +12,16 @@
 //!   `max_per_path` requests of a path, so retrying clients get through.
 //!
 //! Every request is logged ([`FaultServer::log`]) with the fault it got. Nothing here
-//! sleeps to wait for a condition: a stalled answer waits on the server's stop signal
-//! (checking whether the client hung up), a dripped body sleeps between chunks because
-//! slowness is the fault.
+//! sleeps to wait for a condition: a stalled answer blocks reading the connection until
+//! the client hangs up or the server is dropped (which shuts every connection down); a
+//! dripped body sleeps between chunks because slowness is the fault.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -281,8 +281,6 @@ struct Shared {
     root: PathBuf,
     plan: Mutex<Plan>,
     stop: AtomicBool,
-    stop_lock: Mutex<bool>,
-    stop_signal: Condvar,
     conns: Mutex<Vec<TcpStream>>,
 }
 
@@ -304,8 +302,6 @@ impl FaultServer {
             root: root.to_owned(),
             plan: Mutex::default(),
             stop: AtomicBool::new(false),
-            stop_lock: Mutex::new(false),
-            stop_signal: Condvar::new(),
             conns: Mutex::default(),
         });
         let s = Arc::clone(&shared);
@@ -387,11 +383,6 @@ impl FaultServer {
 impl Drop for FaultServer {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        {
-            let mut stopped = self.shared.stop_lock.lock().unwrap();
-            *stopped = true;
-            self.shared.stop_signal.notify_all();
-        }
         for c in self.shared.conns.lock().unwrap().drain(..) {
             let _ = c.shutdown(Shutdown::Both);
         }
@@ -525,37 +516,17 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-/// Waits until the server stops or the client hangs up (checked every 20 ms with a
-/// read timeout). Returns when either happens.
-fn hold(shared: &Shared, conn: &TcpStream) {
+/// Holds the connection open, answering nothing, until the client hangs up or the
+/// server stops (dropping the server shuts every connection down, which ends the
+/// blocking read).
+fn hold(conn: &TcpStream) {
     let Ok(mut probe) = conn.try_clone() else {
         return;
     };
-    let _ = probe.set_read_timeout(Some(Duration::from_millis(20)));
     let mut buf = [0u8; 512];
-    loop {
-        {
-            let stopped = shared.stop_lock.lock().unwrap();
-            if *stopped {
-                return;
-            }
-            let (stopped, _) = shared
-                .stop_signal
-                .wait_timeout(stopped, Duration::from_millis(20))
-                .unwrap();
-            if *stopped {
-                return;
-            }
-        }
-        match probe.read(&mut buf) {
-            Ok(0) => return,
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => return,
+    while let Ok(n) = probe.read(&mut buf) {
+        if n == 0 {
+            return;
         }
     }
 }
@@ -657,7 +628,7 @@ fn answer(
             return Ok((302, true));
         }
         Some(Fault::StallHeaders) => {
-            hold(shared, conn);
+            hold(conn);
             return Err(0);
         }
         Some(Fault::Huge(n)) => {
@@ -717,7 +688,7 @@ fn answer(
             )?;
             let _ = conn.write_all(&body[..(*n).min(len.saturating_sub(1))]);
             let _ = conn.flush();
-            hold(shared, conn);
+            hold(conn);
             Err(200)
         }
         Some(Fault::Drip { pieces, every }) => {
