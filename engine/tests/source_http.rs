@@ -213,10 +213,7 @@ impl FaultServer {
                     h.clone(),
                 );
                 tokio::spawn(async move {
-                    let now = a.fetch_add(1, Ordering::SeqCst) + 1;
-                    m.fetch_max(now, Ordering::SeqCst);
-                    serve_one(sock, &*handler, &r, &w, &h).await;
-                    a.fetch_sub(1, Ordering::SeqCst);
+                    serve_one(sock, &*handler, &r, &w, &h, (&a, &m)).await;
                 });
             }
         });
@@ -251,6 +248,7 @@ async fn serve_one(
     requests: &AtomicUsize,
     written: &AtomicU64,
     heads: &Mutex<Vec<String>>,
+    (active, max_active): (&AtomicUsize, &AtomicUsize),
 ) {
     let mut head = Vec::new();
     let mut buf = [0u8; 4096];
@@ -264,13 +262,23 @@ async fn serve_one(
     let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
     heads.lock().unwrap().push(head);
     let index = requests.fetch_add(1, Ordering::SeqCst);
-    match handler(index, &path) {
+    // A request counts as active from its head until its answer is written: the client
+    // starts a further request only once it has an answer, so this measures the client's
+    // concurrency exactly (connection lifetimes would overlap a closing connection with
+    // the next one, which made `connections_per_host_are_bounded` see 3 of 2).
+    let now = active.fetch_add(1, Ordering::SeqCst) + 1;
+    max_active.fetch_max(now, Ordering::SeqCst);
+    let reply = handler(index, &path);
+    if let Reply::Delayed(wait, _) = &reply {
+        tokio::time::sleep(*wait).await;
+    }
+    active.fetch_sub(1, Ordering::SeqCst);
+    match reply {
         Reply::Close(bytes) => {
             let _ = sock.write_all(&bytes).await;
             let _ = sock.shutdown().await;
         }
-        Reply::Delayed(wait, bytes) => {
-            tokio::time::sleep(wait).await;
+        Reply::Delayed(_, bytes) => {
             let _ = sock.write_all(&bytes).await;
             let _ = sock.shutdown().await;
         }
