@@ -630,7 +630,7 @@ fn another_object_under_a_name_fails_clearly() {
         .map(|e| e.path())
         .find(|p| {
             p.extension().is_some_and(|x| x == "filez")
-                && !p.ends_with(&Kind::Objects.one_content())
+                && !p.ends_with(Kind::Objects.one_content())
         })
         .expect("a .filez under objects/00");
     permanent(
