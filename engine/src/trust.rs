@@ -119,25 +119,7 @@ impl Trust {
         summary: &[u8],
         sig: Option<&[u8]>,
     ) -> Result<Vec<String>, TrustError> {
-        let (gpg, sign) = (
-            self.policy.gpg_verify_summary,
-            self.policy.sign_verify_summary.is_enabled(),
-        );
-        if !gpg && !sign {
-            return Ok(Vec::new());
-        }
-        let what = "summary".to_owned();
-        let Some(sig) = sig else {
-            return Err(TrustError::Missing {
-                what,
-                detail: "the server has no summary.sig".into(),
-            });
-        };
-        let meta = MetadataRef::from_bytes(sig).map_err(|e| TrustError::Malformed {
-            what: what.clone(),
-            detail: e.to_string(),
-        })?;
-        self.verify_with(&what, summary, &meta, gpg, sign)
+        self.verify_summary_file("summary", "summary.sig", summary, sig)
     }
 
     /// Verifies `summary.idx.sig` over a summary index (`summary.idx`, flatpak's
@@ -149,6 +131,18 @@ impl Trust {
         index: &[u8],
         sig: Option<&[u8]>,
     ) -> Result<Vec<String>, TrustError> {
+        self.verify_summary_file("summary index", "summary.idx.sig", index, sig)
+    }
+
+    /// A summary-like file and its detached `a{sv}` signature file, under the summary
+    /// policy keys.
+    fn verify_summary_file(
+        &self,
+        what: &str,
+        sig_name: &str,
+        data: &[u8],
+        sig: Option<&[u8]>,
+    ) -> Result<Vec<String>, TrustError> {
         let (gpg, sign) = (
             self.policy.gpg_verify_summary,
             self.policy.sign_verify_summary.is_enabled(),
@@ -156,18 +150,17 @@ impl Trust {
         if !gpg && !sign {
             return Ok(Vec::new());
         }
-        let what = "summary index".to_owned();
         let Some(sig) = sig else {
             return Err(TrustError::Missing {
-                what,
-                detail: "the server has no summary.idx.sig".into(),
+                what: what.to_owned(),
+                detail: format!("the server has no {sig_name}"),
             });
         };
         let meta = MetadataRef::from_bytes(sig).map_err(|e| TrustError::Malformed {
-            what: what.clone(),
+            what: what.to_owned(),
             detail: e.to_string(),
         })?;
-        self.verify_with(&what, index, &meta, gpg, sign)
+        self.verify_with(what, data, &meta, gpg, sign)
     }
 
     /// Verifies a commit's signatures (from its detached metadata) when the policy

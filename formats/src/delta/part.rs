@@ -532,6 +532,16 @@ impl<'a> PartPayloadRef<'a> {
         let v = Value::from_bytes(data, PAYLOAD_TYPE)?;
         let [modes, xattrs, blob, ops] = v.tuple_fields()?;
         modes.expect_type("a(uuu)")?;
+        Self::assemble(modes, xattrs, blob.as_bytes()?, ops.as_bytes()?)
+    }
+
+    /// Checks the xattr table's size and collects its entries.
+    fn assemble(
+        modes: Value<'a>,
+        xattrs: Value<'a>,
+        blob: &'a [u8],
+        ops: &'a [u8],
+    ) -> Result<Self, PayloadError> {
         let n = xattrs.array_len()?;
         if n > MAX_XATTR_TABLE {
             return Err(PayloadError::TooManyXattrs(n));
@@ -543,8 +553,8 @@ impl<'a> PartPayloadRef<'a> {
         Ok(PartPayloadRef {
             modes: modes.data(),
             xattrs: table,
-            blob: blob.as_bytes()?,
-            ops: ops.as_bytes()?,
+            blob,
+            ops,
         })
     }
 
@@ -559,20 +569,7 @@ impl<'a> PartPayloadRef<'a> {
     ) -> Result<Self, PayloadError> {
         let modes = Value::from_bytes(modes, "a(uuu)")?;
         let xattrs = Value::from_bytes(xattrs, "aa(ayay)")?;
-        let n = xattrs.array_len()?;
-        if n > MAX_XATTR_TABLE {
-            return Err(PayloadError::TooManyXattrs(n));
-        }
-        let mut table = Vec::with_capacity(n);
-        for x in xattrs.array_iter()? {
-            table.push(x?);
-        }
-        Ok(PartPayloadRef {
-            modes: modes.data(),
-            xattrs: table,
-            blob: &[],
-            ops,
-        })
+        Self::assemble(modes, xattrs, &[], ops)
     }
 
     /// Number of mode table entries.
