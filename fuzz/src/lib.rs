@@ -423,7 +423,40 @@ pub fn exercise_part_file(part_file: &[u8], objects: DeltaObjects<'_>, cap: u64)
 
 /// Parses a decompressed payload and decodes its ops against `objects`.
 pub fn exercise_payload(payload: &[u8], objects: DeltaObjects<'_>) {
-    let Ok(p) = PartPayloadRef::from_bytes(payload) else {
+    let parsed = PartPayloadRef::from_bytes(payload);
+    // payload_ranges + from_tables (the out-of-memory route) must agree with from_bytes.
+    let tail = &payload[payload.len().saturating_sub(part::PAYLOAD_TAIL)..];
+    let ranges = part::payload_ranges(payload.len() as u64, tail);
+    if let Ok(rs) = &ranges {
+        let get = |r: &std::ops::Range<u64>| payload.get(r.start as usize..r.end as usize);
+        let fields: Vec<_> = rs.iter().map(get).collect();
+        assert!(
+            fields.iter().all(Option::is_some),
+            "payload_ranges out of the payload"
+        );
+        let (m, x, b, o) = (
+            fields[0].unwrap(),
+            fields[1].unwrap(),
+            fields[2].unwrap(),
+            fields[3].unwrap(),
+        );
+        let t = PartPayloadRef::from_tables(m, x, o);
+        if let Ok(p) = &parsed {
+            assert_eq!(b, p.blob(), "payload_ranges: blob range differs");
+            assert_eq!(o, p.ops_bytes(), "payload_ranges: ops range differs");
+            let t = t
+                .as_ref()
+                .expect("from_tables rejects a valid payload's tables");
+            assert_eq!(t.n_modes(), p.n_modes());
+            assert_eq!(t.n_xattrs(), p.n_xattrs());
+            assert!(t.blob().is_empty());
+        }
+        black_box(t.ok());
+    }
+    if parsed.is_ok() {
+        assert!(ranges.is_ok(), "payload_ranges rejects a valid payload");
+    }
+    let Ok(p) = parsed else {
         return;
     };
     let n_modes = p.n_modes();
