@@ -629,8 +629,7 @@ fn another_object_under_a_name_fails_clearly() {
         .flatten()
         .map(|e| e.path())
         .find(|p| {
-            p.extension().is_some_and(|x| x == "filez")
-                && !p.ends_with(Kind::Objects.one_content())
+            p.extension().is_some_and(|x| x == "filez") && !p.ends_with(Kind::Objects.one_content())
         })
         .expect("a .filez under objects/00");
     permanent(
