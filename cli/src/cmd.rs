@@ -551,6 +551,11 @@ fn gc<O: FsVerityHashValue>(store: &Store<O>, dry_run: bool, json: bool) -> Resu
     let result = if dry_run {
         store.repo().gc_dry_run(&[])
     } else {
+        // Roots first (see `unlink_unreferenced_commits`), so that a gc killed half-way
+        // leaves no stream or image with missing objects.
+        store
+            .unlink_unreferenced_commits()
+            .context("unlinking unreferenced commits")?;
         store.repo().gc(&[])
     }
     .context("garbage collection")?;

@@ -4,10 +4,10 @@
 //! - a corrupt `.dirtree` and a corrupt `.filez` on the server fail the pull naming the
 //!   object, leave the ref where it was, and once fixed the next pull fetches only what
 //!   no earlier pull had verified (checked against nginx's access log);
-//! - `kill -9` at seeded random points (at least 20 kills on the object route, 6 more on
-//!   the default, static-delta route): afterwards `cfsync fsck` passes, every ref names
-//!   a complete commit with the right image, and pulling again completes with the right
-//!   image id;
+//! - `kill -9` at seeded random points (at least 30 kills on the object route, 10 on
+//!   the default, static-delta route, 10 during `cfsync gc`): afterwards `cfsync fsck`
+//!   passes, every ref names a complete commit with the right image, and pulling again
+//!   completes with the right image id;
 //! - a kill late in a pull: the resumed pull takes what was verified from the resume
 //!   journal and fetches only the rest, every object exactly once overall.
 //!
@@ -177,7 +177,7 @@ fn kill_9_at_random_points_leaves_a_sound_repository_and_the_pull_completes() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x5EED_2026_u64);
     eprintln!("kill -9 test: seed {seed} (set CFSYNC_CRASH_SEED to replay)");
-    kill_rounds(20, false, 1.1, seed);
+    kill_rounds(30, false, 1.1, seed);
 }
 
 /// The same on the default route: static deltas (empty -> v2 and v1 -> v2 in the
@@ -189,7 +189,7 @@ fn kill_9_during_delta_pulls_leaves_a_sound_repository_and_the_pull_completes() 
         .and_then(|s| s.parse().ok())
         .unwrap_or(0xDE17A_u64);
     eprintln!("kill -9 delta test: seed {seed} (set CFSYNC_CRASH_SEED to replay)");
-    kill_rounds(6, true, 0.8, seed);
+    kill_rounds(10, true, 0.8, seed);
 }
 
 /// Kills pulls of v2 at random points until `wanted` kills happened, in rounds starting
@@ -270,6 +270,75 @@ fn kill_rounds(wanted: u32, deltas: bool, window_factor: f64, seed: u64) {
     eprintln!(
         "kill -9 test (deltas: {deltas}): {kills} kills ({resumed_kills} of resumed pulls) in {round} rounds, {spawns} pulls"
     );
+}
+
+#[test]
+fn kill_9_during_gc_leaves_a_sound_repository_and_pulls_complete() {
+    let seed = std::env::var("CFSYNC_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| u64::from(std::process::id()));
+    eprintln!("kill -9 gc test: seed {seed} (set CFSYNC_CRASH_SEED to replay)");
+    let fx = fixture();
+    let refr = reference();
+    let mut rng = Rng::new(seed);
+    let nginx = Nginx::serve(&fx.repo);
+    let tmp = scratch_dir();
+    // v1 pulled, then v2: v1's stream, image and the objects only it uses are garbage.
+    let template = Repo::new(tmp.path().join("template"));
+    template.add_remote(REMOTE, &nginx.url(), &fx.public_key);
+    template.pull(REMOTE, &fx.refname, &["--no-deltas", "--commit", &fx.v1]);
+    template.pull(REMOTE, &fx.refname, &["--no-deltas"]);
+    let timing = Repo::new(tmp.path().join("timing"));
+    copy_tree(&template.path, &timing.path);
+    let started = Instant::now();
+    let report = timing.ok(["gc", "--json"]);
+    let gc_seconds = started.elapsed().as_secs_f64();
+    let v: serde_json::Value = serde_json::from_str(&report).expect("gc --json");
+    assert!(num(&v, "objects_removed") > 0, "gc removed nothing: {v}");
+
+    let (mut kills, mut round) = (0u32, 0u32);
+    while kills < 10 {
+        round += 1;
+        assert!(round <= 60, "{round} gc runs but only {kills} kills");
+        let r = Repo::new(tmp.path().join(format!("gc-{round}")));
+        copy_tree(&template.path, &r.path);
+        let mut child = r
+            .command(["gc"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawning cfsync gc");
+        let delay = Duration::from_secs_f64(gc_seconds * rng.below(1000) as f64 / 1000.0);
+        let status = match wait_until(&mut child, Instant::now() + delay) {
+            Some(s) => s,
+            None => sigkill(&mut child),
+        };
+        let context = format!("gc round {round}");
+        if status.signal() == Some(9) {
+            kills += 1;
+        } else {
+            assert!(status.success(), "{context}: gc failed ({status})");
+        }
+        r.fsck();
+        assert_eq!(r.refs().get(&fx.refname), Some(&fx.v2), "{context}");
+        assert_eq!(r.image(&fx.refname), refr.v2_image, "{context}");
+        // The next pulls complete: v2 is up to date, and v1 (collected or not) comes
+        // back with its image.
+        let up = r.pull(REMOTE, &fx.refname, &["--no-deltas"]);
+        assert_eq!(up["commit"], fx.v2.as_str(), "{context}: {up}");
+        if round % 3 == 1 {
+            let back = r.pull(
+                REMOTE,
+                &fx.refname,
+                &["--no-deltas", "--commit", &fx.v1, "--allow-downgrade"],
+            );
+            assert_eq!(back["image"], refr.v1_image.as_str(), "{context}: {back}");
+            r.fsck();
+        }
+        std::fs::remove_dir_all(&r.path).unwrap();
+    }
+    eprintln!("kill -9 gc test: {kills} kills in {round} gc runs (gc takes {gc_seconds:.3}s)");
 }
 
 /// Waits until `repo` holds `late` object files, then returns (the pull still runs);

@@ -333,6 +333,29 @@ impl<ObjectID: FsVerityHashValue> Store<ObjectID> {
         Ok(out)
     }
 
+    /// Unlinks the commit streams no ref names, each after the `images/` entry of its
+    /// image, and returns how many commits went. Run before the composefs garbage
+    /// collection (which deletes objects first and dangling links last): with the roots
+    /// gone first, a collection killed half-way leaves only unreferenced objects, which
+    /// the next one removes, never a stream or image whose objects are partly deleted.
+    pub fn unlink_unreferenced_commits(&self) -> Result<u64, StoreError> {
+        let live: std::collections::HashSet<Checksum> =
+            self.list_refs()?.into_iter().map(|(_, c)| c).collect();
+        let mut gone = 0;
+        for commit in self.list_commits()? {
+            if live.contains(&commit) {
+                continue;
+            }
+            // An unreadable stream has no image to find; its link goes all the same.
+            if let Ok(Some(image)) = self.commit_image(&commit) {
+                remove_link(&self.path.join("images").join(image.to_hex()))?;
+            }
+            remove_link(&self.path.join("streams").join(commit_stream_name(&commit)))?;
+            gone += 1;
+        }
+        Ok(gone)
+    }
+
     /// Loads a stored commit's object table.
     pub fn load_commit(
         &self,
@@ -381,4 +404,13 @@ fn parse_commit_link(target: &Path) -> Option<Checksum> {
         .strip_prefix("ostree-commit-")?
         .parse()
         .ok()
+}
+
+/// Removes a symlink; one already gone is fine.
+fn remove_link(path: &Path) -> Result<(), StoreError> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StoreError::io(path, e)),
+    }
 }
