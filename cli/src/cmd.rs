@@ -553,10 +553,14 @@ fn gc<O: FsVerityHashValue>(store: &Store<O>, dry_run: bool, json: bool) -> Resu
     } else {
         // Roots first (see `unlink_unreferenced_commits`), so that a gc killed half-way
         // leaves no stream or image with missing objects.
-        store
+        let (streams, images) = store
             .unlink_unreferenced_commits()
             .context("unlinking unreferenced commits")?;
-        store.repo().gc(&[])
+        store.repo().gc(&[]).map(|mut r| {
+            r.streams_pruned += streams;
+            r.images_pruned += images;
+            r
+        })
     }
     .context("garbage collection")?;
     // Resume journals of abandoned pulls (their objects were unreferenced, so are gone).

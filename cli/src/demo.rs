@@ -171,7 +171,7 @@ async fn try_mount(store: &Path, dir: &Path) -> Result<(Vec<String>, String)> {
 }
 
 /// Runs the demo.
-pub async fn run(args: &crate::DemoArgs, quiet: bool) -> Result<()> {
+pub(crate) async fn run(args: &crate::DemoArgs, quiet: bool) -> Result<()> {
     let started = Instant::now();
     let (v1, v2) = (commit("v1")?, commit("v2")?);
     let tmp;

@@ -331,17 +331,24 @@ impl MemGate {
     }
 }
 
-/// Memory a job materialises: each bspatch result and its old content.
+/// Memory a job holds or materialises: each bspatch result, its patch and its old
+/// content, and every other read source its writes copy from (each counted once).
 fn job_memory(job: &Job) -> u64 {
-    job.segs
-        .iter()
-        .map(|s| match s {
-            Seg::Patch { old, size, patch } => size
-                .saturating_add(old.len() as u64)
-                .saturating_add(patch.len),
-            _ => 0,
-        })
-        .fold(0u64, u64::saturating_add)
+    let mut sources: Vec<*const Vec<u8>> = Vec::new();
+    let mut total = 0u64;
+    for s in &job.segs {
+        let (old, extra) = match s {
+            Seg::Patch { old, size, patch } => (old, size.saturating_add(patch.len)),
+            Seg::Source(old, _, _) => (old, 0),
+            _ => continue,
+        };
+        total = total.saturating_add(extra);
+        if !sources.contains(&Arc::as_ptr(old)) {
+            sources.push(Arc::as_ptr(old));
+            total = total.saturating_add(old.len() as u64);
+        }
+    }
+    total
 }
 
 /// Computes patches, then streams the segments into the store, verified.

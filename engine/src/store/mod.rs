@@ -338,22 +338,22 @@ impl<ObjectID: FsVerityHashValue> Store<ObjectID> {
     /// collection (which deletes objects first and dangling links last): with the roots
     /// gone first, a collection killed half-way leaves only unreferenced objects, which
     /// the next one removes, never a stream or image whose objects are partly deleted.
-    pub fn unlink_unreferenced_commits(&self) -> Result<u64, StoreError> {
+    /// Returns the number of (stream, image) links removed.
+    pub fn unlink_unreferenced_commits(&self) -> Result<(u64, u64), StoreError> {
         let live: std::collections::HashSet<Checksum> =
             self.list_refs()?.into_iter().map(|(_, c)| c).collect();
-        let mut gone = 0;
+        let (mut streams, mut images) = (0, 0);
         for commit in self.list_commits()? {
             if live.contains(&commit) {
                 continue;
             }
             // An unreadable stream has no image to find; its link goes all the same.
             if let Ok(Some(image)) = self.commit_image(&commit) {
-                remove_link(&self.path.join("images").join(image.to_hex()))?;
+                images += remove_link(&self.path.join("images").join(image.to_hex()))?;
             }
-            remove_link(&self.path.join("streams").join(commit_stream_name(&commit)))?;
-            gone += 1;
+            streams += remove_link(&self.path.join("streams").join(commit_stream_name(&commit)))?;
         }
-        Ok(gone)
+        Ok((streams, images))
     }
 
     /// Loads a stored commit's object table.
@@ -406,11 +406,11 @@ fn parse_commit_link(target: &Path) -> Option<Checksum> {
         .ok()
 }
 
-/// Removes a symlink; one already gone is fine.
-fn remove_link(path: &Path) -> Result<(), StoreError> {
+/// Removes a symlink (1), or finds it already gone (0).
+fn remove_link(path: &Path) -> Result<u64, StoreError> {
     match std::fs::remove_file(path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Ok(()) => Ok(1),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
         Err(e) => Err(StoreError::io(path, e)),
     }
 }
