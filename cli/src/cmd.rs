@@ -277,6 +277,21 @@ fn state_dir(store: &AnyStore) -> Result<PathBuf> {
     Ok(with_store!(store, |s| s.state_dir())?)
 }
 
+/// Resolves `name` (see [`resolve_commit`]) and loads that commit's object table.
+pub(crate) fn load_named<O: FsVerityHashValue>(
+    store: &Store<O>,
+    name: &str,
+) -> Result<(
+    Checksum,
+    cfsync_engine::store::commit_stream::CommitStream<O>,
+)> {
+    let commit = resolve_commit(store, name)?;
+    let stream = store
+        .load_commit(&commit)?
+        .ok_or_else(|| anyhow!("commit {commit} is not stored; pull it first"))?;
+    Ok((commit, stream))
+}
+
 /// Resolves a ref name or a (full) commit checksum to a stored commit.
 pub(crate) fn resolve_commit<O: FsVerityHashValue>(
     store: &Store<O>,

@@ -20,8 +20,6 @@ use cfsync_formats::commit::CommitRef;
 use cfsync_formats::dirmeta::DirMetaRef;
 use cfsync_formats::dirtree::DirTreeRef;
 
-use super::resolve_commit;
-
 /// Deepest directory nesting written (libostree's limit).
 const MAX_DEPTH: usize = 256;
 
@@ -192,10 +190,7 @@ pub(crate) fn checkout<O: FsVerityHashValue>(
     user_mode: bool,
     json: bool,
 ) -> Result<()> {
-    let commit = resolve_commit(store, name)?;
-    let stream = store
-        .load_commit(&commit)?
-        .ok_or_else(|| anyhow!("commit {commit} is not stored; pull it first"))?;
+    let (commit, stream) = super::load_named(store, name)?;
     match fs::symlink_metadata(dest) {
         Ok(m) if m.is_dir() => {
             if fs::read_dir(dest)

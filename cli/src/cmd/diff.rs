@@ -17,8 +17,6 @@ use cfsync_formats::checksum::Checksum;
 use cfsync_formats::commit::CommitRef;
 use cfsync_formats::dirtree::DirTreeRef;
 
-use super::resolve_commit;
-
 /// One entry of a directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Item {
@@ -241,14 +239,6 @@ impl<O: FsVerityHashValue> Differ<'_, O> {
     }
 }
 
-fn load<O: FsVerityHashValue>(store: &Store<O>, name: &str) -> Result<(Checksum, CommitStream<O>)> {
-    let commit = resolve_commit(store, name)?;
-    let stream = store
-        .load_commit(&commit)?
-        .ok_or_else(|| anyhow!("commit {commit} is not stored; pull it first"))?;
-    Ok((commit, stream))
-}
-
 fn root_tree<O: FsVerityHashValue>(s: &CommitStream<O>, commit: &Checksum) -> Result<Checksum> {
     let (bytes, _) = s
         .lookup(commit)
@@ -266,8 +256,8 @@ pub(crate) fn diff<O: FsVerityHashValue>(
     stats: bool,
     json: bool,
 ) -> Result<()> {
-    let (ca, sa) = load(store, from)?;
-    let (cb, sb) = load(store, to)?;
+    let (ca, sa) = super::load_named(store, from)?;
+    let (cb, sb) = super::load_named(store, to)?;
     let (ta, tb) = (root_tree(&sa, &ca)?, root_tree(&sb, &cb)?);
     let mut d = Differ {
         a: Side { stream: &sa },

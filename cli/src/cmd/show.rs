@@ -14,7 +14,6 @@ use cfsync_formats::commit::CommitRef;
 use cfsync_formats::metadata::{GPGSIGS, MetadataRef, SIGN_ED25519};
 use cfsync_verify::gpg::{Keyring, RemoteKeyringPaths, SignatureStatus};
 
-use super::resolve_commit;
 use crate::Cli;
 
 /// The GPG keyring `remote` verifies with (the paths `trust::for_remote` uses).
@@ -50,10 +49,7 @@ pub(crate) fn show<O: FsVerityHashValue>(
     remote: Option<&str>,
     json: bool,
 ) -> Result<()> {
-    let commit = resolve_commit(store, name)?;
-    let stream = store
-        .load_commit(&commit)?
-        .ok_or_else(|| anyhow!("commit {commit} is not stored; pull it first"))?;
+    let (commit, stream) = super::load_named(store, name)?;
     let (bytes, _) = stream
         .lookup(&commit)
         .ok_or_else(|| anyhow!("commit {commit}: commit object missing from its stream"))?;

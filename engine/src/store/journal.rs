@@ -668,30 +668,15 @@ pub fn load_others<ObjectID: FsVerityHashValue>(
     except: &Checksum,
 ) -> Result<BTreeMap<Checksum, Entry<ObjectID>>, StoreError> {
     let mut entries = BTreeMap::new();
-    let dir = store.state_dir()?.join(DIR);
-    let rd = match std::fs::read_dir(&dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(entries),
-        Err(e) => return Err(StoreError::io(&dir, e)),
-    };
     let boot = current_boot_id();
     if boot.is_empty() {
         return Ok(entries);
     }
-    for ent in rd {
-        let ent = ent.map_err(|e| StoreError::io(&dir, e))?;
-        let name = ent.file_name();
-        let Some(commit) = name
-            .to_str()
-            .and_then(|n| n.strip_suffix(".journal"))
-            .and_then(|h| h.parse::<Checksum>().ok())
-        else {
-            continue;
-        };
+    for (commit, path) in journals(store)? {
         if commit == *except {
             continue;
         }
-        match std::fs::read(ent.path()) {
+        match std::fs::read(&path) {
             Ok(bytes) => {
                 let mut stats = ResumeStats::default();
                 load_into(
@@ -704,7 +689,7 @@ pub fn load_others<ObjectID: FsVerityHashValue>(
                     false,
                 );
             }
-            Err(e) => tracing::debug!("{}: {e}", ent.path().display()),
+            Err(e) => tracing::debug!("{}: {e}", path.display()),
         }
     }
     Ok(entries)
@@ -742,32 +727,42 @@ pub fn prune<ObjectID: FsVerityHashValue>(
     store: &Store<ObjectID>,
     keep: &[Checksum],
 ) -> Result<u64, StoreError> {
-    let dir = store.state_dir()?.join(DIR);
-    let rd = match std::fs::read_dir(&dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(StoreError::io(&dir, e)),
-    };
     let mut removed = 0;
-    for ent in rd {
-        let ent = ent.map_err(|e| StoreError::io(&dir, e))?;
-        let name = ent.file_name();
-        let Some(commit) = name
-            .to_str()
-            .and_then(|n| n.strip_suffix(".journal"))
-            .and_then(|h| h.parse::<Checksum>().ok())
-        else {
-            continue;
-        };
+    for (commit, path) in journals(store)? {
         if keep.contains(&commit) {
             continue;
         }
         remove_stale(store, &commit)?;
-        if !ent.path().exists() {
+        if !path.exists() {
             removed += 1;
         }
     }
     Ok(removed)
+}
+
+/// The journals in the repository: (commit, path), in directory order.
+fn journals<ObjectID: FsVerityHashValue>(
+    store: &Store<ObjectID>,
+) -> Result<Vec<(Checksum, PathBuf)>, StoreError> {
+    let dir = store.state_dir()?.join(DIR);
+    let rd = match std::fs::read_dir(&dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StoreError::io(&dir, e)),
+    };
+    let mut out = Vec::new();
+    for ent in rd {
+        let ent = ent.map_err(|e| StoreError::io(&dir, e))?;
+        let name = ent.file_name();
+        if let Some(commit) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".journal"))
+            .and_then(|h| h.parse::<Checksum>().ok())
+        {
+            out.push((commit, ent.path()));
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
