@@ -499,6 +499,10 @@ async fn pull_inner<ObjectID: FsVerityHashValue>(
     };
     builder.insert(target, commit_bytes.clone(), None);
     let mut index = ObjectIndex::load(store)?;
+    tracing::debug!(
+        "{:.0?}: commit verified, object index loaded",
+        started.elapsed()
+    );
 
     // 3. A static delta, when one helps.
     if !opts.no_deltas {
@@ -515,7 +519,9 @@ async fn pull_inner<ObjectID: FsVerityHashValue>(
             reporter: &*reporter,
             cancel,
         };
-        if let Some(applied) = crate::delta::try_delta(req, &mut builder).await? {
+        let applied = crate::delta::try_delta(req, &mut builder).await?;
+        tracing::debug!("{:.0?}: delta route done", started.elapsed());
+        if let Some(applied) = applied {
             stats.delta = Some(applied.name);
             stats.delta_parts = applied.parts;
             stats.objects_fetched += applied.objects;
@@ -560,6 +566,7 @@ async fn pull_inner<ObjectID: FsVerityHashValue>(
     .await?;
     stats.objects_fetched += ws.fetched;
     stats.objects_reused += ws.reused;
+    tracing::debug!("{:.0?}: object walk done", started.elapsed());
     if let Some(meta) = &commitmeta {
         // Detached metadata is kept beside the commit stream for `cfsync show`.
         crate::summary::save_commitmeta(store, &target, meta)?;
@@ -570,6 +577,7 @@ async fn pull_inner<ObjectID: FsVerityHashValue>(
     // Building the image is CPU and disk work with nothing else to overlap at this point.
     builder.flush_journal();
     let (_, image) = store.store_commit(&builder)?;
+    tracing::debug!("{:.0?}: image and commit stream written", started.elapsed());
     // The image stays in the store (content-addressed) but the ref only moves to it if it
     // matches the digest the commit declares.
     trust.check_composefs_digest(&target, &commit_bytes, &image)?;
@@ -583,6 +591,7 @@ async fn pull_inner<ObjectID: FsVerityHashValue>(
     }
     stats.image = image.to_hex();
     finish(&mut stats, &source, started);
+    tracing::debug!("{:.0?}: ref set, journal removed", started.elapsed());
     Ok(stats)
 }
 

@@ -18,7 +18,7 @@
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -66,8 +66,9 @@ impl<ObjectID: FsVerityHashValue> ReadSources<ObjectID> {
         Self { repo, streams }
     }
 
-    /// The content of file object `id`, read whole.
-    fn content(&self, id: &Checksum) -> Result<Arc<Vec<u8>>, PullError> {
+    /// The stored object and declared size of read source `id`, or an error naming it
+    /// when it is not a regular file of these commits (`None`: its content is inline).
+    fn locate(&self, id: &Checksum) -> Result<(Option<&ObjectID>, u64, &[u8]), PullError> {
         let missing = || {
             PullError::Hostile(format!(
                 "delta read source {id} is not a file object of the delta's from-commit"
@@ -82,31 +83,80 @@ impl<ObjectID: FsVerityHashValue> ReadSources<ObjectID> {
         if header.mode & S_IFMT != S_IFREG {
             return Err(missing());
         }
-        match external {
-            None => Ok(Arc::new(inline.to_vec())),
-            Some(obj) => {
-                if header.size > MAX_READ_SOURCE {
-                    return Err(PullError::Hostile(format!(
-                        "delta read source {id} is {} bytes, over the {MAX_READ_SOURCE}-byte limit",
-                        header.size
-                    )));
-                }
-                let bytes = self.repo.read_object(obj).map_err(|e| {
-                    PullError::Internal(format!(
-                        "reading stored object for read source {id}: {e:#}"
-                    ))
-                })?;
-                if bytes.len() as u64 != header.size {
-                    return Err(PullError::Internal(format!(
-                        "stored content of {id} is {} bytes, its header says {}; run `cfsync fsck`",
-                        bytes.len(),
-                        header.size
-                    )));
-                }
-                Ok(Arc::new(bytes))
-            }
+        if header.size > MAX_READ_SOURCE {
+            return Err(PullError::Hostile(format!(
+                "delta read source {id} is {} bytes, over the {MAX_READ_SOURCE}-byte limit",
+                header.size
+            )));
+        }
+        Ok((external, header.size, inline))
+    }
+
+    /// The content of file object `id`, read whole.
+    fn content(&self, id: &Checksum) -> Result<Arc<Vec<u8>>, PullError> {
+        let (external, size, inline) = self.locate(id)?;
+        let Some(obj) = external else {
+            return Ok(Arc::new(inline.to_vec()));
+        };
+        let stored = |e: &dyn std::fmt::Display| {
+            PullError::Internal(format!("reading stored object for read source {id}: {e}"))
+        };
+        let fd = self
+            .repo
+            .open_object(obj)
+            .map_err(|e| stored(&format!("{e:#}")))?;
+        let mut file = File::from(fd);
+        // The size is the header's (bounded above); the file must match it exactly.
+        let n = usize::try_from(size).map_err(|e| stored(&e))?;
+        let mut bytes = Vec::new();
+        bytes.try_reserve_exact(n).map_err(|e| stored(&e))?;
+        bytes.resize(n, 0);
+        let mut extra = [0u8; 1];
+        let exact = file.read_exact(&mut bytes).is_ok() && matches!(file.read(&mut extra), Ok(0));
+        if !exact {
+            return Err(PullError::Internal(format!(
+                "stored content of {id} is not the {size} bytes its header says; run `cfsync fsck`"
+            )));
+        }
+        Ok(Arc::new(bytes))
+    }
+
+    /// Asks the kernel to start reading stored read source `id` into the page cache
+    /// (best effort: errors are left for [`Self::content`] to report).
+    fn prefetch(&self, id: &Checksum) {
+        if let Ok((Some(obj), _, _)) = self.locate(id)
+            && let Ok(fd) = self.repo.open_object(obj)
+        {
+            let _ = rustix::fs::fadvise(&fd, 0, None, rustix::fs::Advice::WillNeed);
         }
     }
+}
+
+/// Threads that open read sources and start their reads ahead of the decoder: on a
+/// cold page cache each source costs an inode read and a data read, which would
+/// otherwise happen one after the other on the decoding thread.
+const PREFETCH_THREADS: usize = 4;
+
+/// The read sources a part's operations will read, in order (those of objects already
+/// held are left out: their operations are skipped).
+fn read_sources_used<'a>(
+    payload: &PartPayloadRef<'a>,
+    ctx: OpContextOf<'a, FileBlob<'a>>,
+    have: &(dyn Fn(&Checksum) -> bool + Sync),
+) -> Vec<Checksum> {
+    let mut out = Vec::new();
+    let mut skipping = false;
+    for op in OpsOf::new(payload.ops_bytes(), ctx) {
+        match op {
+            Ok(OpOf::Open { object, .. }) => skipping = have(&object.checksum),
+            Ok(OpOf::Close { .. }) => skipping = false,
+            Ok(OpOf::SetReadSource { checksum }) if !skipping => out.push(checksum),
+            Ok(_) => {}
+            // The decoder reports it.
+            Err(_) => break,
+        }
+    }
+    out
 }
 
 /// A checked range of a part's blob, in the staged payload file (absolute offsets).
@@ -453,7 +503,24 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
         freed: Condvar::new(),
         limit: OBJECT_MEMORY,
     };
+    let ctx = OpContextOf {
+        objects,
+        n_modes: payload.n_modes(),
+        n_xattrs: payload.n_xattrs(),
+        blob,
+    };
+    let wanted = read_sources_used(&payload, ctx, have);
+    let next_prefetch = AtomicUsize::new(0);
     let decoded = std::thread::scope(|scope| {
+        for _ in 0..PREFETCH_THREADS.min(wanted.len()) {
+            scope.spawn(|| {
+                while !failed.load(Ordering::Relaxed) && !cancel.is_cancelled() {
+                    let i = next_prefetch.fetch_add(1, Ordering::Relaxed);
+                    let Some(id) = wanted.get(i) else { return };
+                    sources.prefetch(id);
+                }
+            });
+        }
         for _ in 0..workers {
             scope.spawn(|| {
                 loop {

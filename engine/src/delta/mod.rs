@@ -351,7 +351,8 @@ async fn apply_delta<ObjectID: FsVerityHashValue>(
         .map_err(|e| PullError::Internal(format!("{}: {e}", tmp.display())))?;
     // Parts are downloaded, verified and decompressed (into anonymous files, not memory)
     // by tasks of their own, up to `parts_in_flight` ahead; this loop applies one at a
-    // time, on every core. Decompressing (the xz dictionary) and applying (the payload)
+    // time, on every core, in the order they are ready (parts are independent of each
+    // other, so a small part is applied while a large one still decompresses). Decompressing (the xz dictionary) and applying (the payload)
     // each hold memory about the size of the part's payload; the budget decides how
     // many of those may overlap.
     let budget = Arc::new(tokio::sync::Semaphore::new(MEMORY_BUDGET_MIB as usize));
@@ -368,7 +369,7 @@ async fn apply_delta<ObjectID: FsVerityHashValue>(
                 async move { stage_part(job, &shown, &source, &tmp, &budget, &cancel).await },
             )
         })
-        .buffered(parts_in_flight());
+        .buffer_unordered(parts_in_flight());
     // Fallback objects (files the delta carries loose) are fetched beside the parts.
     let objects = Arc::new(crate::pull::SourceObjects {
         source: Arc::clone(&source),

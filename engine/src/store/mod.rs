@@ -391,8 +391,11 @@ impl<ObjectID: FsVerityHashValue> Store<ObjectID> {
         &self,
         builder: &CommitStreamBuilder<ObjectID>,
     ) -> Result<(ObjectID, ObjectID), StoreError> {
+        let started = std::time::Instant::now();
         let image = commit_stream::create_image(&self.repo, builder, builder.commit())?;
+        tracing::debug!("{:.0?}: EROFS image written", started.elapsed());
         let stream = builder.write(&self.repo, Some(&image))?;
+        tracing::debug!("{:.0?}: commit stream written", started.elapsed());
         Ok((stream, image))
     }
 }
