@@ -504,6 +504,9 @@ async fn pull_inner<ObjectID: FsVerityHashValue>(
         started.elapsed()
     );
 
+    // Objects are written out while content is fetched, not all at the final barrier.
+    let flush = (!opts.dry_run).then(|| crate::store::flush::BackgroundFlush::start(store.repo()));
+
     // 3. A static delta, when one helps.
     if !opts.no_deltas {
         let req = crate::delta::DeltaRequest {
@@ -576,6 +579,7 @@ async fn pull_inner<ObjectID: FsVerityHashValue>(
     reporter.report(Event::Phase("image"));
     // Building the image is CPU and disk work with nothing else to overlap at this point.
     builder.flush_journal();
+    drop(flush);
     let (_, image) = store.store_commit(&builder)?;
     tracing::debug!("{:.0?}: image and commit stream written", started.elapsed());
     // The image stays in the store (content-addressed) but the ref only moves to it if it

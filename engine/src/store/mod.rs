@@ -7,6 +7,7 @@
 //! streams, exactly as `cfsctl ostree` names them.
 
 pub mod commit_stream;
+pub mod flush;
 pub mod index;
 pub mod journal;
 
