@@ -255,6 +255,21 @@ fn open(cli: &Cli) -> Result<AnyStore> {
     AnyStore::open(&path).with_context(|| format!("opening repository {}", path.display()))
 }
 
+/// `sopts` with what `remote`'s keys set for fetching from it: `contenturl` and
+/// `tls-ca-path` (a PEM bundle of extra CA certificates for `https`, as in libostree).
+pub(crate) fn remote_source_options(
+    remote: &Remote,
+    mut sopts: SourceOptions,
+) -> Result<SourceOptions> {
+    sopts.contenturl = remote.contenturl.clone();
+    if let Some(path) = remote.extra_string("tls-ca-path")?
+        && !path.is_empty()
+    {
+        sopts.tls_ca_path = Some(PathBuf::from(path));
+    }
+    Ok(sopts)
+}
+
 /// cfsync's remotes plus the read-only ones of `--remotes-dir` and `--ostree-repo`.
 fn remote_store(cli: &Cli, state_dir: PathBuf) -> Result<RemoteStore> {
     let dirs = if cli.remotes_dirs.is_empty() {
@@ -350,7 +365,7 @@ async fn pull<O: FsVerityHashValue>(
                 .url
                 .clone()
                 .ok_or_else(|| anyhow!("remote {} has no url", remote.name))?;
-            sopts.contenturl = remote.contenturl.clone();
+            let sopts = remote_source_options(&remote, sopts)?;
             let source =
                 Source::open(&url, sopts).with_context(|| format!("remote {}", remote.name))?;
             let trust = cfsync_engine::trust::for_remote(&remote, &remotes, store.path())
@@ -704,7 +719,8 @@ async fn remote(cli: &Cli, cmd: &RemoteCmd) -> Result<()> {
                 .url
                 .clone()
                 .ok_or_else(|| anyhow!("remote {name} has no url"))?;
-            let source = Source::open(&url, SourceOptions::default())?;
+            let sopts = remote_source_options(&r, SourceOptions::default())?;
+            let source = Source::open(&url, sopts).with_context(|| format!("remote {name}"))?;
             let trust = with_store!(&store, |s| cfsync_engine::trust::for_remote(
                 &r,
                 &remotes,

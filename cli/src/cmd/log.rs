@@ -166,13 +166,13 @@ fn open_source<O: FsVerityHashValue>(
         );
     };
     let remotes = super::remote_store(cli, store.state_dir()?)?;
-    let mut opts = SourceOptions::default();
+    let opts = SourceOptions::default();
     if let Some(r) = remotes.get(from)? {
         let url = r
             .url
             .clone()
             .ok_or_else(|| anyhow!("remote {} has no url", r.name))?;
-        opts.contenturl = r.contenturl.clone();
+        let opts = super::remote_source_options(&r, opts)?;
         return Source::open(&url, opts).with_context(|| format!("remote {}", r.name));
     }
     if !(from.contains("://") || std::path::Path::new(from).exists()) {

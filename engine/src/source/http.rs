@@ -20,12 +20,22 @@
 //! only until the response headers arrive, after which errors surface from the
 //! [`BodyStream`] and the caller decides whether to fetch again (from the start).
 //!
-//! The client is built here and nowhere else (never `Client::new()`): keep-alive pool
+//! The clients are built here and nowhere else (never `Client::new()`): keep-alive pool
 //! sized by [`SourceOptions::max_connections_per_host`], HTTP/2 when the server offers it
 //! through ALPN, connect timeout, at most [`SourceOptions::max_redirects`] redirects that
 //! keep the scheme or upgrade `http` to `https`, no automatic decompression (byte
 //! counters measure what crossed the wire), no proxy from the environment, and the user
 //! agent `cfsync/<version>`.
+//!
+//! There are two of them, so that a remote served over plain `http` never pays for
+//! loading the system's CA roots (some 20 ms on a cold page cache): `http` URLs go
+//! through a client with an empty root store, and `https` URLs through a client with the
+//! platform verifier (plus [`SourceOptions::tls_ca_path`]), built on the first `https`
+//! request. The plain client stops at a redirect from `http` to `https`, and the request
+//! goes on from that `Location` with the TLS client; the redirect limit and scheme rules
+//! apply to the whole chain as if one client had followed it, and the headers reqwest
+//! drops on a cross-origin hop (`Authorization`, `Cookie`, ...) are dropped there too.
+//! When the proxy itself is `https`, every request uses the TLS client.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -39,7 +49,7 @@ use bytes::Bytes;
 use cfsync_formats::checksum::Checksum;
 use cfsync_formats::object::{ObjectType, RepoMode, loose_path};
 use futures::{Stream, StreamExt};
-use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::{self, Entry, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{StatusCode, Url};
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::sync::{OnceCell, OwnedSemaphorePermit, Semaphore};
@@ -66,7 +76,16 @@ pub struct HttpSource {
 
 #[derive(Debug)]
 struct Inner {
-    client: reqwest::Client,
+    /// The client for `http` URLs, with no TLS roots loaded; `None` when the proxy is
+    /// `https` (the TLS client then serves every URL).
+    plain: Option<reqwest::Client>,
+    /// The client for `https` URLs, built on first use (loading the CA roots is slow).
+    tls: OnceCell<reqwest::Client>,
+    /// Extra CA certificates for the TLS client ([`SourceOptions::tls_ca_path`]).
+    extra_roots: Vec<reqwest::Certificate>,
+    /// [`SourceOptions::extra_headers`], parsed; added to each request where it does not
+    /// set the header itself.
+    headers: HeaderMap,
     metadata: Base,
     /// `None` = content comes from the metadata base.
     content: Option<Base>,
@@ -190,6 +209,40 @@ impl std::fmt::Display for RedirectRefused {
 
 impl std::error::Error for RedirectRefused {}
 
+tokio::task_local! {
+    /// The redirect chain of the request being sent, seen by the redirect policy (which
+    /// runs while [`HttpSource::send`] polls the response future).
+    static CHAIN: Arc<Chain>;
+}
+
+/// Per-request redirect state shared between [`HttpSource::send`] and the redirect
+/// policy through [`CHAIN`].
+#[derive(Debug)]
+struct Chain {
+    /// URLs requested earlier in this chain by the other client (0 for a new request).
+    before: usize,
+    /// Set by the plain client's policy when it stops at a redirect to `https`: the
+    /// `Location`, and how many URLs the chain has requested so far.
+    handover: Mutex<Option<(Url, usize)>>,
+}
+
+/// Why [`HttpSource::send`] failed.
+enum SendError {
+    /// The TLS client could not be built.
+    Client(FetchError),
+    /// The request failed (classified by [`classify_send_error`]).
+    Request(reqwest::Error),
+}
+
+/// Headers reqwest drops when a redirect changes host, port or scheme.
+fn is_sensitive(name: &HeaderName) -> bool {
+    name == header::AUTHORIZATION
+        || name == header::COOKIE
+        || name.as_str() == "cookie2"
+        || name == header::PROXY_AUTHORIZATION
+        || name == header::WWW_AUTHENTICATE
+}
+
 /// What a request is for.
 #[derive(Clone, Copy)]
 enum Want<'a> {
@@ -231,10 +284,19 @@ impl HttpSource {
     pub fn new(url: &str, options: SourceOptions) -> Result<HttpSource, FetchError> {
         let metadata = Base::parse(url)?;
         let content = options.contenturl.as_deref().map(Base::parse).transpose()?;
-        let client = build_client(&options)?;
+        let headers = extra_headers(&options)?;
+        let extra_roots = extra_roots(&options)?;
+        let plain = if proxy_needs_tls(&options) {
+            None
+        } else {
+            Some(build_client(&options, None)?)
+        };
         Ok(HttpSource {
             inner: Arc::new(Inner {
-                client,
+                plain,
+                tls: OnceCell::new(),
+                extra_roots,
+                headers,
                 metadata,
                 content,
                 options,
@@ -513,6 +575,81 @@ impl HttpSource {
         permit.map_err(|_| FetchError::Cancelled)
     }
 
+    /// The client for `url`: the plain one for `http` (when there is one), else the TLS
+    /// one, built now if this is the first request that needs it.
+    async fn client_for(&self, url: &Url) -> Result<&reqwest::Client, FetchError> {
+        if url.scheme() == "http"
+            && let Some(plain) = &self.inner.plain
+        {
+            return Ok(plain);
+        }
+        self.inner
+            .tls
+            .get_or_try_init(|| async {
+                build_client(&self.inner.options, Some(&self.inner.extra_roots))
+            })
+            .await
+    }
+
+    /// Sends a GET for `url` and follows its redirects (through the redirect policy of
+    /// [`build_client`]), handing the chain over from the plain client to the TLS one at
+    /// a redirect from `http` to `https`. Returns the final response.
+    async fn send(&self, url: &Url, want: Want<'_>) -> Result<reqwest::Response, SendError> {
+        let mut target = url.clone();
+        // URLs requested so far in this chain by an earlier client.
+        let mut before = 0usize;
+        loop {
+            let client = self.client_for(&target).await.map_err(SendError::Client)?;
+            let mut request = client.get(target.clone());
+            if let Want::Conditional {
+                etag,
+                last_modified,
+            } = want
+            {
+                if let Some(etag) = etag {
+                    request = request.header(header::IF_NONE_MATCH, etag);
+                }
+                if let Some(lm) = last_modified {
+                    request = request.header(header::IF_MODIFIED_SINCE, lm);
+                }
+            }
+            let mut request = request.build().map_err(SendError::Request)?;
+            // As default headers: only where the request does not set the header. A
+            // hand-over is a change of scheme, after which reqwest would have dropped the
+            // sensitive ones.
+            let headers = request.headers_mut();
+            for (name, value) in &self.inner.headers {
+                if before > 0 && is_sensitive(name) {
+                    continue;
+                }
+                if let Entry::Vacant(entry) = headers.entry(name) {
+                    entry.insert(value.clone());
+                }
+            }
+            let chain = Arc::new(Chain {
+                before,
+                handover: Mutex::new(None),
+            });
+            let response = CHAIN
+                .scope(Arc::clone(&chain), client.execute(request))
+                .await
+                .map_err(SendError::Request)?;
+            let handover = chain
+                .handover
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            match handover {
+                Some((next, requested)) if response.status().is_redirection() => {
+                    tracing::debug!(from = %response.url(), to = %next, "redirect to https");
+                    target = next;
+                    before = requested;
+                }
+                _ => return Ok(response),
+            }
+        }
+    }
+
     /// One request, classified.
     async fn attempt(
         &self,
@@ -523,22 +660,12 @@ impl HttpSource {
     ) -> Result<Got, Failure> {
         let opts = &self.inner.options;
         let permit = self.permit(url).await.map_err(Failure::Fatal)?;
-        let mut request = self.inner.client.get(url.clone());
-        if let Want::Conditional {
-            etag,
-            last_modified,
-        } = want
-        {
-            if let Some(etag) = etag {
-                request = request.header(header::IF_NONE_MATCH, etag);
-            }
-            if let Some(lm) = last_modified {
-                request = request.header(header::IF_MODIFIED_SINCE, lm);
-            }
-        }
         self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
         let stall = opts.stall_timeout;
-        let send = tokio::time::timeout(opts.connect_timeout.saturating_add(stall), request.send());
+        let send = tokio::time::timeout(
+            opts.connect_timeout.saturating_add(stall),
+            self.send(url, want),
+        );
         let sent = match &opts.cancel {
             Some(token) => tokio::select! {
                 () = token.cancelled() => return Err(Failure::Fatal(FetchError::Cancelled)),
@@ -550,7 +677,8 @@ impl HttpSource {
             Err(_elapsed) => {
                 return Err(Failure::Retry(stall_error(url, stall, attempts), None));
             }
-            Ok(Err(e)) => return Err(classify_send_error(url, attempts, e)),
+            Ok(Err(SendError::Client(e))) => return Err(Failure::Fatal(e)),
+            Ok(Err(SendError::Request(e))) => return Err(classify_send_error(url, attempts, e)),
             Ok(Ok(r)) => r,
         };
         let status = response.status();
@@ -698,14 +826,15 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     value.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
-fn build_client(options: &SourceOptions) -> Result<reqwest::Client, FetchError> {
-    let config_error = |reason: String| FetchError::InvalidUrl {
-        url: "(source options)".to_owned(),
-        reason,
-    };
-    let max_redirects = options.max_redirects;
-    let policy = reqwest::redirect::Policy::custom(move |attempt| {
-        if attempt.previous().len() > max_redirects {
+/// The redirect policy: at most `max_redirects` hops over the whole chain, keeping the
+/// scheme or going from `http` to `https`, never from `https` to `http`. Without `tls`
+/// (the plain client) a hop to `https` stops the chain and is recorded in [`CHAIN`] for
+/// [`HttpSource::send`] to continue with the TLS client.
+fn redirect_policy(max_redirects: usize, tls: bool) -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(move |attempt| {
+        let before = CHAIN.try_with(|chain| chain.before).unwrap_or(0);
+        let requested = before.saturating_add(attempt.previous().len());
+        if requested > max_redirects {
             return attempt.error(RedirectRefused("too many redirects"));
         }
         let from = attempt
@@ -714,30 +843,86 @@ fn build_client(options: &SourceOptions) -> Result<reqwest::Client, FetchError> 
             .map(Url::scheme)
             .unwrap_or("https");
         let to = attempt.url().scheme();
-        if from == to || (from == "http" && to == "https") {
+        if from == to || (from == "http" && to == "https" && tls) {
             attempt.follow()
+        } else if from == "http" && to == "https" {
+            let next = attempt.url().clone();
+            let recorded = CHAIN.try_with(|chain| {
+                *chain
+                    .handover
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((next, requested));
+            });
+            match recorded {
+                Ok(()) => attempt.stop(),
+                Err(_) => attempt.error(RedirectRefused("redirect to https cannot be followed")),
+            }
         } else if from == "https" && to == "http" {
             attempt.error(RedirectRefused("redirect from https to http refused"))
         } else {
             attempt.error(RedirectRefused("redirect to an unsupported scheme refused"))
         }
-    });
+    })
+}
+
+fn config_error(reason: String) -> FetchError {
+    FetchError::InvalidUrl {
+        url: "(source options)".to_owned(),
+        reason,
+    }
+}
+
+/// [`SourceOptions::extra_headers`] parsed, a later value of a name replacing an earlier
+/// one (as `ClientBuilder::default_headers` does).
+fn extra_headers(options: &SourceOptions) -> Result<HeaderMap, FetchError> {
     let mut headers = HeaderMap::new();
     for (name, value) in &options.extra_headers {
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|e| config_error(format!("header name {name:?}: {e}")))?;
         let value = HeaderValue::from_str(value)
             .map_err(|e| config_error(format!("header value for {name}: {e}")))?;
-        headers.append(name, value);
+        headers.insert(name, value);
     }
+    Ok(headers)
+}
+
+/// The certificates of [`SourceOptions::tls_ca_path`], read when the source is created so
+/// that a bad bundle is reported then, not on the first `https` request.
+fn extra_roots(options: &SourceOptions) -> Result<Vec<reqwest::Certificate>, FetchError> {
+    let Some(path) = &options.tls_ca_path else {
+        return Ok(Vec::new());
+    };
+    let pem = std::fs::read(path).map_err(|source| FetchError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|e| config_error(format!("CA bundle {}: {e}", path.display())))
+}
+
+/// Whether the proxy is reached over TLS (then the plain client cannot be used).
+fn proxy_needs_tls(options: &SourceOptions) -> bool {
+    options.proxy.as_deref().is_some_and(|p| {
+        p.trim()
+            .get(..8)
+            .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+    })
+}
+
+/// Builds a client: with `roots` (the extra CA certificates, possibly none) a TLS client
+/// using the platform verifier, which loads the system's CA roots; without, a plain
+/// client with an empty root store, for `http` URLs.
+fn build_client(
+    options: &SourceOptions,
+    roots: Option<&[reqwest::Certificate]>,
+) -> Result<reqwest::Client, FetchError> {
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("cfsync/", env!("CARGO_PKG_VERSION")))
-        .default_headers(headers)
         .connect_timeout(options.connect_timeout)
         .pool_max_idle_per_host(options.max_connections_per_host.max(1))
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
-        .redirect(policy)
+        .redirect(redirect_policy(options.max_redirects, roots.is_some()))
         .referer(false)
         .no_proxy();
     if !options.http2 {
@@ -750,17 +935,12 @@ fn build_client(options: &SourceOptions) -> Result<reqwest::Client, FetchError> 
         })?;
         builder = builder.proxy(proxy);
     }
-    if let Some(path) = &options.tls_ca_path {
-        let pem = std::fs::read(path).map_err(|source| FetchError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| config_error(format!("CA bundle {}: {e}", path.display())))?;
-        for cert in certs {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
+    builder = match roots {
+        // `tls_certs_only` keeps reqwest from building the platform verifier.
+        None => builder.tls_certs_only(Vec::new()),
+        Some([]) => builder,
+        Some(roots) => builder.tls_certs_merge(roots.iter().cloned()),
+    };
     builder
         .build()
         .map_err(|e| config_error(format!("cannot build the HTTP client: {e}")))
