@@ -3,7 +3,8 @@
 //! Data goes to stdout (human text, or JSON with `--json`); progress and logs go to
 //! stderr. Exit codes ([`EXIT_CODES`]): 0 success, 1 failure (the message says what
 //! failed and what to do; `fsck` finding damage is a failure), 2 bad usage (from clap).
-#![forbid(unsafe_code)]
+// One `unsafe` call only: the allocator setting in `tune_allocator`.
+#![deny(unsafe_code)]
 
 mod cmd;
 mod demo;
@@ -389,7 +390,29 @@ pub struct DemoArgs {
     pub json: bool,
 }
 
+/// Buffers at least this large get their own mapping from glibc's malloc, returned to
+/// the system when freed (see [`tune_allocator`]).
+const MMAP_THRESHOLD: i32 = 256 * 1024;
+
+/// Keeps peak memory proportional to what is live. By default glibc raises its mmap
+/// threshold each time a large block is freed (up to 32 MiB), after which multi-MB
+/// buffers (delta read sources, bspatch results, payload tables) are carved from the
+/// per-thread heaps and stay resident after they are freed: a large delta update peaked
+/// at 110 MB RSS for 68 MB of live heap. A fixed threshold gives each such buffer its own
+/// mapping, unmapped on free (the same update: 62 MB).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn tune_allocator() {
+    // SAFETY: mallopt only changes allocator parameters; it is called once, before any
+    // other thread exists. A failure (0) leaves glibc's defaults, which are correct too.
+    let _ = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD) };
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
+
 fn main() -> std::process::ExitCode {
+    tune_allocator();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

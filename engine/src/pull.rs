@@ -569,6 +569,8 @@ async fn pull_inner<ObjectID: FsVerityHashValue>(
     .await?;
     stats.objects_fetched += ws.fetched;
     stats.objects_reused += ws.reused;
+    // The commit streams reuse loaded are copied from; free them before the image.
+    drop(reuse);
     tracing::debug!("{:.0?}: object walk done", started.elapsed());
     if let Some(meta) = &commitmeta {
         // Detached metadata is kept beside the commit stream for `cfsync show`.
