@@ -504,9 +504,6 @@ async fn pull_inner<ObjectID: FsVerityHashValue>(
         started.elapsed()
     );
 
-    // Objects are written out while content is fetched, not all at the final barrier.
-    let flush = (!opts.dry_run).then(|| crate::store::flush::BackgroundFlush::start(store.repo()));
-
     // 3. A static delta, when one helps.
     if !opts.no_deltas {
         let req = crate::delta::DeltaRequest {
@@ -552,6 +549,9 @@ async fn pull_inner<ObjectID: FsVerityHashValue>(
     // Objects verified by interrupted pulls of other commits are reused too.
     let others = crate::store::journal::load_others(store, &target)?;
     let mut reuse = Reuse::new(store, &index).with_journaled(others);
+    // Objects are written out while they are fetched, not all at the final barrier. (Not
+    // during a delta: it would also write out the staged parts, deleted right after.)
+    let flush = crate::store::flush::BackgroundFlush::start(store.path());
     let src_for_bytes = Arc::clone(&source);
     let bytes = move || src_for_bytes.stats().bytes_received;
     let ws = walk(
@@ -581,7 +581,9 @@ async fn pull_inner<ObjectID: FsVerityHashValue>(
     reporter.report(Event::Phase("image"));
     // Building the image is CPU and disk work with nothing else to overlap at this point.
     builder.flush_journal();
-    drop(flush);
+    flush
+        .finish()
+        .map_err(|e| PullError::Store(StoreError::io(store.path(), e)))?;
     let (_, image) = store.store_commit(&builder)?;
     tracing::debug!("{:.0?}: image and commit stream written", started.elapsed());
     // The image stays in the store (content-addressed) but the ref only moves to it if it

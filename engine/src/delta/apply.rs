@@ -15,6 +15,7 @@
 //! [`cfsync_formats::delta::bspatch::apply`]). A read source is read whole, at most
 //! [`MAX_READ_SOURCE`] bytes.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
@@ -112,7 +113,11 @@ impl<ObjectID: FsVerityHashValue> ReadSources<ObjectID> {
         bytes.try_reserve_exact(n).map_err(|e| stored(&e))?;
         bytes.resize(n, 0);
         let mut extra = [0u8; 1];
-        let exact = file.read_exact(&mut bytes).is_ok() && matches!(file.read(&mut extra), Ok(0));
+        let exact = match file.read_exact(&mut bytes) {
+            Ok(()) => matches!(file.read(&mut extra).map_err(|e| stored(&e))?, 0),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => false,
+            Err(e) => return Err(stored(&e)),
+        };
         if !exact {
             return Err(PullError::Internal(format!(
                 "stored content of {id} is not the {size} bytes its header says; run `cfsync fsck`"
@@ -137,20 +142,31 @@ impl<ObjectID: FsVerityHashValue> ReadSources<ObjectID> {
 /// otherwise happen one after the other on the decoding thread.
 const PREFETCH_THREADS: usize = 4;
 
-/// The read sources a part's operations will read, in order (those of objects already
-/// held are left out: their operations are skipped).
+/// Most read sources prefetched for one part (beyond them the decoder reads on its own):
+/// bounds the list however many set-read-source operations a hostile part repeats.
+const MAX_PREFETCH: usize = 16 * 1024;
+
+/// The read sources a part's operations will read, in order, each once, at most
+/// [`MAX_PREFETCH`] (those of objects already held are left out: their operations are
+/// skipped).
 fn read_sources_used<'a>(
     payload: &PartPayloadRef<'a>,
     ctx: OpContextOf<'a, FileBlob<'a>>,
     have: &(dyn Fn(&Checksum) -> bool + Sync),
 ) -> Vec<Checksum> {
     let mut out = Vec::new();
+    let mut seen = HashSet::new();
     let mut skipping = false;
     for op in OpsOf::new(payload.ops_bytes(), ctx) {
+        if out.len() >= MAX_PREFETCH {
+            break;
+        }
         match op {
             Ok(OpOf::Open { object, .. }) => skipping = have(&object.checksum),
             Ok(OpOf::Close { .. }) => skipping = false,
-            Ok(OpOf::SetReadSource { checksum }) if !skipping => out.push(checksum),
+            Ok(OpOf::SetReadSource { checksum }) if !skipping && seen.insert(checksum) => {
+                out.push(checksum);
+            }
             Ok(_) => {}
             // The decoder reports it.
             Err(_) => break,
@@ -511,10 +527,15 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
     };
     let wanted = read_sources_used(&payload, ctx, have);
     let next_prefetch = AtomicUsize::new(0);
+    // Set when the decoder returns, whether it finished or refused the part.
+    let decoded_all = AtomicBool::new(false);
     let decoded = std::thread::scope(|scope| {
         for _ in 0..PREFETCH_THREADS.min(wanted.len()) {
             scope.spawn(|| {
-                while !failed.load(Ordering::Relaxed) && !cancel.is_cancelled() {
+                while !failed.load(Ordering::Relaxed)
+                    && !decoded_all.load(Ordering::Relaxed)
+                    && !cancel.is_cancelled()
+                {
                     let i = next_prefetch.fetch_add(1, Ordering::Relaxed);
                     let Some(id) = wanted.get(i) else { return };
                     sources.prefetch(id);
@@ -554,6 +575,7 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
         let r = decode(
             &payload, blob, objects, sources, have, cancel, &failed, &tx, &gate, &give,
         );
+        decoded_all.store(true, Ordering::Relaxed);
         drop(tx);
         r
     });

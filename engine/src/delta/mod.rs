@@ -352,9 +352,9 @@ async fn apply_delta<ObjectID: FsVerityHashValue>(
     // Parts are downloaded, verified and decompressed (into anonymous files, not memory)
     // by tasks of their own, up to `parts_in_flight` ahead; this loop applies one at a
     // time, on every core, in the order they are ready (parts are independent of each
-    // other, so a small part is applied while a large one still decompresses). Decompressing (the xz dictionary) and applying (the payload)
-    // each hold memory about the size of the part's payload; the budget decides how
-    // many of those may overlap.
+    // other, so a small part is applied while a large one still decompresses).
+    // Decompressing (the xz dictionary) and applying (the payload) each hold memory
+    // about the size of the part's payload; the budget decides how many may overlap.
     let budget = Arc::new(tokio::sync::Semaphore::new(MEMORY_BUDGET_MIB as usize));
     let mut staged = futures::stream::iter(jobs)
         .map(|job| {
