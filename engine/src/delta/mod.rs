@@ -355,7 +355,8 @@ async fn apply_delta<ObjectID: FsVerityHashValue>(
     // other, so a small part is applied while a large one still decompresses).
     // Decompressing (the xz dictionary) and applying (the payload) each hold memory
     // about the size of the part's payload; the budget decides how many may overlap.
-    let budget = Arc::new(tokio::sync::Semaphore::new(MEMORY_BUDGET_MIB as usize));
+    let budget_mib = memory_budget_mib();
+    let budget = Arc::new(tokio::sync::Semaphore::new(budget_mib as usize));
     let mut staged = futures::stream::iter(jobs)
         .map(|job| {
             let (source, cancel, shown, tmp, budget) = (
@@ -365,9 +366,9 @@ async fn apply_delta<ObjectID: FsVerityHashValue>(
                 tmp.clone(),
                 Arc::clone(&budget),
             );
-            tokio::spawn(
-                async move { stage_part(job, &shown, &source, &tmp, &budget, &cancel).await },
-            )
+            tokio::spawn(async move {
+                stage_part(job, &shown, &source, &tmp, (&budget, budget_mib), &cancel).await
+            })
         })
         .buffer_unordered(parts_in_flight());
     // Fallback objects (files the delta carries loose) are fetched beside the parts.
@@ -393,7 +394,7 @@ async fn apply_delta<ObjectID: FsVerityHashValue>(
         let part =
             part.map_err(|e| PullError::Internal(format!("delta part task failed: {e}")))??;
         let permit = Arc::clone(&budget)
-            .acquire_many_owned(budget_units(APPLY_MIB * 1024 * 1024))
+            .acquire_many_owned(budget_units(APPLY_MIB * 1024 * 1024, budget_mib))
             .await
             .map_err(|e| PullError::Internal(format!("delta memory budget: {e}")))?;
         let (repo, sources, held, cancel, shown) = (
@@ -466,18 +467,40 @@ struct PartJob {
 }
 
 /// Memory, in MiB, that decompressing and applying parts may hold at once (beyond a
-/// few MiB of buffers): the xz dictionary of one part of ostree's default 32 MiB chunks
-/// beside the part being applied ([`APPLY_MIB`]), or several smaller parts. A part
-/// larger than the budget runs alone.
+/// few MiB of buffers), by default: the xz dictionary of one part of ostree's default
+/// 32 MiB chunks beside the part being applied ([`APPLY_MIB`]), or several smaller
+/// parts. A part larger than the budget runs alone. [`ENV_MEMORY_BUDGET`] changes it.
 pub const MEMORY_BUDGET_MIB: u64 = 48;
+
+/// Environment variable that sets the delta memory budget in MiB (at least 16, at most
+/// 65536). Each xz stream of an ostree delta part is a single block, decoded by one
+/// thread with a dictionary as large as the part (32 MiB for ostree's default chunks):
+/// a budget of 96 lets two parts decompress at once on two cores, for about 32 MB more
+/// peak memory.
+pub const ENV_MEMORY_BUDGET: &str = "CFSYNC_DELTA_MEMORY_MIB";
+
+/// The delta memory budget in MiB: [`ENV_MEMORY_BUDGET`] when set to a number, else
+/// [`MEMORY_BUDGET_MIB`].
+pub fn memory_budget_mib() -> u64 {
+    budget_from(std::env::var(ENV_MEMORY_BUDGET).ok().as_deref())
+}
+
+/// The budget a value of [`ENV_MEMORY_BUDGET`] asks for (the default when it is unset
+/// or not a number), within 16..=65536 MiB.
+fn budget_from(value: Option<&str>) -> u64 {
+    value
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(MEMORY_BUDGET_MIB, |m| m.clamp(16, 65536))
+}
 
 /// What applying a part holds: its tables and ops, bspatch work
 /// ([`apply::OBJECT_MEMORY`]) and a read source; the payload itself stays in its file.
 pub const APPLY_MIB: u64 = 16;
 
-/// Budget units (MiB, rounded up, at most the whole budget) for `bytes` of memory.
-fn budget_units(bytes: u64) -> u32 {
-    let mib = bytes.div_ceil(1024 * 1024).clamp(1, MEMORY_BUDGET_MIB);
+/// Budget units (MiB, rounded up, at most the whole budget of `budget_mib`) for `bytes`
+/// of memory.
+fn budget_units(bytes: u64, budget_mib: u64) -> u32 {
+    let mib = bytes.div_ceil(1024 * 1024).clamp(1, budget_mib.max(1));
     u32::try_from(mib).unwrap_or(1)
 }
 
@@ -510,7 +533,7 @@ async fn stage_part(
     delta: &str,
     source: &Source,
     tmp: &std::path::Path,
-    budget: &Arc<tokio::sync::Semaphore>,
+    budget: (&Arc<tokio::sync::Semaphore>, u64),
     cancel: &Cancel,
 ) -> Result<StagedPart, PullError> {
     use sha2::Digest;
@@ -574,8 +597,8 @@ async fn stage_part(
     let tmp = tmp.to_owned();
     let delta = delta.to_owned();
     // The xz dictionary is as large as the payload, up to the stream's dictionary size.
-    let permit = Arc::clone(budget)
-        .acquire_many_owned(budget_units(job.estimate))
+    let permit = Arc::clone(budget.0)
+        .acquire_many_owned(budget_units(job.estimate, budget.1))
         .await
         .map_err(|e| PullError::Internal(format!("delta memory budget: {e}")))?;
     tokio::task::spawn_blocking(move || {
@@ -619,4 +642,28 @@ fn apply_staged<ObjectID: FsVerityHashValue>(
         PullError::Hostile(m) => part_err(&job, delta, m),
         other => other,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_budget_is_read_within_bounds() {
+        assert_eq!(budget_from(None), MEMORY_BUDGET_MIB);
+        assert_eq!(budget_from(Some("96")), 96);
+        assert_eq!(budget_from(Some(" 96\n")), 96);
+        assert_eq!(budget_from(Some("1")), 16);
+        assert_eq!(budget_from(Some("99999999")), 65536);
+        assert_eq!(budget_from(Some("lots")), MEMORY_BUDGET_MIB);
+    }
+
+    #[test]
+    fn a_part_takes_at_most_the_whole_budget() {
+        assert_eq!(budget_units(0, 48), 1);
+        assert_eq!(budget_units(32 * 1024 * 1024, 48), 32);
+        assert_eq!(budget_units(32 * 1024 * 1024 + 1, 48), 33);
+        assert_eq!(budget_units(u64::MAX, 48), 48);
+        assert_eq!(budget_units(u64::MAX, 96), 96);
+    }
 }
