@@ -8,12 +8,12 @@
 //! the composefs object store ([`crate::ingest::ingest_file`]). Nothing is kept unless it
 //! hashes to its name.
 //!
-//! Memory: the part's payload is held (the caller decompressed it); an object made of
-//! `w` operations is not copied but streamed from slices of the blob and of the read
-//! source; only a `B` (bspatch) result is materialised, bounded by the size the `o`
-//! operation declared (itself checked against the patch length by
-//! [`cfsync_formats::delta::bspatch::apply`]). A read source is read whole, at most
-//! [`MAX_READ_SOURCE`] bytes.
+//! Memory: the part's payload stays in its staged file; an object made of `w` or `B`
+//! operations is not assembled but streamed into the store from the blob, its read
+//! source and, for `B`, a [`cfsync_formats::delta::bspatch::BspatchReader`] reading the
+//! patch from the file as it applies it. What is held is the read source, read whole, at
+//! most [`MAX_READ_SOURCE`] bytes (bspatch seeks anywhere in it), within
+//! [`OBJECT_MEMORY`].
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -238,13 +238,35 @@ enum Seg {
     Blob(BlobRange),
     /// From a read source, `start..end`.
     Source(Arc<Vec<u8>>, usize, usize),
-    Owned(Vec<u8>),
-    /// `bspatch(old, patch)`, `size` bytes; computed by the worker that stores the object.
+    /// `bspatch(old, patch)`, `size` bytes, produced as the object streams into the
+    /// store (the patch is read from the staged payload as it is applied).
     Patch {
         old: Arc<Vec<u8>>,
         patch: BlobRange,
         size: u64,
     },
+}
+
+/// Reads a range of the staged payload file sequentially, with positioned reads.
+struct RangeReader<'f> {
+    file: &'f File,
+    range: BlobRange,
+    pos: u64,
+}
+
+impl Read for RangeReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let left = self.range.len.saturating_sub(self.pos);
+        let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+        if n == 0 {
+            return Ok(0);
+        }
+        let got = self
+            .file
+            .read_at(&mut buf[..n], self.range.start.saturating_add(self.pos))?;
+        self.pos = self.pos.saturating_add(got as u64);
+        Ok(got)
+    }
 }
 
 /// Reads a list of segments in order, without copying them together first.
@@ -253,6 +275,8 @@ struct SegReader<'s> {
     segs: &'s [Seg],
     seg: usize,
     pos: usize,
+    /// The bspatch under way, for a [`Seg::Patch`].
+    patch: Option<bspatch::BspatchReader<'s, RangeReader<'s>>>,
 }
 
 impl Read for SegReader<'_> {
@@ -271,12 +295,27 @@ impl Read for SegReader<'_> {
                 Seg::Source(v, start, end) => {
                     copy_from(v.get(*start..*end).unwrap_or_default(), self.pos, buf)
                 }
-                Seg::Owned(v) => copy_from(v, self.pos, buf),
-                Seg::Patch { .. } => 0,
+                Seg::Patch { old, patch, size } => {
+                    if self.patch.is_none() {
+                        let reader = RangeReader {
+                            file: self.file,
+                            range: *patch,
+                            pos: 0,
+                        };
+                        let r = bspatch::BspatchReader::new(old, reader, patch.len, *size)
+                            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+                        self.patch = Some(r);
+                    }
+                    match self.patch.as_mut() {
+                        Some(r) => r.read(buf)?,
+                        None => 0,
+                    }
+                }
             };
             if n == 0 {
                 self.seg += 1;
                 self.pos = 0;
+                self.patch = None;
                 continue;
             }
             self.pos += n;
@@ -354,8 +393,8 @@ struct Job {
     segs: Vec<Seg>,
 }
 
-/// Memory the store workers of one part may hold at once for bspatch results and their
-/// old contents. A job larger than this runs alone.
+/// Memory the store workers of one part may hold at once for the read sources of the
+/// objects queued and being stored. A job larger than this runs alone.
 pub const OBJECT_MEMORY: u64 = 16 * 1024 * 1024;
 
 /// A counting gate over memory that queued and running store jobs hold (blocking: the
@@ -397,14 +436,15 @@ impl MemGate {
     }
 }
 
-/// Memory a job holds or materialises: each bspatch result, its patch and its old
-/// content, and every other read source its writes copy from (each counted once).
+/// Memory a job holds: the read sources its writes and bspatches read from (each counted
+/// once; patches and their results are streamed, never held).
 fn job_memory(job: &Job) -> u64 {
     let mut sources: Vec<*const Vec<u8>> = Vec::new();
     let mut total = 0u64;
     for s in &job.segs {
         let (old, extra) = match s {
-            Seg::Patch { old, size, patch } => (old, size.saturating_add(patch.len)),
+            // Streamed: only the old content is held.
+            Seg::Patch { old, .. } => (old, 0),
             Seg::Source(old, _, _) => (old, 0),
             _ => continue,
         };
@@ -421,26 +461,38 @@ fn job_memory(job: &Job) -> u64 {
 fn store_job<ObjectID: FsVerityHashValue>(
     repo: &Repository<ObjectID>,
     file: &File,
-    mut job: Job,
+    job: Job,
 ) -> Result<(Checksum, Entry<ObjectID>), PullError> {
-    for seg in &mut job.segs {
-        if let Seg::Patch { old, patch, size } = seg {
-            let patch = read_range(file, *patch)?;
-            let mut new = Vec::new();
-            bspatch::apply(old, &patch, &mut new, *size).map_err(|e| {
-                PullError::Hostile(format!("delta object {}: bspatch: {e}", job.id))
-            })?;
-            *seg = Seg::Owned(new);
-        }
-    }
     let reader = SegReader {
         file,
         segs: &job.segs,
         seg: 0,
         pos: 0,
+        patch: None,
     };
-    let entry = ingest_file(repo, &job.id, &job.header, reader)?;
-    Ok((job.id, entry))
+    match ingest_file(repo, &job.id, &job.header, reader) {
+        Ok(entry) => Ok((job.id, entry)),
+        Err(e) => Err(match bspatch_failure(&e) {
+            Some(b) => PullError::Hostile(format!("delta object {}: bspatch: {b}", job.id)),
+            None => e.into(),
+        }),
+    }
+}
+
+/// The bspatch error behind a failed ingestion, if that is what failed it.
+fn bspatch_failure(e: &crate::ingest::IngestError) -> Option<String> {
+    use crate::ingest::IngestError;
+    match e {
+        IngestError::Read { source, .. } => {
+            bspatch::BspatchError::from_io(source).map(|b| b.to_string())
+        }
+        IngestError::Store { source, .. } => source.chain().find_map(|c| {
+            c.downcast_ref::<std::io::Error>()
+                .and_then(bspatch::BspatchError::from_io)
+                .map(|b| b.to_string())
+        }),
+        _ => None,
+    }
 }
 
 /// Threads storing objects of one part (hashing and writing), beside the thread that
@@ -457,7 +509,7 @@ pub fn store_workers() -> usize {
 /// held (`have` says which are) into `repo`, each verified against its name. Only the
 /// payload's tables and ops are read into memory; object contents are read from the file
 /// as they stream into the store. Objects are stored by [`store_workers`] threads while
-/// this one decodes; queued bspatch work is bounded by [`OBJECT_MEMORY`].
+/// this one decodes; the read sources they hold are bounded by [`OBJECT_MEMORY`].
 pub fn apply_part<ObjectID: FsVerityHashValue>(
     repo: &Repository<ObjectID>,
     file: &File,

@@ -206,6 +206,218 @@ fn apply_inner(
     Ok(())
 }
 
+/// Where a [`BspatchReader`] is in the patch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Next comes a control record (or the end, once the output is complete).
+    Control,
+    /// Inside a diff run: `left` bytes to go, then an extra run of `extra` bytes and an
+    /// old-position adjustment of `seek`.
+    Diff { left: u64, extra: u64, seek: i64 },
+    /// Inside an extra run: `left` bytes to go, then the adjustment `seek`.
+    Extra { left: u64, seek: i64 },
+    /// The declared size has been produced.
+    Done,
+}
+
+/// Streaming bspatch: the same records and checks as [`apply`], but the patch is read
+/// sequentially from `patch` and the output produced in the caller's buffers, so nothing
+/// but `old` is held in memory whatever the object's size.
+///
+/// Each error [`apply`] would return comes out of [`std::io::Read::read`] as an
+/// [`std::io::Error`] of kind `InvalidData` wrapping the [`BspatchError`] (see
+/// [`BspatchError::from_io`]); an I/O error of `patch` is passed through. The output is
+/// exactly the declared size: the reader returns end of file there, leaving the rest of
+/// the patch unread, as ostree does.
+#[derive(Debug)]
+pub struct BspatchReader<'o, R> {
+    old: &'o [u8],
+    patch: R,
+    declared: u64,
+    produced: u64,
+    oldpos: i64,
+    /// Offset in the patch of the next byte to read (for error messages).
+    pos: u64,
+    /// Offset of the current control record.
+    rec: u64,
+    stage: Stage,
+}
+
+impl<'o, R: std::io::Read> BspatchReader<'o, R> {
+    /// A reader producing `declared` bytes from `old` and the `patch_len` bytes of
+    /// `patch`. Fails like [`apply`] when the declared size cannot come from a patch that
+    /// long (every output byte comes from one patch byte).
+    pub fn new(
+        old: &'o [u8],
+        patch: R,
+        patch_len: u64,
+        declared: u64,
+    ) -> Result<Self, BspatchError> {
+        if declared > patch_len || i64::try_from(declared).is_err() {
+            return Err(BspatchError::DeclaredSizeTooLarge {
+                declared,
+                patch_len: usize::try_from(patch_len).unwrap_or(usize::MAX),
+            });
+        }
+        Ok(Self {
+            old,
+            patch,
+            declared,
+            produced: 0,
+            oldpos: 0,
+            pos: 0,
+            rec: 0,
+            stage: if declared == 0 {
+                Stage::Done
+            } else {
+                Stage::Control
+            },
+        })
+    }
+
+    fn offset(v: u64) -> usize {
+        usize::try_from(v).unwrap_or(usize::MAX)
+    }
+
+    fn fail(e: BspatchError) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, e)
+    }
+
+    /// Reads exactly `buf.len()` patch bytes, or fails as a truncated patch.
+    fn fill(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+        let mut got = 0;
+        while let Some(rest) = buf.get_mut(got..).filter(|r| !r.is_empty()) {
+            match self.patch.read(rest) {
+                Ok(0) => {
+                    return Err(Self::fail(BspatchError::Truncated {
+                        offset: Self::offset(self.pos),
+                        needed: rest.len() as u64,
+                    }));
+                }
+                Ok(n) => {
+                    got = got.saturating_add(n);
+                    self.pos = self.pos.saturating_add(n as u64);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn control(&mut self) -> std::io::Result<()> {
+        self.rec = self.pos;
+        let mut b = [0u8; 24];
+        self.fill(&mut b)?;
+        let field = |range: std::ops::Range<usize>| {
+            let mut f = [0u8; 8];
+            if let Some(s) = b.get(range) {
+                f.copy_from_slice(s);
+            }
+            offtin(f)
+        };
+        let (x, y, z) = (field(0..8), field(8..16), field(16..24));
+        let max_run = i64::from(i32::MAX);
+        for (i, v) in [x, y].into_iter().enumerate() {
+            if !(0..=max_run).contains(&v) {
+                return Err(Self::fail(BspatchError::BadControl {
+                    offset: Self::offset(self.rec).saturating_add(i.saturating_mul(8)),
+                    value: v,
+                }));
+            }
+        }
+        // Both are in 0..=i32::MAX.
+        let (xu, yu) = (x.unsigned_abs(), y.unsigned_abs());
+        let overrun = |len: u64| BspatchError::Overrun {
+            offset: Self::offset(self.rec),
+            len,
+            declared: self.declared,
+        };
+        let after_diff = self.produced.saturating_add(xu);
+        if after_diff > self.declared {
+            return Err(Self::fail(overrun(xu)));
+        }
+        if after_diff.saturating_add(yu) > self.declared {
+            return Err(Self::fail(overrun(yu)));
+        }
+        self.stage = Stage::Diff {
+            left: xu,
+            extra: yu,
+            seek: z,
+        };
+        Ok(())
+    }
+
+    fn advance_old(&mut self, by: i64) -> std::io::Result<()> {
+        self.oldpos = self.oldpos.checked_add(by).ok_or_else(|| {
+            Self::fail(BspatchError::OldPosOverflow {
+                offset: Self::offset(self.rec),
+            })
+        })?;
+        Ok(())
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for BspatchReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            match self.stage {
+                Stage::Done => return Ok(0),
+                Stage::Control if self.produced >= self.declared => {
+                    self.stage = Stage::Done;
+                }
+                Stage::Control => self.control()?,
+                Stage::Diff {
+                    left: 0,
+                    extra,
+                    seek,
+                } => {
+                    self.stage = Stage::Extra { left: extra, seek };
+                }
+                Stage::Extra { left: 0, seek } => {
+                    self.advance_old(seek)?;
+                    self.stage = Stage::Control;
+                }
+                Stage::Diff { left, extra, seek } => {
+                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+                    let chunk = buf.get_mut(..n).unwrap_or_default();
+                    self.fill(chunk)?;
+                    add_old(chunk, self.old, self.oldpos);
+                    // n <= left <= i32::MAX.
+                    self.advance_old(i64::try_from(n).unwrap_or(i64::MAX))?;
+                    self.produced = self.produced.saturating_add(n as u64);
+                    self.stage = Stage::Diff {
+                        left: left.saturating_sub(n as u64),
+                        extra,
+                        seek,
+                    };
+                    return Ok(n);
+                }
+                Stage::Extra { left, seek } => {
+                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
+                    self.fill(buf.get_mut(..n).unwrap_or_default())?;
+                    self.produced = self.produced.saturating_add(n as u64);
+                    self.stage = Stage::Extra {
+                        left: left.saturating_sub(n as u64),
+                        seek,
+                    };
+                    return Ok(n);
+                }
+            }
+        }
+    }
+}
+
+impl BspatchError {
+    /// The bspatch error inside an I/O error from a [`BspatchReader`], if it is one.
+    pub fn from_io(e: &std::io::Error) -> Option<&BspatchError> {
+        e.get_ref()?.downcast_ref::<BspatchError>()
+    }
+}
+
 /// `patch[pos..pos+len]`, or a truncation error.
 fn take(patch: &[u8], pos: usize, len: usize) -> Result<&[u8], BspatchError> {
     pos.checked_add(len)
@@ -318,6 +530,80 @@ mod tests {
             apply(b"", &patch, &mut out, 1),
             Err(BspatchError::OldPosOverflow { .. })
         ));
+    }
+
+    /// Runs the streaming reader, in reads of `chunk` bytes.
+    fn stream(old: &[u8], patch: &[u8], declared: u64, chunk: usize) -> Result<Vec<u8>, String> {
+        let mut r = BspatchReader::new(old, patch, patch.len() as u64, declared)
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; chunk];
+        loop {
+            match std::io::Read::read(&mut r, &mut buf) {
+                Ok(0) => return Ok(out),
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) => {
+                    assert!(BspatchError::from_io(&e).is_some(), "{e}");
+                    return Err(e.to_string());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn streaming_equals_apply() {
+        let old: Vec<u8> = (0..200u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..2000 {
+            let mut patch = Vec::new();
+            let mut declared = 0u64;
+            for _ in 0..(next() % 4) {
+                let x = (next() % 40) as i64 - 2;
+                let y = (next() % 20) as i64 - 1;
+                let z = (next() % 300) as i64 - 150;
+                patch.extend_from_slice(&ctrl(x, y, z));
+                let data = (next() % 70) as usize;
+                for _ in 0..data {
+                    patch.push(next() as u8);
+                }
+                declared += (x.max(0) + y.max(0)) as u64;
+            }
+            declared = match next() % 3 {
+                0 => declared,
+                1 => declared.saturating_sub(next() % 5),
+                _ => declared + next() % 5,
+            };
+            let mut want = Vec::new();
+            let applied = apply(&old, &patch, &mut want, declared);
+            for chunk in [1, 3, 64, 4096] {
+                let got = stream(&old, &patch, declared, chunk);
+                match &applied {
+                    Ok(()) => assert_eq!(got.as_deref(), Ok(&want[..]), "chunk {chunk}"),
+                    Err(e) => assert!(
+                        got.is_err(),
+                        "apply failed ({e}) but streaming gave {got:?}"
+                    ),
+                }
+            }
+        }
+        // The cases above, streamed.
+        let mut patch = ctrl(5, 3, -5);
+        patch.extend_from_slice(&[0, 0, 0, 0, 1]);
+        patch.extend_from_slice(b"XYZ");
+        patch.extend_from_slice(&ctrl(2, 0, 0));
+        patch.extend_from_slice(&[0, 0]);
+        assert_eq!(
+            stream(b"hello world", &patch, 10, 2).unwrap(),
+            b"hellpXYZhe"
+        );
+        assert!(stream(b"", &[0; 30], u64::MAX, 8).is_err());
+        assert_eq!(stream(b"", &[], 0, 8).unwrap(), b"");
     }
 
     #[test]
