@@ -1143,49 +1143,8 @@ http {{
         );
         let conf_path = st.join("nginx.conf");
         fs::write(&conf_path, conf).map_err(|e| format!("writing nginx.conf: {e}"))?;
-        let stderr = File::create(st.join("stderr.log"))
-            .map_err(|e| format!("creating nginx's stderr log: {e}"))?;
-        let child = Command::new("nginx")
-            .arg("-c")
-            .arg(&conf_path)
-            .arg("-p")
-            .arg(st)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .map_err(|e| format!("cannot run nginx: {e}"))?;
-        let pid = child.id();
-        self.child = Some(child);
-
-        // Ready = our master wrote its pid file (it does so after binding the port) and
-        // the port accepts connections. Bounded: 10 s.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                let err = fs::read_to_string(st.join("stderr.log")).unwrap_or_default();
-                let log = fs::read_to_string(st.join("error.log")).unwrap_or_default();
-                self.child = None;
-                return Err(format!("nginx exited ({status}): {err}{log}"));
-            }
-            let pid_ok = fs::read_to_string(&pid_file).is_ok_and(|s| s.trim() == pid.to_string());
-            if pid_ok
-                && TcpStream::connect_timeout(
-                    &SocketAddr::from((Ipv4Addr::LOCALHOST, self.port)),
-                    Duration::from_millis(200),
-                )
-                .is_ok()
-            {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                self.stop();
-                return Err("nginx did not become ready within 10 s".to_owned());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.child = Some(spawn_nginx(&conf_path, st, &[self.port])?);
+        Ok(())
     }
 
     /// The base URL, without a trailing slash: `http://127.0.0.1:PORT`.
@@ -1265,25 +1224,79 @@ http {{
 
     /// Stops nginx (also done on drop).
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
+        stop_nginx(&mut self.child);
+    }
+}
+
+/// Starts nginx in the foreground with `conf` and prefix `state` (where the config puts
+/// its pid file `nginx.pid`, `error.log` and where stderr goes to `stderr.log`), and waits
+/// until it is ready: its master wrote its pid file (it does so after binding) and every
+/// port in `ports` accepts connections. Bounded: 10 s, then it is stopped.
+pub fn spawn_nginx(conf: &Path, state: &Path, ports: &[u16]) -> Result<Child, String> {
+    let stderr = File::create(state.join("stderr.log"))
+        .map_err(|e| format!("creating nginx's stderr log: {e}"))?;
+    let child = Command::new("nginx")
+        .arg("-c")
+        .arg(conf)
+        .arg("-p")
+        .arg(state)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .map_err(|e| format!("cannot run nginx: {e}"))?;
+    let pid = child.id();
+    let mut child = Some(child);
+    let pid_file = state.join("nginx.pid");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(c) = child.as_mut()
+            && let Ok(Some(status)) = c.try_wait()
+        {
+            let err = fs::read_to_string(state.join("stderr.log")).unwrap_or_default();
+            let log = fs::read_to_string(state.join("error.log")).unwrap_or_default();
+            return Err(format!("nginx exited ({status}): {err}{log}"));
+        }
+        let up = |port: u16| {
+            TcpStream::connect_timeout(
+                &SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+                Duration::from_millis(200),
+            )
+            .is_ok()
         };
-        // SIGTERM: fast shutdown of the master and its worker.
-        let _ = rustix::process::kill_process(
-            rustix::process::Pid::from_child(&child),
-            rustix::process::Signal::TERM,
-        );
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) | Err(_) => return,
-                Ok(None) if Instant::now() > deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return;
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+        if fs::read_to_string(&pid_file).is_ok_and(|s| s.trim() == pid.to_string())
+            && ports.iter().all(|&p| up(p))
+        {
+            return child.ok_or_else(|| "nginx vanished".to_owned());
+        }
+        if Instant::now() > deadline {
+            stop_nginx(&mut child);
+            return Err("nginx did not become ready within 10 s".to_owned());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Stops an nginx master started in the foreground, if still running: SIGTERM (fast
+/// shutdown of the master and its workers), then SIGKILL after 5 s.
+pub fn stop_nginx(child: &mut Option<Child>) {
+    let Some(mut child) = child.take() else {
+        return;
+    };
+    let _ = rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::TERM,
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) | Err(_) => return,
+            Ok(None) if Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return;
             }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
         }
     }
 }
@@ -1315,7 +1328,7 @@ fn parse_log_line(line: &str) -> Option<LogEntry> {
 }
 
 /// A loopback port that was free a moment ago (the kernel picks it).
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     match TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).and_then(|l| l.local_addr()) {
         Ok(a) => a.port(),
         Err(e) => panic!("cannot find a free port: {e}"),

@@ -7,14 +7,15 @@
 //! redirect from `https` back to `http` is refused, and credentials set as extra headers
 //! do not follow the change of scheme.
 
-use std::fs::{self, File};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::time::Duration;
 
 use cfsync_engine::source::{FetchError, HttpSource, PathKind, SourceOptions};
-use cfsync_tests::{NO_ARGS, Ostree, TreeBuilder, require, run_checked, tempdir};
+use cfsync_tests::{
+    NO_ARGS, Ostree, TreeBuilder, free_port, require, run_checked, spawn_nginx, stop_nginx, tempdir,
+};
 use serde_json::Value as Json;
 use tempfile::TempDir;
 
@@ -91,14 +92,6 @@ struct TlsNginx {
     state: TempDir,
     https: u16,
     http: u16,
-}
-
-/// A loopback port that was free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("cannot find a free port: {e}"))
 }
 
 impl TlsNginx {
@@ -180,49 +173,8 @@ http {{
         );
         let conf_path = st.join("nginx.conf");
         fs::write(&conf_path, conf).map_err(|e| format!("writing nginx.conf: {e}"))?;
-        let stderr = File::create(st.join("stderr.log")).map_err(|e| e.to_string())?;
-        let child = Command::new("nginx")
-            .arg("-c")
-            .arg(&conf_path)
-            .arg("-p")
-            .arg(st)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .map_err(|e| format!("cannot run nginx: {e}"))?;
-        let pid = child.id();
-        self.child = Some(child);
-        let pid_file = st.join("nginx.pid");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                self.child = None;
-                let err = fs::read_to_string(st.join("stderr.log")).unwrap_or_default();
-                let log = fs::read_to_string(st.join("error.log")).unwrap_or_default();
-                return Err(format!("nginx exited ({status}): {err}{log}"));
-            }
-            let up = |port: u16| {
-                TcpStream::connect_timeout(
-                    &SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-                    Duration::from_millis(200),
-                )
-                .is_ok()
-            };
-            if fs::read_to_string(&pid_file).is_ok_and(|s| s.trim() == pid.to_string())
-                && up(self.https)
-                && up(self.http)
-            {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                self.stop();
-                return Err("nginx did not become ready within 10 s".to_owned());
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        self.child = Some(spawn_nginx(&conf_path, st, &[self.https, self.http])?);
+        Ok(())
     }
 
     /// `https://127.0.0.1:PORT/`.
@@ -248,25 +200,7 @@ http {{
     }
 
     fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let _ = rustix::process::kill_process(
-            rustix::process::Pid::from_child(&child),
-            rustix::process::Signal::TERM,
-        );
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) | Err(_) => return,
-                Ok(None) if Instant::now() > deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return;
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            }
-        }
+        stop_nginx(&mut self.child);
     }
 }
 
