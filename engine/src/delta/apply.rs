@@ -263,7 +263,10 @@ impl Read for RangeReader<'_> {
         }
         let got = self
             .file
-            .read_at(&mut buf[..n], self.range.start.saturating_add(self.pos))?;
+            .read_at(&mut buf[..n], self.range.start.saturating_add(self.pos))
+            .map_err(|e| {
+                std::io::Error::new(e.kind(), format!("reading the staged delta part: {e}"))
+            })?;
         self.pos = self.pos.saturating_add(got as u64);
         Ok(got)
     }
@@ -275,12 +278,19 @@ struct SegReader<'s> {
     segs: &'s [Seg],
     seg: usize,
     pos: usize,
-    /// The bspatch under way, for a [`Seg::Patch`].
-    patch: Option<bspatch::BspatchReader<'s, RangeReader<'s>>>,
+    /// The bspatch under way, for a [`Seg::Patch`] (its patch read through a buffer:
+    /// control records are 24 bytes each).
+    patch: Option<bspatch::BspatchReader<'s, std::io::BufReader<RangeReader<'s>>>>,
 }
+
+/// Buffer for reading a patch from the staged payload.
+const PATCH_BUFFER: usize = 64 * 1024;
 
 impl Read for SegReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
         while let Some(s) = self.segs.get(self.seg) {
             let n = match s {
                 Seg::Blob(r) => {
@@ -297,11 +307,14 @@ impl Read for SegReader<'_> {
                 }
                 Seg::Patch { old, patch, size } => {
                     if self.patch.is_none() {
-                        let reader = RangeReader {
-                            file: self.file,
-                            range: *patch,
-                            pos: 0,
-                        };
+                        let reader = std::io::BufReader::with_capacity(
+                            PATCH_BUFFER,
+                            RangeReader {
+                                file: self.file,
+                                range: *patch,
+                                pos: 0,
+                            },
+                        );
                         let r = bspatch::BspatchReader::new(old, reader, patch.len, *size)
                             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
                         self.patch = Some(r);

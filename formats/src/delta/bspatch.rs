@@ -212,34 +212,37 @@ enum Stage {
     /// Next comes a control record (or the end, once the output is complete).
     Control,
     /// Inside a diff run: `left` bytes to go, then an extra run of `extra` bytes and an
-    /// old-position adjustment of `seek`.
+    /// old-position adjustment of `seek` (all checked when the record was read).
     Diff { left: u64, extra: u64, seek: i64 },
     /// Inside an extra run: `left` bytes to go, then the adjustment `seek`.
     Extra { left: u64, seek: i64 },
     /// The declared size has been produced.
     Done,
+    /// An error was returned; every later read fails.
+    Failed,
 }
 
-/// Streaming bspatch: the same records and checks as [`apply`], but the patch is read
-/// sequentially from `patch` and the output produced in the caller's buffers, so nothing
-/// but `old` is held in memory whatever the object's size.
+/// Streaming bspatch: the same records, checks and errors as [`apply`], but the patch is
+/// read sequentially from `patch` and the output produced in the caller's buffers, so
+/// nothing but `old` is held in memory whatever the object's size.
 ///
-/// Each error [`apply`] would return comes out of [`std::io::Read::read`] as an
-/// [`std::io::Error`] of kind `InvalidData` wrapping the [`BspatchError`] (see
-/// [`BspatchError::from_io`]); an I/O error of `patch` is passed through. The output is
-/// exactly the declared size: the reader returns end of file there, leaving the rest of
-/// the patch unread, as ostree does.
+/// Each record is checked whole when it is read, in [`apply`]'s order and against the
+/// patch length given to [`BspatchReader::new`], so the reader fails exactly where and as
+/// `apply` fails. Errors come out of [`std::io::Read::read`] as an [`std::io::Error`] of
+/// kind `InvalidData` wrapping the [`BspatchError`] (see [`BspatchError::from_io`]); an
+/// error of `patch` itself is passed through. The output is exactly the declared size:
+/// the reader then returns end of file, leaving the rest of the patch unread, as ostree
+/// does.
 #[derive(Debug)]
 pub struct BspatchReader<'o, R> {
     old: &'o [u8],
     patch: R,
+    patch_len: u64,
     declared: u64,
     produced: u64,
     oldpos: i64,
-    /// Offset in the patch of the next byte to read (for error messages).
+    /// Offset in the patch of the next byte to read.
     pos: u64,
-    /// Offset of the current control record.
-    rec: u64,
     stage: Stage,
 }
 
@@ -262,11 +265,11 @@ impl<'o, R: std::io::Read> BspatchReader<'o, R> {
         Ok(Self {
             old,
             patch,
+            patch_len,
             declared,
             produced: 0,
             oldpos: 0,
             pos: 0,
-            rec: 0,
             stage: if declared == 0 {
                 Stage::Done
             } else {
@@ -283,16 +286,27 @@ impl<'o, R: std::io::Read> BspatchReader<'o, R> {
         std::io::Error::new(std::io::ErrorKind::InvalidData, e)
     }
 
-    /// Reads exactly `buf.len()` patch bytes, or fails as a truncated patch.
+    /// The error for `len` bytes wanted at `at` when the patch ends first.
+    fn truncated(at: u64, len: u64) -> BspatchError {
+        BspatchError::Truncated {
+            offset: Self::offset(at),
+            needed: len,
+        }
+    }
+
+    /// Whether `len` bytes from `at` lie within the patch.
+    fn within(&self, at: u64, len: u64) -> bool {
+        at.checked_add(len).is_some_and(|e| e <= self.patch_len)
+    }
+
+    /// Reads exactly `buf.len()` patch bytes (checked to exist beforehand: a shorter
+    /// stream is reported as a truncated patch).
     fn fill(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
         let mut got = 0;
         while let Some(rest) = buf.get_mut(got..).filter(|r| !r.is_empty()) {
             match self.patch.read(rest) {
                 Ok(0) => {
-                    return Err(Self::fail(BspatchError::Truncated {
-                        offset: Self::offset(self.pos),
-                        needed: rest.len() as u64,
-                    }));
+                    return Err(Self::fail(Self::truncated(self.pos, rest.len() as u64)));
                 }
                 Ok(n) => {
                     got = got.saturating_add(n);
@@ -305,8 +319,15 @@ impl<'o, R: std::io::Read> BspatchReader<'o, R> {
         Ok(())
     }
 
-    fn control(&mut self) -> std::io::Result<()> {
-        self.rec = self.pos;
+    /// Reads and checks a control record and both of its runs, as [`apply`] does.
+    fn control(&mut self) -> Result<Stage, std::io::Error> {
+        let rec = self.pos;
+        // As apply reads them: the first of the three fields that is cut off.
+        for field_at in [rec, rec.saturating_add(8), rec.saturating_add(16)] {
+            if !self.within(field_at, 8) {
+                return Err(Self::fail(Self::truncated(field_at, 8)));
+            }
+        }
         let mut b = [0u8; 24];
         self.fill(&mut b)?;
         let field = |range: std::ops::Range<usize>| {
@@ -321,93 +342,111 @@ impl<'o, R: std::io::Read> BspatchReader<'o, R> {
         for (i, v) in [x, y].into_iter().enumerate() {
             if !(0..=max_run).contains(&v) {
                 return Err(Self::fail(BspatchError::BadControl {
-                    offset: Self::offset(self.rec).saturating_add(i.saturating_mul(8)),
+                    offset: Self::offset(rec).saturating_add(i.saturating_mul(8)),
                     value: v,
                 }));
             }
         }
         // Both are in 0..=i32::MAX.
         let (xu, yu) = (x.unsigned_abs(), y.unsigned_abs());
-        let overrun = |len: u64| BspatchError::Overrun {
-            offset: Self::offset(self.rec),
-            len,
-            declared: self.declared,
+        let overrun = |len: u64| {
+            Self::fail(BspatchError::Overrun {
+                offset: Self::offset(rec),
+                len,
+                declared: self.declared,
+            })
         };
-        let after_diff = self.produced.saturating_add(xu);
-        if after_diff > self.declared {
-            return Err(Self::fail(overrun(xu)));
+        let old_overflow = || {
+            Self::fail(BspatchError::OldPosOverflow {
+                offset: Self::offset(rec),
+            })
+        };
+        let diff_at = self.pos;
+        if self.produced.saturating_add(xu) > self.declared {
+            return Err(overrun(xu));
         }
-        if after_diff.saturating_add(yu) > self.declared {
-            return Err(Self::fail(overrun(yu)));
+        if !self.within(diff_at, xu) {
+            return Err(Self::fail(Self::truncated(diff_at, xu)));
         }
-        self.stage = Stage::Diff {
+        let after_diff = self.oldpos.checked_add(x).ok_or_else(old_overflow)?;
+        if self.produced.saturating_add(xu).saturating_add(yu) > self.declared {
+            return Err(overrun(yu));
+        }
+        let extra_at = diff_at.saturating_add(xu);
+        if !self.within(extra_at, yu) {
+            return Err(Self::fail(Self::truncated(extra_at, yu)));
+        }
+        after_diff.checked_add(z).ok_or_else(old_overflow)?;
+        Ok(Stage::Diff {
             left: xu,
             extra: yu,
             seek: z,
-        };
-        Ok(())
+        })
     }
 
-    fn advance_old(&mut self, by: i64) -> std::io::Result<()> {
-        self.oldpos = self.oldpos.checked_add(by).ok_or_else(|| {
-            Self::fail(BspatchError::OldPosOverflow {
-                offset: Self::offset(self.rec),
-            })
-        })?;
-        Ok(())
-    }
-}
-
-impl<R: std::io::Read> std::io::Read for BspatchReader<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
+    /// Produces into `buf` until it is full or the output is complete.
+    fn produce(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut filled = 0usize;
         loop {
+            let Some(room) = buf.get_mut(filled..).filter(|r| !r.is_empty()) else {
+                return Ok(filled);
+            };
             match self.stage {
-                Stage::Done => return Ok(0),
-                Stage::Control if self.produced >= self.declared => {
-                    self.stage = Stage::Done;
+                Stage::Done => return Ok(filled),
+                Stage::Failed => {
+                    return Err(std::io::Error::other("bspatch failed earlier"));
                 }
-                Stage::Control => self.control()?,
+                Stage::Control if self.produced >= self.declared => self.stage = Stage::Done,
+                Stage::Control => self.stage = self.control()?,
                 Stage::Diff {
                     left: 0,
                     extra,
                     seek,
-                } => {
-                    self.stage = Stage::Extra { left: extra, seek };
-                }
+                } => self.stage = Stage::Extra { left: extra, seek },
                 Stage::Extra { left: 0, seek } => {
-                    self.advance_old(seek)?;
+                    // Checked with the record.
+                    self.oldpos = self.oldpos.saturating_add(seek);
                     self.stage = Stage::Control;
                 }
                 Stage::Diff { left, extra, seek } => {
-                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-                    let chunk = buf.get_mut(..n).unwrap_or_default();
+                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(room.len());
+                    let chunk = room.get_mut(..n).unwrap_or_default();
                     self.fill(chunk)?;
                     add_old(chunk, self.old, self.oldpos);
-                    // n <= left <= i32::MAX.
-                    self.advance_old(i64::try_from(n).unwrap_or(i64::MAX))?;
+                    // n <= left <= i32::MAX, and oldpos + left was checked.
+                    self.oldpos = self
+                        .oldpos
+                        .saturating_add(i64::try_from(n).unwrap_or(i64::MAX));
                     self.produced = self.produced.saturating_add(n as u64);
+                    filled = filled.saturating_add(n);
                     self.stage = Stage::Diff {
                         left: left.saturating_sub(n as u64),
                         extra,
                         seek,
                     };
-                    return Ok(n);
                 }
                 Stage::Extra { left, seek } => {
-                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(buf.len());
-                    self.fill(buf.get_mut(..n).unwrap_or_default())?;
+                    let n = usize::try_from(left).unwrap_or(usize::MAX).min(room.len());
+                    self.fill(room.get_mut(..n).unwrap_or_default())?;
                     self.produced = self.produced.saturating_add(n as u64);
+                    filled = filled.saturating_add(n);
                     self.stage = Stage::Extra {
                         left: left.saturating_sub(n as u64),
                         seek,
                     };
-                    return Ok(n);
                 }
             }
         }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for BspatchReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let r = self.produce(buf);
+        if r.is_err() {
+            self.stage = Stage::Failed;
+        }
+        r
     }
 }
 
@@ -585,10 +624,8 @@ mod tests {
                 let got = stream(&old, &patch, declared, chunk);
                 match &applied {
                     Ok(()) => assert_eq!(got.as_deref(), Ok(&want[..]), "chunk {chunk}"),
-                    Err(e) => assert!(
-                        got.is_err(),
-                        "apply failed ({e}) but streaming gave {got:?}"
-                    ),
+                    // The same error, word for word.
+                    Err(e) => assert_eq!(got, Err(e.to_string()), "chunk {chunk}"),
                 }
             }
         }
