@@ -508,6 +508,44 @@ fn bspatch_failure(e: &crate::ingest::IngestError) -> Option<String> {
     }
 }
 
+/// Most bytes of a part's mode and xattr tables and operations together, the part of its
+/// payload read into memory (ostree's take a few kB per hundred objects).
+pub const MAX_TABLES_AND_OPS: u64 = 64 * 1024 * 1024;
+
+/// Most segments (runs of content from the blob, a read source or a bspatch) one object
+/// may be made of, after adjacent runs are merged; each costs a few dozen bytes while the
+/// object is queued.
+pub const MAX_SEGMENTS: usize = 1 << 20;
+
+/// Appends `seg` to an object's segments: empty runs are dropped and a run that
+/// continues the previous one (same blob or read source, next offset) extends it.
+fn push_seg(id: &Checksum, segs: &mut Vec<Seg>, seg: Seg) -> Result<(), PullError> {
+    match (segs.last_mut(), &seg) {
+        (_, Seg::Blob(r)) if r.len == 0 => return Ok(()),
+        (_, Seg::Source(_, start, end)) if start == end => return Ok(()),
+        (Some(Seg::Blob(prev)), Seg::Blob(r))
+            if prev.start.checked_add(prev.len) == Some(r.start) =>
+        {
+            prev.len = prev.len.saturating_add(r.len);
+            return Ok(());
+        }
+        (Some(Seg::Source(prev, _, prev_end)), Seg::Source(src, start, end))
+            if Arc::ptr_eq(prev, src) && *prev_end == *start =>
+        {
+            *prev_end = *end;
+            return Ok(());
+        }
+        _ => {}
+    }
+    if segs.len() >= MAX_SEGMENTS {
+        return Err(PullError::Hostile(format!(
+            "delta object {id} is written in more than {MAX_SEGMENTS} separate runs"
+        )));
+    }
+    segs.push(seg);
+    Ok(())
+}
+
 /// Threads storing objects of one part (hashing and writing), beside the thread that
 /// decodes its operations.
 pub fn store_workers() -> usize {
@@ -543,6 +581,14 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
         },
     )?;
     let [m, x, b, o] = payload_ranges(len, &tail).map_err(|e| layout(&e))?;
+    // What is read into memory: the mode and xattr tables and the operations. ostree's
+    // are a few kB per hundred objects; a hostile part could declare gigabytes.
+    let held = x.end.saturating_add(o.end.saturating_sub(o.start));
+    if held > MAX_TABLES_AND_OPS {
+        return Err(layout(&format!(
+            "its tables and operations take {held} bytes, over the {MAX_TABLES_AND_OPS}-byte limit"
+        )));
+    }
     let tables = read_range(
         file,
         BlobRange {
@@ -809,7 +855,7 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
                     continue;
                 }
                 match source {
-                    WriteSourceOf::Blob(b) => o.segs.push(Seg::Blob(b)),
+                    WriteSourceOf::Blob(b) => push_seg(&o.id, &mut o.segs, Seg::Blob(b))?,
                     WriteSourceOf::ReadSource { offset } => {
                         let Some(src) = read_source.as_ref() else {
                             return Err(PullError::Internal(
@@ -828,7 +874,7 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
                                 src.len()
                             )));
                         };
-                        o.segs.push(Seg::Source(Arc::clone(src), start, end));
+                        push_seg(&o.id, &mut o.segs, Seg::Source(Arc::clone(src), start, end))?;
                     }
                 }
             }
@@ -859,11 +905,15 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
                         "delta bspatch with no read source".into(),
                     ));
                 };
-                o.segs.push(Seg::Patch {
-                    old: Arc::clone(src),
-                    patch,
-                    size,
-                });
+                push_seg(
+                    &o.id,
+                    &mut o.segs,
+                    Seg::Patch {
+                        old: Arc::clone(src),
+                        patch,
+                        size,
+                    },
+                )?;
             }
             OpOf::Close { object } => {
                 read_source = None;
@@ -897,4 +947,70 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
         }
     }
     Ok(skipped)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blob(start: u64, len: u64) -> Seg {
+        Seg::Blob(BlobRange { start, len })
+    }
+
+    fn ranges(segs: &[Seg]) -> Vec<(char, u64, u64)> {
+        segs.iter()
+            .map(|s| match s {
+                Seg::Blob(r) => ('b', r.start, r.len),
+                Seg::Source(_, a, b) => ('s', *a as u64, *b as u64),
+                Seg::Patch { size, .. } => ('p', 0, *size),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn adjacent_runs_merge_and_empty_ones_vanish() {
+        let id = Checksum([1; 32]);
+        let a = Arc::new(vec![0u8; 100]);
+        let other = Arc::new(vec![0u8; 100]);
+        let mut segs = Vec::new();
+        for seg in [
+            blob(10, 5),
+            blob(15, 5),
+            blob(20, 0),
+            blob(30, 1),
+            Seg::Source(Arc::clone(&a), 0, 10),
+            Seg::Source(Arc::clone(&a), 10, 20),
+            Seg::Source(Arc::clone(&a), 20, 20),
+            Seg::Source(Arc::clone(&other), 20, 30),
+            Seg::Source(Arc::clone(&a), 40, 50),
+            blob(31, 2),
+        ] {
+            push_seg(&id, &mut segs, seg).unwrap();
+        }
+        assert_eq!(
+            ranges(&segs),
+            [
+                ('b', 10, 10),
+                ('b', 30, 1),
+                ('s', 0, 20),
+                ('s', 20, 30),
+                ('s', 40, 50),
+                ('b', 31, 2),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_object_of_too_many_runs_is_refused() {
+        let id = Checksum([2; 32]);
+        let mut segs = Vec::new();
+        // Every other byte: nothing merges.
+        for i in 0..MAX_SEGMENTS as u64 {
+            push_seg(&id, &mut segs, blob(i * 2, 1)).unwrap();
+        }
+        let err = push_seg(&id, &mut segs, blob(u64::MAX / 2, 1)).unwrap_err();
+        assert!(err.to_string().contains("separate runs"), "{err}");
+        // Zero-length runs never count.
+        push_seg(&id, &mut segs, blob(7, 0)).unwrap();
+    }
 }
