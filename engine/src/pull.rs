@@ -579,12 +579,14 @@ async fn pull_inner<ObjectID: FsVerityHashValue>(
 
     // 5. Image, commit stream, index, and only then the ref.
     reporter.report(Event::Phase("image"));
-    // Building the image is CPU and disk work with nothing else to overlap at this point.
     builder.flush_journal();
+    // The background flush goes on while the image is built (CPU work), so that the
+    // barrier before the commit stream finds little left to write.
+    let image = store.store_image(&builder)?;
     flush
         .finish()
         .map_err(|e| PullError::Store(StoreError::io(store.path(), e)))?;
-    let (_, image) = store.store_commit(&builder)?;
+    store.store_commit_stream(&builder, &image)?;
     tracing::debug!("{:.0?}: image and commit stream written", started.elapsed());
     // The image stays in the store (content-addressed) but the ref only moves to it if it
     // matches the digest the commit declares.

@@ -392,12 +392,34 @@ impl<ObjectID: FsVerityHashValue> Store<ObjectID> {
         &self,
         builder: &CommitStreamBuilder<ObjectID>,
     ) -> Result<(ObjectID, ObjectID), StoreError> {
+        let image = self.store_image(builder)?;
+        let stream = self.store_commit_stream(builder, &image)?;
+        Ok((stream, image))
+    }
+
+    /// The first half of [`Self::store_commit`]: builds and stores the commit's EROFS
+    /// image (an object like any other: nothing names it yet).
+    pub fn store_image(
+        &self,
+        builder: &CommitStreamBuilder<ObjectID>,
+    ) -> Result<ObjectID, StoreError> {
         let started = std::time::Instant::now();
         let image = commit_stream::create_image(&self.repo, builder, builder.commit())?;
         tracing::debug!("{:.0?}: EROFS image written", started.elapsed());
-        let stream = builder.write(&self.repo, Some(&image))?;
+        Ok(image)
+    }
+
+    /// The second half of [`Self::store_commit`]: writes the commit stream naming `image`,
+    /// after composefs's barrier (everything written so far reaches the disk first).
+    pub fn store_commit_stream(
+        &self,
+        builder: &CommitStreamBuilder<ObjectID>,
+        image: &ObjectID,
+    ) -> Result<ObjectID, StoreError> {
+        let started = std::time::Instant::now();
+        let stream = builder.write(&self.repo, Some(image))?;
         tracing::debug!("{:.0?}: commit stream written", started.elapsed());
-        Ok((stream, image))
+        Ok(stream)
     }
 }
 
