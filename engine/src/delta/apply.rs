@@ -8,6 +8,12 @@
 //! the composefs object store ([`crate::ingest::ingest_file`]). Nothing is kept unless it
 //! hashes to its name.
 //!
+//! Order: all operations of a part are decoded and checked first (read sources are
+//! located and their sizes checked, not read), so a malformed part is refused before
+//! anything of it is stored; then [`store_workers`] threads store the objects, largest
+//! first, each loading its own read sources while [`PREFETCH_THREADS`] threads read the
+//! next ones ahead.
+//!
 //! Memory: the part's payload stays in its staged file; an object made of `w` or `B`
 //! operations is not assembled but streamed into the store from the blob, its read
 //! source and, for `B`, a [`cfsync_formats::delta::bspatch::BspatchReader`] reading the
@@ -20,7 +26,6 @@ use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Condvar, Mutex};
 
 use cfsync_formats::checksum::Checksum;
@@ -137,43 +142,13 @@ impl<ObjectID: FsVerityHashValue> ReadSources<ObjectID> {
     }
 }
 
-/// Threads that open read sources and start their reads ahead of the decoder: on a
-/// cold page cache each source costs an inode read and a data read, which would
-/// otherwise happen one after the other on the decoding thread.
+/// Threads that open read sources and start their reads ahead of the store workers: on
+/// a cold page cache each source costs an inode read and a data read.
 const PREFETCH_THREADS: usize = 4;
 
-/// Most read sources prefetched for one part (beyond them the decoder reads on its own):
+/// Most read sources prefetched for one part (beyond them workers read on their own):
 /// bounds the list however many set-read-source operations a hostile part repeats.
 const MAX_PREFETCH: usize = 16 * 1024;
-
-/// The read sources a part's operations will read, in order, each once, at most
-/// [`MAX_PREFETCH`] (those of objects already held are left out: their operations are
-/// skipped).
-fn read_sources_used<'a>(
-    payload: &PartPayloadRef<'a>,
-    ctx: OpContextOf<'a, FileBlob<'a>>,
-    have: &(dyn Fn(&Checksum) -> bool + Sync),
-) -> Vec<Checksum> {
-    let mut out = Vec::new();
-    let mut seen = HashSet::new();
-    let mut skipping = false;
-    for op in OpsOf::new(payload.ops_bytes(), ctx) {
-        if out.len() >= MAX_PREFETCH {
-            break;
-        }
-        match op {
-            Ok(OpOf::Open { object, .. }) => skipping = have(&object.checksum),
-            Ok(OpOf::Close { .. }) => skipping = false,
-            Ok(OpOf::SetReadSource { checksum }) if !skipping && seen.insert(checksum) => {
-                out.push(checksum);
-            }
-            Ok(_) => {}
-            // The decoder reports it.
-            Err(_) => break,
-        }
-    }
-    out
-}
 
 /// A checked range of a part's blob, in the staged payload file (absolute offsets).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,12 +211,13 @@ fn read_range(file: &File, r: BlobRange) -> Result<Vec<u8>, PullError> {
 enum Seg {
     /// From the blob, in the staged payload file.
     Blob(BlobRange),
-    /// From a read source, `start..end`.
-    Source(Arc<Vec<u8>>, usize, usize),
-    /// `bspatch(old, patch)`, `size` bytes, produced as the object streams into the
-    /// store (the patch is read from the staged payload as it is applied).
+    /// From read source `.0` of the job (an index into [`Job::sources`]), `start..end`.
+    Source(usize, usize, usize),
+    /// `bspatch(old, patch)`, `size` bytes, `old` being read source `old` of the job,
+    /// produced as the object streams into the store (the patch is read from the staged
+    /// payload as it is applied).
     Patch {
-        old: Arc<Vec<u8>>,
+        old: usize,
         patch: BlobRange,
         size: u64,
     },
@@ -276,6 +252,8 @@ impl Read for RangeReader<'_> {
 struct SegReader<'s> {
     file: &'s File,
     segs: &'s [Seg],
+    /// The job's read sources, loaded.
+    sources: &'s [Arc<Vec<u8>>],
     seg: usize,
     pos: usize,
     /// The bspatch under way, for a [`Seg::Patch`] (its patch read through a buffer:
@@ -302,11 +280,21 @@ impl Read for SegReader<'_> {
                     }
                     n
                 }
-                Seg::Source(v, start, end) => {
+                Seg::Source(src, start, end) => {
+                    let v = self
+                        .sources
+                        .get(*src)
+                        .map(|v| v.as_slice())
+                        .unwrap_or_default();
                     copy_from(v.get(*start..*end).unwrap_or_default(), self.pos, buf)
                 }
                 Seg::Patch { old, patch, size } => {
                     if self.patch.is_none() {
+                        let old = self
+                            .sources
+                            .get(*old)
+                            .map(|v| v.as_slice())
+                            .unwrap_or_default();
                         let reader = std::io::BufReader::with_capacity(
                             PATCH_BUFFER,
                             RangeReader {
@@ -347,9 +335,7 @@ fn copy_from(src: &[u8], pos: usize, buf: &mut [u8]) -> usize {
 
 /// The object being written between `o` and `c`.
 struct Open {
-    id: Checksum,
-    header: FileHeader,
-    segs: Vec<Seg>,
+    job: Job,
     /// Already held: run the operations, keep nothing.
     skip: bool,
 }
@@ -397,22 +383,54 @@ fn header_for(
     })
 }
 
-/// One object ready to be stored: its header and its content as segments.
+/// One object ready to be stored: where its header comes from and its content as
+/// segments. It holds no content: its read sources are loaded by the worker storing it.
 struct Job {
-    /// Memory taken from the part's [`MemGate`] for this job.
-    mem: u64,
     id: Checksum,
-    header: FileHeader,
+    /// Indices into the part's mode and xattr tables (checked).
+    mode: usize,
+    xattrs: usize,
+    /// Content size (0 for a symlink).
+    size: u64,
+    /// A symlink's target (at most 4 KiB).
+    symlink: Option<String>,
     segs: Vec<Seg>,
+    /// Read sources its segments use: object and size.
+    sources: Vec<(Checksum, u64)>,
+}
+
+impl Job {
+    fn new(id: Checksum, mode: usize, xattrs: usize, size: u64) -> Self {
+        Self {
+            id,
+            mode,
+            xattrs,
+            size,
+            symlink: None,
+            segs: Vec::new(),
+            sources: Vec::new(),
+        }
+    }
+
+    /// The index of read source `src` in [`Self::sources`], added if new.
+    fn source(&mut self, src: (Checksum, u64)) -> usize {
+        match self.sources.iter().position(|s| s.0 == src.0) {
+            Some(i) => i,
+            None => {
+                self.sources.push(src);
+                self.sources.len() - 1
+            }
+        }
+    }
 }
 
 /// Memory the store workers of one part may hold at once for the read sources of the
 /// objects queued and being stored. A job larger than this runs alone.
 pub const OBJECT_MEMORY: u64 = 16 * 1024 * 1024;
 
-/// A counting gate over memory that queued and running store jobs hold (blocking: the
-/// decoder and workers are plain threads). The decoder acquires a job's share before
-/// queueing it; the worker releases it when the job is done.
+/// A counting gate over the read sources that running store jobs hold (blocking: the
+/// workers are plain threads). A worker acquires a job's share before loading its
+/// sources and releases it when the job is done.
 struct MemGate {
     used: Mutex<u64>,
     freed: Condvar,
@@ -449,41 +467,41 @@ impl MemGate {
     }
 }
 
-/// Memory a job holds: the read sources its writes and bspatches read from (each counted
-/// once; patches and their results are streamed, never held).
+/// Memory a job holds while stored: its read sources (patches and their results are
+/// streamed, never held).
 fn job_memory(job: &Job) -> u64 {
-    let mut sources: Vec<*const Vec<u8>> = Vec::new();
-    let mut total = 0u64;
-    for s in &job.segs {
-        let (old, extra) = match s {
-            // Streamed: only the old content is held.
-            Seg::Patch { old, .. } => (old, 0),
-            Seg::Source(old, _, _) => (old, 0),
-            _ => continue,
-        };
-        total = total.saturating_add(extra);
-        if !sources.contains(&Arc::as_ptr(old)) {
-            sources.push(Arc::as_ptr(old));
-            total = total.saturating_add(old.len() as u64);
-        }
-    }
-    total
+    job.sources
+        .iter()
+        .fold(0u64, |a, (_, size)| a.saturating_add(*size))
 }
 
-/// Computes patches, then streams the segments into the store, verified.
+/// Loads the job's read sources, then streams its segments into the store, verified.
 fn store_job<ObjectID: FsVerityHashValue>(
     repo: &Repository<ObjectID>,
     file: &File,
-    job: Job,
+    payload: &PartPayloadRef<'_>,
+    sources: &ReadSources<ObjectID>,
+    job: &Job,
 ) -> Result<(Checksum, Entry<ObjectID>), PullError> {
+    let mut header = header_for(payload, &job.id, job.mode, job.xattrs, job.size)?;
+    if let Some(target) = &job.symlink {
+        header.size = 0;
+        header.symlink_target = target.clone();
+    }
+    let loaded = job
+        .sources
+        .iter()
+        .map(|(id, _)| sources.content(id))
+        .collect::<Result<Vec<_>, _>>()?;
     let reader = SegReader {
         file,
         segs: &job.segs,
+        sources: &loaded,
         seg: 0,
         pos: 0,
         patch: None,
     };
-    match ingest_file(repo, &job.id, &job.header, reader) {
+    match ingest_file(repo, &job.id, &header, reader) {
         Ok(entry) => Ok((job.id, entry)),
         Err(e) => Err(match bspatch_failure(&e) {
             Some(b) => PullError::Hostile(format!("delta object {}: bspatch: {b}", job.id)),
@@ -512,14 +530,20 @@ fn bspatch_failure(e: &crate::ingest::IngestError) -> Option<String> {
 /// payload read into memory (ostree's take a few kB per hundred objects).
 pub const MAX_TABLES_AND_OPS: u64 = 64 * 1024 * 1024;
 
-/// Most segments (runs of content from the blob, a read source or a bspatch) one object
-/// may be made of, after adjacent runs are merged; each costs a few dozen bytes while the
-/// object is queued.
+/// Most segments (runs of content from the blob, a read source or a bspatch) the
+/// objects of one part may be made of together, after adjacent runs are merged; each
+/// costs a few dozen bytes until its object is stored.
 pub const MAX_SEGMENTS: usize = 1 << 20;
 
-/// Appends `seg` to an object's segments: empty runs are dropped and a run that
-/// continues the previous one (same blob or read source, next offset) extends it.
-fn push_seg(id: &Checksum, segs: &mut Vec<Seg>, seg: Seg) -> Result<(), PullError> {
+/// Appends `seg` to an object's segments, counting it against the part's `budget`:
+/// empty runs are dropped and a run that continues the previous one (same blob or read
+/// source, next offset) extends it.
+fn push_seg(
+    id: &Checksum,
+    segs: &mut Vec<Seg>,
+    seg: Seg,
+    budget: &mut usize,
+) -> Result<(), PullError> {
     match (segs.last_mut(), &seg) {
         (_, Seg::Blob(r)) if r.len == 0 => return Ok(()),
         (_, Seg::Source(_, start, end)) if start == end => return Ok(()),
@@ -530,18 +554,19 @@ fn push_seg(id: &Checksum, segs: &mut Vec<Seg>, seg: Seg) -> Result<(), PullErro
             return Ok(());
         }
         (Some(Seg::Source(prev, _, prev_end)), Seg::Source(src, start, end))
-            if Arc::ptr_eq(prev, src) && *prev_end == *start =>
+            if prev == src && *prev_end == *start =>
         {
             *prev_end = *end;
             return Ok(());
         }
         _ => {}
     }
-    if segs.len() >= MAX_SEGMENTS {
+    if *budget == 0 {
         return Err(PullError::Hostile(format!(
-            "delta object {id} is written in more than {MAX_SEGMENTS} separate runs"
+            "delta part writes its objects in more than {MAX_SEGMENTS} separate runs (at object {id})"
         )));
     }
+    *budget -= 1;
     segs.push(seg);
     Ok(())
 }
@@ -559,8 +584,8 @@ pub fn store_workers() -> usize {
 /// staged `file`, and the object list from its header — storing every object not already
 /// held (`have` says which are) into `repo`, each verified against its name. Only the
 /// payload's tables and ops are read into memory; object contents are read from the file
-/// as they stream into the store. Objects are stored by [`store_workers`] threads while
-/// this one decodes; the read sources they hold are bounded by [`OBJECT_MEMORY`].
+/// as they stream into the store. Objects are stored by [`store_workers`] threads,
+/// largest first; the read sources they hold are bounded by [`OBJECT_MEMORY`].
 pub fn apply_part<ObjectID: FsVerityHashValue>(
     repo: &Repository<ObjectID>,
     file: &File,
@@ -615,36 +640,47 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
         start: b.start,
         len: usize::try_from(b.end - b.start).map_err(|_| layout(&"blob too large"))?,
     };
-    let workers = store_workers();
-    let failed = AtomicBool::new(false);
-    let worker_error: Mutex<Option<PullError>> = Mutex::new(None);
-    let stored = AtomicU64::new(0);
-    let give = |id: Checksum, e: Entry<ObjectID>| {
-        stored.fetch_add(1, Ordering::Relaxed);
-        sink(id, e);
-    };
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(workers * 2);
-    let rx = Mutex::new(rx);
-    let gate = MemGate {
-        used: Mutex::new(0),
-        freed: Condvar::new(),
-        limit: OBJECT_MEMORY,
-    };
     let ctx = OpContextOf {
         objects,
         n_modes: payload.n_modes(),
         n_xattrs: payload.n_xattrs(),
         blob,
     };
-    let wanted = read_sources_used(&payload, ctx, have);
+    let stored = AtomicU64::new(0);
+    let give = |id: Checksum, e: Entry<ObjectID>| {
+        stored.fetch_add(1, Ordering::Relaxed);
+        sink(id, e);
+    };
+    // All operations are decoded and checked first (quick: no content is read but
+    // metadata objects'), then the objects are stored largest first, so that the
+    // longest job does not start last and run alone.
+    let (mut jobs, skipped) = decode(&payload, ctx, sources, have, cancel, &give)?;
+    jobs.sort_by_key(|j| std::cmp::Reverse(j.size));
+    let mut seen = HashSet::new();
+    let wanted: Vec<Checksum> = jobs
+        .iter()
+        .flat_map(|j| j.sources.iter().map(|(id, _)| *id))
+        .filter(|id| seen.insert(*id))
+        .take(MAX_PREFETCH)
+        .collect();
+    drop(seen);
+
+    let workers = store_workers();
+    let failed = AtomicBool::new(false);
+    let worker_error: Mutex<Option<PullError>> = Mutex::new(None);
+    let gate = MemGate {
+        used: Mutex::new(0),
+        freed: Condvar::new(),
+        limit: OBJECT_MEMORY,
+    };
+    let next_job = AtomicUsize::new(0);
     let next_prefetch = AtomicUsize::new(0);
-    // Set when the decoder returns, whether it finished or refused the part.
-    let decoded_all = AtomicBool::new(false);
-    let decoded = std::thread::scope(|scope| {
+    let done_jobs = AtomicBool::new(false);
+    std::thread::scope(|scope| {
         for _ in 0..PREFETCH_THREADS.min(wanted.len()) {
             scope.spawn(|| {
                 while !failed.load(Ordering::Relaxed)
-                    && !decoded_all.load(Ordering::Relaxed)
+                    && !done_jobs.load(Ordering::Relaxed)
                     && !cancel.is_cancelled()
                 {
                     let i = next_prefetch.fetch_add(1, Ordering::Relaxed);
@@ -653,46 +689,38 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
                 }
             });
         }
-        for _ in 0..workers {
-            scope.spawn(|| {
-                loop {
-                    let job = match rx.lock() {
-                        Ok(r) => r.recv(),
-                        Err(_) => return,
-                    };
-                    let Ok(job) = job else { return };
-                    let mem = job.mem;
-                    let done = if failed.load(Ordering::Relaxed) {
-                        None
-                    } else {
-                        Some(store_job(repo, file, job))
-                    };
-                    gate.release(mem);
-                    let Some(done) = done else { continue };
-                    match done {
-                        Ok(done) => {
-                            give(done.0, done.1);
-                        }
-                        Err(e) => {
-                            failed.store(true, Ordering::Relaxed);
-                            if let Ok(mut slot) = worker_error.lock() {
-                                slot.get_or_insert(e);
+        let stores: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    while !failed.load(Ordering::Relaxed) && !cancel.is_cancelled() {
+                        let i = next_job.fetch_add(1, Ordering::Relaxed);
+                        let Some(job) = jobs.get(i) else { return };
+                        let mem = gate.acquire(job_memory(job));
+                        let done = store_job(repo, file, &payload, sources, job);
+                        gate.release(mem);
+                        match done {
+                            Ok((id, entry)) => give(id, entry),
+                            Err(e) => {
+                                failed.store(true, Ordering::Relaxed);
+                                if let Ok(mut slot) = worker_error.lock() {
+                                    slot.get_or_insert(e);
+                                }
                             }
                         }
                     }
-                }
-            });
+                })
+            })
+            .collect();
+        for t in stores {
+            let _ = t.join();
         }
-        let r = decode(
-            &payload, blob, objects, sources, have, cancel, &failed, &tx, &gate, &give,
-        );
-        decoded_all.store(true, Ordering::Relaxed);
-        drop(tx);
-        r
+        done_jobs.store(true, Ordering::Relaxed);
     });
-    let skipped = decoded?;
     if let Some(e) = worker_error.into_inner().ok().flatten() {
         return Err(e);
+    }
+    if cancel.is_cancelled() {
+        return Err(PullError::Cancelled);
     }
     Ok(PartResult {
         stored: stored.into_inner(),
@@ -700,43 +728,38 @@ pub fn apply_part<ObjectID: FsVerityHashValue>(
     })
 }
 
-/// Decodes the operations, sending each object to be stored to `tx` (metadata objects
-/// are checked here and given to `give` directly). Returns the count of objects skipped.
-#[allow(clippy::too_many_arguments)]
+/// Decodes and checks the operations: metadata objects are verified here and given to
+/// `give`; every file object not already held becomes a [`Job`]. Returns the jobs and
+/// the count of objects skipped. At most one job per object the part lists.
 fn decode<'a, ObjectID: FsVerityHashValue>(
     payload: &PartPayloadRef<'a>,
-    blob: FileBlob<'a>,
-    objects: DeltaObjects<'a>,
+    ctx: OpContextOf<'a, FileBlob<'a>>,
     sources: &ReadSources<ObjectID>,
     have: &(dyn Fn(&Checksum) -> bool + Sync),
     cancel: &Cancel,
-    failed: &AtomicBool,
-    tx: &SyncSender<Job>,
-    gate: &MemGate,
     give: &(dyn Fn(Checksum, Entry<ObjectID>) + Sync),
-) -> Result<u64, PullError> {
+) -> Result<(Vec<Job>, u64), PullError> {
+    let blob = ctx.blob;
+    let max_jobs = ctx.objects.len();
+    let mut jobs: Vec<Job> = Vec::new();
     let mut skipped = 0u64;
     let mut open: Option<Open> = None;
-    let mut read_source: Option<Arc<Vec<u8>>> = None;
-    let send = |mut job: Job| -> Result<(), PullError> {
-        job.mem = gate.acquire(job_memory(&job));
-        let mem = job.mem;
-        // A closed channel means every worker stopped: an error is waiting for the caller.
-        tx.send(job).map_err(|_| {
-            gate.release(mem);
-            PullError::Internal("delta store workers stopped".into())
-        })
+    // The read source set by `r`: its object and size (its content is not read here).
+    let mut read_source: Option<(Checksum, u64)> = None;
+    let mut budget = MAX_SEGMENTS;
+    let add = |jobs: &mut Vec<Job>, job: Job| -> Result<(), PullError> {
+        if jobs.len() >= max_jobs {
+            return Err(PullError::Hostile(format!(
+                "delta part writes more objects than the {max_jobs} it lists"
+            )));
+        }
+        jobs.push(job);
+        Ok(())
     };
 
-    let ctx = OpContextOf {
-        objects,
-        n_modes: payload.n_modes(),
-        n_xattrs: payload.n_xattrs(),
-        blob,
-    };
     for op in OpsOf::new(payload.ops_bytes(), ctx) {
-        if failed.load(Ordering::Relaxed) {
-            break;
+        if cancel.is_cancelled() {
+            return Err(PullError::Cancelled);
         }
         let op = op.map_err(|e| PullError::Hostile(format!("delta part operations: {e}")))?;
         match op {
@@ -783,40 +806,32 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
                 data,
             } => {
                 read_source = None;
-                if cancel.is_cancelled() {
-                    return Err(PullError::Cancelled);
-                }
                 if have(&object.checksum) {
                     skipped += 1;
                     continue;
                 }
                 let id = object.checksum;
-                let mut header = header_for(payload, &id, mode, xattrs, data.len)?;
-                let segs = match header.mode & S_IFMT {
-                    S_IFLNK => {
-                        header.size = 0;
-                        if data.len > 4096 {
-                            return Err(PullError::Hostile(format!(
-                                "delta object {id}: symlink target of {} bytes",
-                                data.len
-                            )));
-                        }
-                        header.symlink_target = String::from_utf8(read_range(blob.file, data)?)
-                            .map_err(|_| {
-                                PullError::Hostile(format!(
-                                    "delta object {id}: symlink target is not UTF-8"
-                                ))
-                            })?;
-                        Vec::new()
+                // Checks the indices and the type; the worker builds the header again.
+                let header = header_for(payload, &id, mode, xattrs, data.len)?;
+                let mut job = Job::new(id, mode, xattrs, data.len);
+                if header.mode & S_IFMT == S_IFLNK {
+                    if data.len > 4096 {
+                        return Err(PullError::Hostile(format!(
+                            "delta object {id}: symlink target of {} bytes",
+                            data.len
+                        )));
                     }
-                    _ => vec![Seg::Blob(data)],
-                };
-                send(Job {
-                    mem: 0,
-                    id,
-                    header,
-                    segs,
-                })?;
+                    let target = String::from_utf8(read_range(blob.file, data)?).map_err(|_| {
+                        PullError::Hostile(format!(
+                            "delta object {id}: symlink target is not UTF-8"
+                        ))
+                    })?;
+                    job.size = 0;
+                    job.symlink = Some(target);
+                } else {
+                    push_seg(&id, &mut job.segs, Seg::Blob(data), &mut budget)?;
+                }
+                add(&mut jobs, job)?;
             }
             OpOf::Open {
                 object,
@@ -837,12 +852,9 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
                         object.checksum
                     )));
                 }
-                let skip = have(&object.checksum);
                 open = Some(Open {
-                    id: object.checksum,
-                    header,
-                    segs: Vec::new(),
-                    skip,
+                    job: Job::new(object.checksum, mode, xattrs, size),
+                    skip: have(&object.checksum),
                 });
             }
             OpOf::Write { size, source } => {
@@ -854,38 +866,47 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
                 if o.skip {
                     continue;
                 }
+                let job = &mut o.job;
                 match source {
-                    WriteSourceOf::Blob(b) => push_seg(&o.id, &mut o.segs, Seg::Blob(b))?,
+                    WriteSourceOf::Blob(b) => {
+                        push_seg(&job.id, &mut job.segs, Seg::Blob(b), &mut budget)?;
+                    }
                     WriteSourceOf::ReadSource { offset } => {
-                        let Some(src) = read_source.as_ref() else {
+                        let Some(src) = read_source else {
                             return Err(PullError::Internal(
                                 "delta write from an unset read source".into(),
                             ));
                         };
-                        let range = usize::try_from(offset)
-                            .ok()
-                            .zip(usize::try_from(size).ok())
-                            .and_then(|(s, n)| Some((s, s.checked_add(n)?)))
-                            .filter(|&(_, e)| e <= src.len());
+                        let range =
+                            offset
+                                .checked_add(size)
+                                .filter(|&e| e <= src.1)
+                                .and_then(|e| {
+                                    Some((usize::try_from(offset).ok()?, usize::try_from(e).ok()?))
+                                });
                         let Some((start, end)) = range else {
                             return Err(PullError::Hostile(format!(
                                 "delta object {}: write of {size} bytes at {offset} is past the end of its {}-byte read source",
-                                o.id,
-                                src.len()
+                                job.id, src.1
                             )));
                         };
-                        push_seg(&o.id, &mut o.segs, Seg::Source(Arc::clone(src), start, end))?;
+                        let idx = job.source(src);
+                        push_seg(
+                            &job.id,
+                            &mut job.segs,
+                            Seg::Source(idx, start, end),
+                            &mut budget,
+                        )?;
                     }
                 }
             }
             OpOf::SetReadSource { checksum } => {
-                // The source is only read when an object that is not skipped uses it.
+                // Checked (a regular file of the from-commit, within the size limit)
+                // but read only by the worker storing an object that uses it.
                 let needed = open.as_ref().is_none_or(|o| !o.skip);
-                // One read source is held at a time; queued jobs keep theirs, within
-                // the memory gate.
-                drop(read_source.take());
                 read_source = if needed {
-                    Some(sources.content(&checksum)?)
+                    let (_, size, _) = sources.locate(&checksum)?;
+                    Some((checksum, size))
                 } else {
                     None
                 };
@@ -900,19 +921,18 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
                 if o.skip {
                     continue;
                 }
-                let Some(src) = read_source.as_ref() else {
+                let Some(src) = read_source else {
                     return Err(PullError::Internal(
                         "delta bspatch with no read source".into(),
                     ));
                 };
+                let job = &mut o.job;
+                let old = job.source(src);
                 push_seg(
-                    &o.id,
-                    &mut o.segs,
-                    Seg::Patch {
-                        old: Arc::clone(src),
-                        patch,
-                        size,
-                    },
+                    &job.id,
+                    &mut job.segs,
+                    Seg::Patch { old, patch, size },
+                    &mut budget,
                 )?;
             }
             OpOf::Close { object } => {
@@ -922,7 +942,7 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
                         "delta close with no object open".into(),
                     ));
                 };
-                if o.id != object.checksum {
+                if o.job.id != object.checksum {
                     return Err(PullError::Internal(
                         "delta closed another object than it opened".into(),
                     ));
@@ -931,22 +951,14 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
                     skipped += 1;
                     continue;
                 }
-                if cancel.is_cancelled() {
-                    return Err(PullError::Cancelled);
-                }
-                send(Job {
-                    mem: 0,
-                    id: o.id,
-                    header: o.header,
-                    segs: o.segs,
-                })?;
+                add(&mut jobs, o.job)?;
             }
             _ => {
                 return Err(PullError::Internal("unknown delta operation".into()));
             }
         }
     }
-    Ok(skipped)
+    Ok((jobs, skipped))
 }
 
 #[cfg(test)]
@@ -961,7 +973,7 @@ mod tests {
         segs.iter()
             .map(|s| match s {
                 Seg::Blob(r) => ('b', r.start, r.len),
-                Seg::Source(_, a, b) => ('s', *a as u64, *b as u64),
+                Seg::Source(i, a, b) => (char::from(b'0' + *i as u8), *a as u64, *b as u64),
                 Seg::Patch { size, .. } => ('p', 0, *size),
             })
             .collect()
@@ -970,47 +982,60 @@ mod tests {
     #[test]
     fn adjacent_runs_merge_and_empty_ones_vanish() {
         let id = Checksum([1; 32]);
-        let a = Arc::new(vec![0u8; 100]);
-        let other = Arc::new(vec![0u8; 100]);
         let mut segs = Vec::new();
+        let mut budget = MAX_SEGMENTS;
         for seg in [
             blob(10, 5),
             blob(15, 5),
             blob(20, 0),
             blob(30, 1),
-            Seg::Source(Arc::clone(&a), 0, 10),
-            Seg::Source(Arc::clone(&a), 10, 20),
-            Seg::Source(Arc::clone(&a), 20, 20),
-            Seg::Source(Arc::clone(&other), 20, 30),
-            Seg::Source(Arc::clone(&a), 40, 50),
+            Seg::Source(0, 0, 10),
+            Seg::Source(0, 10, 20),
+            Seg::Source(0, 20, 20),
+            Seg::Source(1, 20, 30),
+            Seg::Source(0, 40, 50),
             blob(31, 2),
         ] {
-            push_seg(&id, &mut segs, seg).unwrap();
+            push_seg(&id, &mut segs, seg, &mut budget).unwrap();
         }
         assert_eq!(
             ranges(&segs),
             [
                 ('b', 10, 10),
                 ('b', 30, 1),
-                ('s', 0, 20),
-                ('s', 20, 30),
-                ('s', 40, 50),
+                ('0', 0, 20),
+                ('1', 20, 30),
+                ('0', 40, 50),
                 ('b', 31, 2),
             ]
         );
+        assert_eq!(budget, MAX_SEGMENTS - 6);
     }
 
     #[test]
-    fn an_object_of_too_many_runs_is_refused() {
+    fn a_part_of_too_many_runs_is_refused() {
         let id = Checksum([2; 32]);
         let mut segs = Vec::new();
+        let mut budget = 3;
         // Every other byte: nothing merges.
-        for i in 0..MAX_SEGMENTS as u64 {
-            push_seg(&id, &mut segs, blob(i * 2, 1)).unwrap();
+        for i in 0..3 {
+            push_seg(&id, &mut segs, blob(i * 2, 1), &mut budget).unwrap();
         }
-        let err = push_seg(&id, &mut segs, blob(u64::MAX / 2, 1)).unwrap_err();
+        let err = push_seg(&id, &mut segs, blob(100, 1), &mut budget).unwrap_err();
         assert!(err.to_string().contains("separate runs"), "{err}");
-        // Zero-length runs never count.
-        push_seg(&id, &mut segs, blob(7, 0)).unwrap();
+        // Zero-length and merged runs never count.
+        push_seg(&id, &mut segs, blob(7, 0), &mut budget).unwrap();
+        push_seg(&id, &mut segs, blob(5, 3), &mut budget).unwrap();
+    }
+
+    #[test]
+    fn a_job_names_each_read_source_once() {
+        let mut job = Job::new(Checksum([3; 32]), 0, 0, 10);
+        let a = (Checksum([4; 32]), 5);
+        let b = (Checksum([5; 32]), 7);
+        assert_eq!(job.source(a), 0);
+        assert_eq!(job.source(b), 1);
+        assert_eq!(job.source(a), 0);
+        assert_eq!(job_memory(&job), 12);
     }
 }
