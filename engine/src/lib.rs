@@ -11,7 +11,7 @@
 //! - [`delta`]: static deltas found, chosen and applied straight into the store;
 //! - [`walk`] and [`ingest`]: the object-by-object route and verified ingestion;
 //! - [`store`]: the composefs repository, commit streams, images, refs, object index;
-//! - [`pull`]: one pull end to end; [`remotes`]: remote configuration.
+//! - [`mod@pull`]: one pull end to end; [`remotes`]: remote configuration.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod delta;

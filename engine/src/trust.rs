@@ -23,7 +23,7 @@ pub enum TrustError {
     /// A GPG signature was required and none is valid.
     #[error("{what}: GPG verification failed: {source}")]
     Gpg {
-        /// What was verified ("commit <id>", "summary").
+        /// What was verified (`"commit <id>"`, `"summary"`).
         what: String,
         /// Why.
         source: GpgError,

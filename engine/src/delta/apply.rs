@@ -11,7 +11,7 @@
 //! Order: all operations of a part are decoded and checked first (read sources are
 //! located and their sizes checked, not read), so a malformed part is refused before
 //! anything of it is stored; then [`store_workers`] threads store the objects, largest
-//! first, each loading its own read sources while [`PREFETCH_THREADS`] threads read the
+//! first, each loading its own read sources while a few prefetch threads read the
 //! next ones ahead.
 //!
 //! Memory: the part's payload stays in its staged file; an object made of `w` or `B`
@@ -571,8 +571,8 @@ fn push_seg(
     Ok(())
 }
 
-/// Threads storing objects of one part (hashing and writing), beside the thread that
-/// decodes its operations.
+/// Threads storing the objects of one part (reading sources, bspatch, hashing and
+/// writing), once its operations are decoded.
 pub fn store_workers() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())

@@ -493,8 +493,10 @@ fn budget_from(value: Option<&str>) -> u64 {
         .map_or(MEMORY_BUDGET_MIB, |m| m.clamp(16, 65536))
 }
 
-/// What applying a part holds: its tables and ops, bspatch work
-/// ([`apply::OBJECT_MEMORY`]) and a read source; the payload itself stays in its file.
+/// What applying a part holds: its tables, operations and object list (a few kB per
+/// hundred objects in ostree's deltas; at most [`apply::MAX_TABLES_AND_OPS`] and
+/// [`apply::MAX_SEGMENTS`] runs from a hostile one) and the read sources its workers
+/// load ([`apply::OBJECT_MEMORY`]); the payload itself stays in its file.
 pub const APPLY_MIB: u64 = 16;
 
 /// Budget units (MiB, rounded up, at most the whole budget of `budget_mib`) for `bytes`
