@@ -307,6 +307,18 @@ pub(crate) fn load_named<O: FsVerityHashValue>(
     Ok((commit, stream))
 }
 
+/// The commit object `commit`, parsed, from its own commit stream.
+pub(crate) fn stored_commit<'a, O: FsVerityHashValue>(
+    stream: &'a cfsync_engine::store::commit_stream::CommitStream<O>,
+    commit: &Checksum,
+) -> Result<cfsync_formats::commit::CommitRef<'a>> {
+    use cfsync_engine::store::ObjectLookup;
+    let (bytes, _) = stream.lookup(commit).ok_or_else(|| {
+        anyhow!("commit {commit}: commit object missing from its stream; run `cfsync fsck`")
+    })?;
+    cfsync_formats::commit::CommitRef::from_bytes(bytes).with_context(|| format!("commit {commit}"))
+}
+
 /// Resolves a ref name or a (full) commit checksum to a stored commit.
 pub(crate) fn resolve_commit<O: FsVerityHashValue>(
     store: &Store<O>,

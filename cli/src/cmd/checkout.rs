@@ -16,7 +16,6 @@ use cfsync_engine::composefs::fsverity::FsVerityHashValue;
 use cfsync_engine::store::commit_stream::{CommitStream, parse_file_entry};
 use cfsync_engine::store::{ObjectLookup, Store};
 use cfsync_formats::checksum::Checksum;
-use cfsync_formats::commit::CommitRef;
 use cfsync_formats::dirmeta::DirMetaRef;
 use cfsync_formats::dirtree::DirTreeRef;
 
@@ -208,10 +207,7 @@ pub(crate) fn checkout<O: FsVerityHashValue>(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("checking {}", dest.display())),
     }
-    let (bytes, _) = stream
-        .lookup(&commit)
-        .ok_or_else(|| anyhow!("commit {commit}: commit object missing from its stream"))?;
-    let c = CommitRef::from_bytes(bytes).with_context(|| format!("commit {commit}"))?;
+    let c = super::stored_commit(&stream, &commit)?;
     let mut w = Writer {
         store,
         stream: &stream,

@@ -14,7 +14,6 @@ use cfsync_engine::composefs::fsverity::FsVerityHashValue;
 use cfsync_engine::store::commit_stream::{CommitStream, parse_file_entry};
 use cfsync_engine::store::{ObjectLookup, Store};
 use cfsync_formats::checksum::Checksum;
-use cfsync_formats::commit::CommitRef;
 use cfsync_formats::dirtree::DirTreeRef;
 
 /// One entry of a directory.
@@ -240,12 +239,7 @@ impl<O: FsVerityHashValue> Differ<'_, O> {
 }
 
 fn root_tree<O: FsVerityHashValue>(s: &CommitStream<O>, commit: &Checksum) -> Result<Checksum> {
-    let (bytes, _) = s
-        .lookup(commit)
-        .ok_or_else(|| anyhow!("commit {commit}: commit object missing from its stream"))?;
-    Ok(CommitRef::from_bytes(bytes)
-        .with_context(|| format!("commit {commit}"))?
-        .root_contents())
+    Ok(super::stored_commit(s, commit)?.root_contents())
 }
 
 /// `cfsync diff REF1 REF2`.

@@ -7,24 +7,13 @@ use cfsync_engine::composefs::fsverity::FsVerityHashValue;
 use cfsync_engine::store::commit_stream::{CommitStream, parse_file_entry};
 use cfsync_engine::store::{ObjectLookup, Store};
 use cfsync_formats::checksum::Checksum;
-use cfsync_formats::commit::CommitRef;
 use cfsync_formats::dirmeta::DirMetaRef;
 use cfsync_formats::dirtree::DirTreeRef;
-
-use super::resolve_commit;
 
 /// A node of a commit's tree.
 enum Node {
     Dir { tree: Checksum },
     File(Checksum),
-}
-
-fn load<O: FsVerityHashValue>(store: &Store<O>, name: &str) -> Result<(Checksum, CommitStream<O>)> {
-    let commit = resolve_commit(store, name)?;
-    let stream = store
-        .load_commit(&commit)?
-        .ok_or_else(|| anyhow!("commit {commit} is not stored"))?;
-    Ok((commit, stream))
 }
 
 fn data<'a, O: FsVerityHashValue>(
@@ -38,7 +27,7 @@ fn data<'a, O: FsVerityHashValue>(
 }
 
 fn root<O: FsVerityHashValue>(s: &CommitStream<O>, commit: &Checksum) -> Result<Node> {
-    let c = CommitRef::from_bytes(data(s, commit, "commit")?)?;
+    let c = super::stored_commit(s, commit)?;
     Ok(Node::Dir {
         tree: c.root_contents(),
     })
@@ -125,7 +114,7 @@ pub(crate) fn ls<O: FsVerityHashValue>(
     recursive: bool,
     json: bool,
 ) -> Result<()> {
-    let (commit, s) = load(store, name)?;
+    let (commit, s) = super::load_named(store, name)?;
     let mut rows = Vec::new();
     match lookup(&s, &commit, path)? {
         Node::Dir { tree, .. } => list(
@@ -178,7 +167,7 @@ pub(crate) fn ls<O: FsVerityHashValue>(
 
 /// `cfsync cat REF PATH`.
 pub(crate) fn cat<O: FsVerityHashValue>(store: &Store<O>, name: &str, path: &str) -> Result<()> {
-    let (commit, s) = load(store, name)?;
+    let (commit, s) = super::load_named(store, name)?;
     let Node::File(id) = lookup(&s, &commit, path)? else {
         bail!("{path}: is a directory");
     };
