@@ -562,6 +562,16 @@ fn set_linger_zero(conn: &TcpStream) {
 }
 
 /// Writes zeros until the client hangs up or the server stops.
+/// Sends a 200 header announcing all of `body`, then at most `n` of its bytes (never all
+/// of them). Only a failure to send the header is an error.
+fn partial_body(conn: &mut TcpStream, body: &[u8], n: usize) -> std::io::Result<()> {
+    let len = body.len();
+    conn.write_all(head(200, "OK", Some(len as u64), "").as_bytes())?;
+    let _ = conn.write_all(&body[..n.min(len.saturating_sub(1))]);
+    let _ = conn.flush();
+    Ok(())
+}
+
 fn zeros(shared: &Shared, conn: &mut TcpStream, chunked: bool) {
     let block = vec![0u8; 64 * 1024];
     let _ = conn.set_write_timeout(Some(Duration::from_millis(200)));
@@ -663,31 +673,16 @@ fn answer(
     let send_body = method == "GET";
     match fault {
         Some(Fault::Truncate(n)) => {
-            io(
-                conn.write_all(head(200, "OK", Some(len as u64), "").as_bytes()),
-                200,
-            )?;
-            let _ = conn.write_all(&body[..(*n).min(len.saturating_sub(1))]);
-            let _ = conn.flush();
+            io(partial_body(conn, &body, *n), 200)?;
             Err(200)
         }
         Some(Fault::Reset(n)) => {
-            io(
-                conn.write_all(head(200, "OK", Some(len as u64), "").as_bytes()),
-                200,
-            )?;
-            let _ = conn.write_all(&body[..(*n).min(len.saturating_sub(1))]);
-            let _ = conn.flush();
+            io(partial_body(conn, &body, *n), 200)?;
             set_linger_zero(conn);
             Err(200)
         }
         Some(Fault::StallBody(n)) => {
-            io(
-                conn.write_all(head(200, "OK", Some(len as u64), "").as_bytes()),
-                200,
-            )?;
-            let _ = conn.write_all(&body[..(*n).min(len.saturating_sub(1))]);
-            let _ = conn.flush();
+            io(partial_body(conn, &body, *n), 200)?;
             hold(conn);
             Err(200)
         }
