@@ -355,8 +355,7 @@ async fn apply_delta<ObjectID: FsVerityHashValue>(
     // other, so a small part is applied while a large one still decompresses).
     // Decompressing (the xz dictionary) and applying (the payload) each hold memory
     // about the size of the part's payload; the budget decides how many may overlap.
-    let budget_mib = memory_budget_mib();
-    let budget = Arc::new(tokio::sync::Semaphore::new(budget_mib as usize));
+    let budget = Arc::new(Budget::new(memory_budget_mib()));
     let mut staged = futures::stream::iter(jobs)
         .map(|job| {
             let (source, cancel, shown, tmp, budget) = (
@@ -366,9 +365,9 @@ async fn apply_delta<ObjectID: FsVerityHashValue>(
                 tmp.clone(),
                 Arc::clone(&budget),
             );
-            tokio::spawn(async move {
-                stage_part(job, &shown, &source, &tmp, (&budget, budget_mib), &cancel).await
-            })
+            tokio::spawn(
+                async move { stage_part(job, &shown, &source, &tmp, &budget, &cancel).await },
+            )
         })
         .buffer_unordered(parts_in_flight());
     // Fallback objects (files the delta carries loose) are fetched beside the parts.
@@ -393,10 +392,7 @@ async fn apply_delta<ObjectID: FsVerityHashValue>(
     while let Some(part) = staged.next().await {
         let part =
             part.map_err(|e| PullError::Internal(format!("delta part task failed: {e}")))??;
-        let permit = Arc::clone(&budget)
-            .acquire_many_owned(budget_units(APPLY_MIB * 1024 * 1024, budget_mib))
-            .await
-            .map_err(|e| PullError::Internal(format!("delta memory budget: {e}")))?;
+        let permit = budget.take(APPLY_MIB * 1024 * 1024).await?;
         let (repo, sources, held, cancel, shown) = (
             Arc::clone(&repo),
             Arc::clone(&sources),
@@ -499,6 +495,32 @@ fn budget_from(value: Option<&str>) -> u64 {
 /// load ([`apply::OBJECT_MEMORY`]); the payload itself stays in its file.
 pub const APPLY_MIB: u64 = 16;
 
+/// The delta memory budget, in MiB units: decompressing and applying parts take their
+/// share and give it back when done.
+struct Budget {
+    units: Arc<tokio::sync::Semaphore>,
+    mib: u64,
+}
+
+impl Budget {
+    fn new(mib: u64) -> Self {
+        Self {
+            units: Arc::new(tokio::sync::Semaphore::new(
+                usize::try_from(mib).unwrap_or(usize::MAX),
+            )),
+            mib,
+        }
+    }
+
+    /// Waits for the share of `bytes` (at most the whole budget: larger runs alone).
+    async fn take(&self, bytes: u64) -> Result<tokio::sync::OwnedSemaphorePermit, PullError> {
+        Arc::clone(&self.units)
+            .acquire_many_owned(budget_units(bytes, self.mib))
+            .await
+            .map_err(|e| PullError::Internal(format!("delta memory budget: {e}")))
+    }
+}
+
 /// Budget units (MiB, rounded up, at most the whole budget of `budget_mib`) for `bytes`
 /// of memory.
 fn budget_units(bytes: u64, budget_mib: u64) -> u32 {
@@ -535,7 +557,7 @@ async fn stage_part(
     delta: &str,
     source: &Source,
     tmp: &std::path::Path,
-    budget: (&Arc<tokio::sync::Semaphore>, u64),
+    budget: &Budget,
     cancel: &Cancel,
 ) -> Result<StagedPart, PullError> {
     use sha2::Digest;
@@ -599,10 +621,7 @@ async fn stage_part(
     let tmp = tmp.to_owned();
     let delta = delta.to_owned();
     // The xz dictionary is as large as the payload, up to the stream's dictionary size.
-    let permit = Arc::clone(budget.0)
-        .acquire_many_owned(budget_units(job.estimate, budget.1))
-        .await
-        .map_err(|e| PullError::Internal(format!("delta memory budget: {e}")))?;
+    let permit = budget.take(job.estimate).await?;
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
         compressed.rewind().map_err(|e| tmp_err(&tmp, e))?;

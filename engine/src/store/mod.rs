@@ -386,19 +386,8 @@ impl<ObjectID: FsVerityHashValue> Store<ObjectID> {
         Ok(reader.lookup_named_ref(IMAGE_REF_KEY).cloned())
     }
 
-    /// Stores a complete commit: builds its EROFS image, writes the commit stream linking
-    /// it and returns `(stream id, image id)`. The ref is not touched.
-    pub fn store_commit(
-        &self,
-        builder: &CommitStreamBuilder<ObjectID>,
-    ) -> Result<(ObjectID, ObjectID), StoreError> {
-        let image = self.store_image(builder)?;
-        let stream = self.store_commit_stream(builder, &image)?;
-        Ok((stream, image))
-    }
-
-    /// The first half of [`Self::store_commit`]: builds and stores the commit's EROFS
-    /// image (an object like any other: nothing names it yet).
+    /// Stores a complete commit, first half: builds and stores its EROFS image (an
+    /// object like any other: nothing names it yet). The ref is not touched.
     pub fn store_image(
         &self,
         builder: &CommitStreamBuilder<ObjectID>,
@@ -409,8 +398,9 @@ impl<ObjectID: FsVerityHashValue> Store<ObjectID> {
         Ok(image)
     }
 
-    /// The second half of [`Self::store_commit`]: writes the commit stream naming `image`,
-    /// after composefs's barrier (everything written so far reaches the disk first).
+    /// Stores a complete commit, second half: writes the commit stream naming `image`
+    /// (from [`Self::store_image`]), after composefs's barrier (everything written so far
+    /// reaches the disk first).
     pub fn store_commit_stream(
         &self,
         builder: &CommitStreamBuilder<ObjectID>,
