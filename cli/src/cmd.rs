@@ -353,9 +353,8 @@ async fn pull<O: FsVerityHashValue>(
 ) -> Result<PullStats> {
     let remotes = remote_store(cli, store.state_dir()?)?;
     let cancel = Cancel::new();
-    let token = tokio_util::sync::CancellationToken::new();
     let mut sopts = SourceOptions::default();
-    sopts.cancel = Some(token.clone());
+    sopts.cancel = Some(cancel.clone());
     let remote = match trust_of {
         Some(name) => Some(
             remotes
@@ -412,11 +411,9 @@ async fn pull<O: FsVerityHashValue>(
     let progress = Arc::new(Progress::new(cli.quiet || a.json));
     {
         let cancel = cancel.clone();
-        let token = token.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 cancel.cancel();
-                token.cancel();
             }
         });
     }

@@ -7,6 +7,7 @@
 //! (at most twice the object-id size) stay inline in the commit stream, as
 //! composefs-ostree stores them.
 
+use cfsync_formats::mode::{S_IFLNK, S_IFMT, S_IFREG};
 use std::io::Read;
 
 use cfsync_formats::checksum::Checksum;
@@ -14,14 +15,10 @@ use cfsync_formats::file::{FileHasher, FileHeader, encode_sized_archive_header};
 use composefs::fsverity::FsVerityHashValue;
 use composefs::repository::Repository;
 
+use crate::limits::MAX_FILE_SIZE;
 use crate::store::commit_stream::{Entry, is_inline_size};
 
-const S_IFMT: u32 = 0o170_000;
-const S_IFLNK: u32 = 0o120_000;
-const S_IFREG: u32 = 0o100_000;
 
-/// Largest single file accepted (declared sizes beyond it are refused before any read).
-pub const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024 * 1024;
 
 /// Why a file object was refused.
 #[derive(Debug, thiserror::Error)]

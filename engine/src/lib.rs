@@ -14,8 +14,12 @@
 //! - [`mod@pull`]: one pull end to end; [`remotes`]: remote configuration.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod atomic;
 pub mod delta;
+pub mod error;
+pub mod fetch;
 pub mod ingest;
+pub mod limits;
 pub mod progress;
 pub mod pull;
 pub mod remotes;
@@ -28,4 +32,5 @@ pub mod walk;
 
 /// The composefs crate this engine stores into (re-exported so callers use the same version).
 pub use composefs;
-pub use pull::{PullError, PullOptions, PullStats, pull};
+pub use error::PullError;
+pub use pull::{PullOptions, PullStats, pull};

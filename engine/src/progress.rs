@@ -2,11 +2,12 @@
 //!
 //! The engine prints nothing. It reports what it does as [`Event`]s to a [`Reporter`]
 //! chosen by the caller (the CLI draws bars from them; a program may forward them as
-//! JSON), and it stops with [`crate::pull::PullError::Cancelled`] when the caller's
+//! JSON), and it stops with [`crate::error::PullError::Cancelled`] when the caller's
 //! [`Cancel`] token fires, leaving everything verified so far reusable.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 /// What the engine is doing; totals may grow as trees are discovered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,9 +52,10 @@ impl Reporter for NullReporter {
     fn report(&self, _event: Event) {}
 }
 
-/// A cancellation token shared between the caller and the engine.
+/// The engine's one cancellation token, shared between the caller, the sources (which
+/// await it) and the worker threads (which poll it).
 #[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<AtomicBool>);
+pub struct Cancel(CancellationToken);
 
 impl Cancel {
     /// A token that has not fired.
@@ -62,11 +64,19 @@ impl Cancel {
     }
     /// Asks the pull to stop as soon as possible.
     pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.cancel();
     }
     /// Whether cancellation was requested.
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.is_cancelled()
+    }
+    /// Completes when cancellation is requested.
+    pub async fn cancelled(&self) {
+        self.0.cancelled().await;
+    }
+    /// [`Cancel::cancelled`] as an owned future, for streams that hold it.
+    pub fn cancelled_owned(self) -> WaitForCancellationFutureOwned {
+        self.0.cancelled_owned()
     }
 }
 

@@ -13,90 +13,19 @@ use std::time::Instant;
 
 use cfsync_formats::checksum::Checksum;
 use cfsync_formats::commit::CommitRef;
-use cfsync_formats::file::FilezReader;
 use cfsync_formats::object::{ObjectType, RepoMode, loose_path};
 use composefs::fsverity::FsVerityHashValue;
-use futures::future::BoxFuture;
 
-use crate::ingest::{IngestError, ingest_file};
+use crate::limits::MAX_METADATA_OBJECT;
 use crate::progress::{Cancel, Event, NullReporter, Reporter, Tracker};
-use crate::source::{FetchError, FileObject, PathKind, Source};
-use crate::store::commit_stream::{CommitStreamBuilder, Entry};
+use crate::source::{PathKind, Source};
+use crate::store::commit_stream::CommitStreamBuilder;
 use crate::store::index::ObjectIndex;
 use crate::store::{Store, StoreError};
-use crate::trust::{Trust, TrustError};
-use crate::walk::{MAX_METADATA_SIZE, ObjectSource, Reuse, walk};
-
-/// Why a pull failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PullError {
-    /// Fetching from the source failed.
-    #[error(transparent)]
-    Fetch(#[from] FetchError),
-    /// The composefs repository failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// A file object was refused.
-    #[error(transparent)]
-    Ingest(#[from] IngestError),
-    /// A signature, binding or downgrade check refused the commit or summary.
-    #[error(transparent)]
-    Trust(#[from] TrustError),
-    /// An object's bytes hash to something other than its name.
-    #[error(
-        "object {object}: checksum mismatch (content hashes to {actual}); the server sent a corrupt or substituted object"
-    )]
-    ChecksumMismatch {
-        /// The object (`<id>.<type>`).
-        object: String,
-        /// What its bytes hash to.
-        actual: Checksum,
-    },
-    /// An object does not parse.
-    #[error("{what} {id}: {error}")]
-    Format {
-        /// The object.
-        id: Checksum,
-        /// Its kind.
-        what: &'static str,
-        /// The parser's message.
-        error: String,
-    },
-    /// A required object or file is missing at the source.
-    #[error("{what} not found at the source ({path})")]
-    NotFound {
-        /// What was looked for.
-        what: String,
-        /// The path tried.
-        path: String,
-    },
-    /// The ref is not known to the source.
-    #[error("ref {name:?} not found in the remote's summary or refs/heads")]
-    RefNotFound {
-        /// The ref.
-        name: String,
-    },
-    /// A format or size limit was exceeded.
-    #[error("refusing hostile input: {0}")]
-    Hostile(String),
-    /// The caller cancelled the pull.
-    #[error("pull cancelled; everything verified so far is kept and the next pull resumes")]
-    Cancelled,
-    /// A bug or broken invariant.
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl PullError {
-    pub(crate) fn object(id: &Checksum, what: &'static str, e: impl std::fmt::Display) -> Self {
-        Self::Format {
-            id: *id,
-            what,
-            error: e.to_string(),
-        }
-    }
-}
+use crate::trust::Trust;
+use crate::error::PullError;
+use crate::fetch::{SourceObjects, fetch_verified};
+use crate::walk::{Reuse, walk};
 
 /// What to pull and how.
 #[derive(Debug, Clone)]
@@ -167,179 +96,6 @@ pub struct PullStats {
     pub signatures: Vec<String>,
     /// Wall-clock seconds.
     pub seconds: f64,
-}
-
-/// Adapts a [`Source`] to the walker (and to the delta route, for fallback objects).
-pub(crate) struct SourceObjects<ObjectID: FsVerityHashValue> {
-    pub(crate) source: Arc<Source>,
-    pub(crate) repo: Arc<composefs::repository::Repository<ObjectID>>,
-}
-
-impl<ObjectID: FsVerityHashValue> ObjectSource<ObjectID> for SourceObjects<ObjectID> {
-    fn fetch_metadata(
-        self: Arc<Self>,
-        id: Checksum,
-        objtype: ObjectType,
-    ) -> BoxFuture<'static, Result<Vec<u8>, PullError>> {
-        Box::pin(async move {
-            let path = loose_path(&id, objtype, RepoMode::Archive);
-            self.source
-                .get_bytes(&path, PathKind::Content, MAX_METADATA_SIZE)
-                .await?
-                .ok_or_else(|| PullError::NotFound {
-                    what: format!("{objtype:?} object {id}"),
-                    path,
-                })
-        })
-    }
-
-    fn fetch_file(
-        self: Arc<Self>,
-        id: Checksum,
-    ) -> BoxFuture<'static, Result<Entry<ObjectID>, PullError>> {
-        Box::pin(async move {
-            let mut attempt = 0u32;
-            loop {
-                attempt += 1;
-                let obj = open_file(&self.source, id).await?;
-                match fetch_file_once(obj, &self.repo, id).await {
-                    // A body that broke mid-way cannot be resumed by the source: fetch the
-                    // object again (nothing of it was kept).
-                    Err(PullError::Fetch(e)) if e.is_transient() && attempt < FILE_ATTEMPTS => {
-                        tracing::debug!("file object {id}: retrying after {e}");
-                    }
-                    Err(PullError::Ingest(IngestError::Read { source, .. }))
-                        if attempt < FILE_ATTEMPTS
-                            && source
-                                .get_ref()
-                                .and_then(|e| e.downcast_ref::<FetchError>())
-                                .is_some_and(FetchError::is_transient) =>
-                    {
-                        tracing::debug!("file object {id}: retrying after {source}");
-                    }
-                    // A large body decoded as it streams breaks inside the composefs
-                    // store's read, which wraps the error.
-                    Err(PullError::Ingest(IngestError::Store { source, .. }))
-                        if attempt < FILE_ATTEMPTS
-                            && source.chain().any(crate::source::is_transient_error) =>
-                    {
-                        tracing::debug!("file object {id}: retrying after {source:#}");
-                    }
-                    other => return other,
-                }
-            }
-        })
-    }
-}
-
-/// Attempts per file object when its body breaks off mid-way.
-const FILE_ATTEMPTS: u32 = 3;
-/// `.filez` bodies up to this size are read into memory before decoding; larger ones
-/// are decoded as they stream.
-const SMALL_FILEZ: u64 = 1024 * 1024;
-
-/// Opens file object `id`. The source has already retried the request until its
-/// headers arrived, so its errors are final (retrying them here would multiply the
-/// source's attempts).
-async fn open_file(source: &Source, id: Checksum) -> Result<FileObject, PullError> {
-    source
-        .open_file_object(&id, crate::ingest::MAX_FILE_SIZE)
-        .await?
-        .ok_or_else(|| PullError::NotFound {
-            what: format!("file object {id}"),
-            path: loose_path(&id, ObjectType::File, RepoMode::Archive),
-        })
-}
-
-/// Reads, verifies and stores an opened file object.
-async fn fetch_file_once<ObjectID: FsVerityHashValue>(
-    obj: FileObject,
-    repo: &Arc<composefs::repository::Repository<ObjectID>>,
-    id: Checksum,
-) -> Result<Entry<ObjectID>, PullError> {
-    let repo = Arc::clone(repo);
-    let run = |f: Box<dyn FnOnce() -> Result<Entry<ObjectID>, PullError> + Send>| async move {
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| PullError::Internal(format!("ingest task failed: {e}")))?
-    };
-    match obj {
-        FileObject::Split { header, content } => {
-            run(Box::new(move || {
-                Ok(ingest_file(&repo, &id, &header, content)?)
-            }))
-            .await
-        }
-        FileObject::Filez(body) => {
-            let url = body.url().to_owned();
-            if body.content_length().is_some_and(|n| n <= SMALL_FILEZ) {
-                let mut buf = Vec::new();
-                let mut reader = body.into_reader();
-                tokio::io::AsyncReadExt::read_to_end(&mut reader, &mut buf)
-                    .await
-                    .map_err(|e| io_to_pull(e, &url))?;
-                run(Box::new(move || {
-                    decode_filez(&repo, &id, std::io::Cursor::new(buf), &url)
-                }))
-                .await
-            } else {
-                let reader = tokio_util::io::SyncIoBridge::new(body.into_reader());
-                run(Box::new(move || decode_filez(&repo, &id, reader, &url))).await
-            }
-        }
-    }
-}
-
-fn io_to_pull(e: std::io::Error, url: &str) -> PullError {
-    let shown = e.to_string();
-    match e.into_inner().map(|inner| inner.downcast::<FetchError>()) {
-        Some(Ok(fe)) => PullError::Fetch(*fe),
-        _ => PullError::Internal(format!("{url}: {shown}")),
-    }
-}
-
-fn decode_filez<ObjectID: FsVerityHashValue>(
-    repo: &composefs::repository::Repository<ObjectID>,
-    id: &Checksum,
-    raw: impl std::io::Read,
-    url: &str,
-) -> Result<Entry<ObjectID>, PullError> {
-    let reader = FilezReader::new(raw).map_err(|e| filez_error(id, url, e))?;
-    let header = reader.header().clone();
-    let entry = ingest_file(repo, id, &header, reader)?;
-    Ok(entry)
-}
-
-fn filez_error(id: &Checksum, url: &str, e: impl std::fmt::Display) -> PullError {
-    PullError::Format {
-        id: *id,
-        what: "file object",
-        error: format!("{e} ({url})"),
-    }
-}
-
-/// Fetches a metadata object and checks its checksum.
-async fn fetch_verified(
-    source: &Source,
-    id: &Checksum,
-    objtype: ObjectType,
-) -> Result<Vec<u8>, PullError> {
-    let path = loose_path(id, objtype, RepoMode::Archive);
-    let data = source
-        .get_bytes(&path, PathKind::Content, MAX_METADATA_SIZE)
-        .await?
-        .ok_or_else(|| PullError::NotFound {
-            what: format!("{objtype:?} object {id}"),
-            path: path.clone(),
-        })?;
-    let actual = Checksum::of(&data);
-    if actual != *id {
-        return Err(PullError::ChecksumMismatch {
-            object: path,
-            actual,
-        });
-    }
-    Ok(data)
 }
 
 /// Pulls `opts.ref_name` (or `opts.commit`) from `source` into `store`.
@@ -414,7 +170,7 @@ async fn pull_inner<ObjectID: FsVerityHashValue>(
                     Err(first) => {
                         let path = loose_path(&target, ObjectType::CommitMeta, RepoMode::Archive);
                         let fetched = source
-                            .get_bytes(&path, PathKind::Metadata, MAX_METADATA_SIZE)
+                            .get_bytes(&path, PathKind::Metadata, MAX_METADATA_OBJECT)
                             .await?;
                         if fetched.is_none() && saved.is_some() {
                             return Err(first.into());
@@ -460,7 +216,7 @@ async fn pull_inner<ObjectID: FsVerityHashValue>(
     let commit_bytes = fetch_verified(&source, &target, ObjectType::Commit).await?;
     let commitmeta_path = loose_path(&target, ObjectType::CommitMeta, RepoMode::Archive);
     let commitmeta = source
-        .get_bytes(&commitmeta_path, PathKind::Metadata, MAX_METADATA_SIZE)
+        .get_bytes(&commitmeta_path, PathKind::Metadata, MAX_METADATA_OBJECT)
         .await?;
     let commit = CommitRef::from_bytes(&commit_bytes)
         .map_err(|e| PullError::object(&target, "commit", e))?;

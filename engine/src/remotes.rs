@@ -17,9 +17,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Largest configuration file (`config`, `*.conf`) that is read, in bytes. libostree has no
 /// limit; real files are a few hundred bytes.
@@ -1548,7 +1547,6 @@ pub struct RemoteStore {
     ostree_repo: Option<PathBuf>,
 }
 
-static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 fn read_capped(path: &Path) -> Result<Option<Vec<u8>>, RemoteError> {
     let file = match fs::File::open(path) {
@@ -1639,42 +1637,17 @@ fn collect_source(
 }
 
 fn sync_dir(dir: &Path) -> Result<(), RemoteError> {
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("sync directory", dir))
+    crate::atomic::sync_dir(dir).map_err(io_err("sync directory", dir))
 }
 
-/// Writes `data` to `path` through a temporary file; `clobber` false fails with
-/// `AlreadyExists` (as an `io::Error`) if `path` exists.
+/// Writes `data` to `path` atomically and durably ([`crate::atomic`]); `clobber` false
+/// fails with `AlreadyExists` (as an `io::Error`) if `path` exists.
 fn write_atomic(path: &Path, data: &[u8], clobber: bool) -> Result<(), RemoteError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
-    let base = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(".{base}.tmp-{}-{n}", std::process::id()));
-    let result = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(io_err("create", &tmp))?;
-        f.write_all(data).map_err(io_err("write", &tmp))?;
-        f.sync_all().map_err(io_err("sync", &tmp))?;
-        drop(f);
-        if clobber {
-            fs::rename(&tmp, path).map_err(io_err("rename into place", path))
-        } else {
-            fs::hard_link(&tmp, path).map_err(io_err("link into place", path))
-        }
-    })();
-    // After a rename the temporary name is gone already; after a link or a failure it is
-    // removed here.
-    let _ = fs::remove_file(&tmp);
-    result?;
-    sync_dir(dir)
+    if clobber {
+        crate::atomic::write(path, data).map_err(io_err("write", path))
+    } else {
+        crate::atomic::write_new(path, data).map_err(io_err("create", path))
+    }
 }
 
 fn remove_if_exists(path: &Path) -> Result<bool, RemoteError> {

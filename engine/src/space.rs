@@ -13,7 +13,7 @@
 
 use std::path::Path;
 
-use crate::pull::PullError;
+use crate::error::PullError;
 use crate::store::StoreError;
 
 /// Bytes available to an unprivileged writer on the file system holding `path`.

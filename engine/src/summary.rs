@@ -18,16 +18,13 @@ use cfsync_formats::object::ref_path;
 use cfsync_formats::summary::SummaryRef;
 use composefs::fsverity::FsVerityHashValue;
 
-use crate::pull::{PullError, PullOptions};
+use crate::limits::{MAX_SUMMARY, MAX_SUMMARY_SIG};
+use crate::error::PullError;
+use crate::pull::PullOptions;
 use crate::source::{Conditional, PathKind, Source};
 use crate::store::{Store, StoreError};
 use crate::trust::Trust;
 
-/// Largest summary accepted. Flathub's is 6.6 MB; this leaves room without inviting a
-/// memory exhaustion.
-pub const MAX_SUMMARY_SIZE: u64 = 64 * 1024 * 1024;
-/// Largest `summary.sig` accepted.
-pub const MAX_SUMMARY_SIG_SIZE: u64 = 1024 * 1024;
 
 /// The outcome of resolving the ref.
 #[derive(Debug, Default)]
@@ -122,9 +119,7 @@ impl Cache {
 }
 
 fn write_atomic(path: &std::path::Path, data: &[u8]) -> Result<(), StoreError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, data).map_err(|e| StoreError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))
+    crate::atomic::write(path, data).map_err(|e| StoreError::io(path, e))
 }
 
 async fn conditional(
@@ -225,14 +220,14 @@ pub async fn resolve<ObjectID: FsVerityHashValue>(
         (Cached::default(), Cached::default())
     };
 
-    let sig = conditional(source, "summary.sig", MAX_SUMMARY_SIG_SIZE, &cached_sig).await?;
+    let sig = conditional(source, "summary.sig", MAX_SUMMARY_SIG, &cached_sig).await?;
     let mut from_cache = false;
     let summary = if sig.body.is_some() && sig.body == cached_sig.body && cached_sum.body.is_some()
     {
         from_cache = true;
         cached_sum.clone()
     } else {
-        let s = conditional(source, "summary", MAX_SUMMARY_SIZE, &cached_sum).await?;
+        let s = conditional(source, "summary", MAX_SUMMARY, &cached_sum).await?;
         from_cache = from_cache || (s.body.is_some() && s.body == cached_sum.body);
         s
     };
@@ -247,12 +242,12 @@ pub async fn resolve<ObjectID: FsVerityHashValue>(
                 sig = conditional(
                     source,
                     "summary.sig",
-                    MAX_SUMMARY_SIG_SIZE,
+                    MAX_SUMMARY_SIG,
                     &Cached::default(),
                 )
                 .await?;
                 summary =
-                    conditional(source, "summary", MAX_SUMMARY_SIZE, &Cached::default()).await?;
+                    conditional(source, "summary", MAX_SUMMARY, &Cached::default()).await?;
                 let body = summary.body.as_deref().unwrap_or_default();
                 verified = trust.verify_summary(body, sig.body.as_deref());
             }
@@ -319,7 +314,7 @@ pub async fn remote_refs(
     trust: &Trust,
 ) -> Result<Vec<(String, Checksum)>, PullError> {
     let summary = source
-        .get_bytes("summary", PathKind::Metadata, MAX_SUMMARY_SIZE)
+        .get_bytes("summary", PathKind::Metadata, MAX_SUMMARY)
         .await?
         .ok_or_else(|| PullError::NotFound {
             what: "summary".into(),
@@ -327,7 +322,7 @@ pub async fn remote_refs(
         })?;
     if trust.requires_summary_signature() {
         let sig = source
-            .get_bytes("summary.sig", PathKind::Metadata, MAX_SUMMARY_SIG_SIZE)
+            .get_bytes("summary.sig", PathKind::Metadata, MAX_SUMMARY_SIG)
             .await?;
         trust.verify_summary(&summary, sig.as_deref())?;
     }

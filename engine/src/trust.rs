@@ -460,11 +460,6 @@ pub fn import_gpg_keys(
             source,
         })?;
     }
-    let tmp = dest.with_extension("gpg.tmp");
-    std::fs::write(&tmp, &bytes).map_err(|source| SetupError::Io {
-        path: tmp.clone(),
-        source,
-    })?;
-    std::fs::rename(&tmp, &dest).map_err(|source| SetupError::Io { path: dest, source })?;
+    crate::atomic::write(&dest, &bytes).map_err(|source| SetupError::Io { path: dest, source })?;
     Ok(n)
 }

@@ -16,16 +16,13 @@ use cfsync_formats::object::ObjectType;
 use composefs::fsverity::FsVerityHashValue;
 use futures::future::BoxFuture;
 
+use crate::limits::MAX_COMMIT_OBJECTS;
 use crate::progress::{Cancel, Event, Reporter, Tracker};
-use crate::pull::PullError;
+use crate::error::PullError;
 use crate::store::Store;
 use crate::store::commit_stream::{CommitStream, CommitStreamBuilder, Entry, ObjectLookup};
 use crate::store::index::ObjectIndex;
 
-/// Most objects one commit may reach (a bound against hostile trees).
-pub const MAX_COMMIT_OBJECTS: usize = 8 * 1024 * 1024;
-/// Largest metadata object accepted (libostree's limit is 10 MiB).
-pub const MAX_METADATA_SIZE: u64 = 10 * 1024 * 1024;
 
 /// Where the walker gets objects it does not hold.
 pub trait ObjectSource<ObjectID: FsVerityHashValue>: Send + Sync + 'static {

@@ -896,7 +896,7 @@ async fn cancellation_ends_a_stalled_read() {
         Reply::Hang(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n01234".to_vec())
     })
     .await;
-    let token = tokio_util::sync::CancellationToken::new();
+    let token = cfsync_engine::progress::Cancel::new();
     let mut o = fast_options();
     o.stall_timeout = Duration::from_secs(30);
     o.cancel = Some(token.clone());

@@ -19,12 +19,7 @@ use crate::xattrs::{self, Order, XattrRefs, Xattrs};
 /// GVariant type string of a dirmeta object.
 pub const DIRMETA_TYPE: &str = "(uuua(ayay))";
 
-/// File type bits of a mode.
-pub const S_IFMT: u32 = 0o170_000;
-/// Directory type.
-pub const S_IFDIR: u32 = 0o040_000;
-/// Permission bits OSTree allows (rwx for u/g/o, setuid, setgid, sticky).
-pub const PERMISSION_BITS: u32 = 0o7777;
+pub use crate::mode::{PERMISSION_BITS, S_IFDIR, S_IFMT};
 
 /// Errors parsing or building a dirmeta.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

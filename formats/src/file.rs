@@ -47,14 +47,7 @@ pub const MAX_HEADER_SIZE: usize = 10_485_760;
 /// Longest symlink target accepted, in bytes (Linux `PATH_MAX`).
 pub const MAX_SYMLINK_TARGET: usize = 4096;
 
-/// File type bits of a mode.
-pub const S_IFMT: u32 = 0o170_000;
-/// Regular file type.
-pub const S_IFREG: u32 = 0o100_000;
-/// Symbolic link type.
-pub const S_IFLNK: u32 = 0o120_000;
-/// Permission bits OSTree allows.
-pub const PERMISSION_BITS: u32 = 0o7777;
+pub use crate::mode::{PERMISSION_BITS, S_IFLNK, S_IFMT, S_IFREG};
 
 /// Errors in file headers and `.filez` streams.
 #[derive(Debug, thiserror::Error)]

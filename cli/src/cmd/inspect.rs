@@ -10,7 +10,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
-use cfsync_engine::source::{HttpSource, LocalSource, MAX_METADATA_SIZE, PathKind, SourceOptions};
+use cfsync_engine::limits::MAX_METADATA_FILE;
+use cfsync_engine::source::{HttpSource, LocalSource, PathKind, SourceOptions};
 use cfsync_formats::checksum::Checksum;
 use cfsync_formats::commit::{self, CommitRef};
 use cfsync_formats::delta::DeltaName;
@@ -462,9 +463,9 @@ async fn summary_value(loc: &Loc, file: Option<&str>) -> Result<J> {
     let mut signatures = J::Null;
     if let Some(name) = &summary_name {
         let bytes = if file.is_some() {
-            Some(loc.get_required(name, MAX_METADATA_SIZE, "summary").await?)
+            Some(loc.get_required(name, MAX_METADATA_FILE, "summary").await?)
         } else {
-            loc.get(name, MAX_METADATA_SIZE).await?
+            loc.get(name, MAX_METADATA_FILE).await?
         };
         if let Some(bytes) = bytes {
             found = true;
@@ -472,7 +473,7 @@ async fn summary_value(loc: &Loc, file: Option<&str>) -> Result<J> {
                 .with_context(|| format!("parsing {}", loc.show(name)))?;
             summary = summary_json(&bytes, &s).with_context(|| loc.show(name))?;
             let sig_name = format!("{name}.sig");
-            if let Some(sig) = loc.get(&sig_name, MAX_METADATA_SIZE).await? {
+            if let Some(sig) = loc.get(&sig_name, MAX_METADATA_FILE).await? {
                 signatures = signatures_json(&loc.show(&sig_name), &sig)?;
             }
         }
@@ -482,7 +483,7 @@ async fn summary_value(loc: &Loc, file: Option<&str>) -> Result<J> {
 
     let mut index = J::Null;
     if let Some(name) = &index_name {
-        if let Some(bytes) = loc.get(name, MAX_METADATA_SIZE).await? {
+        if let Some(bytes) = loc.get(name, MAX_METADATA_FILE).await? {
             found = true;
             index = index_json(loc, name, &bytes).await?;
         } else if file.is_some() {
@@ -510,9 +511,9 @@ async fn index_json(loc: &Loc, name: &str, bytes: &[u8]) -> Result<J> {
     for sub in idx.subsummaries() {
         let path = sub.path();
         let gz = loc
-            .get_required(&path, MAX_METADATA_SIZE, "subsummary")
+            .get_required(&path, MAX_METADATA_FILE, "subsummary")
             .await?;
-        let raw = summary_index::decompress_subsummary(&gz, MAX_METADATA_SIZE)
+        let raw = summary_index::decompress_subsummary(&gz, MAX_METADATA_FILE)
             .with_context(|| format!("decompressing {}", loc.show(&path)))?;
         let digest = Checksum::of(&raw);
         let summary = if digest == sub.checksum {
@@ -525,19 +526,19 @@ async fn index_json(loc: &Loc, name: &str, bytes: &[u8]) -> Result<J> {
         let mut diffs = Vec::new();
         for old in &sub.history {
             let dpath = summary_index::subsummary_diff_path(old, &sub.checksum);
-            let Some(diff) = loc.get(&dpath, MAX_METADATA_SIZE).await? else {
+            let Some(diff) = loc.get(&dpath, MAX_METADATA_FILE).await? else {
                 continue;
             };
             let old_path = summary_index::subsummary_path(old);
-            let applies = loc.get(&old_path, MAX_METADATA_SIZE).await?.map(|old_gz| {
-                summary_index::decompress_subsummary(&old_gz, MAX_METADATA_SIZE)
+            let applies = loc.get(&old_path, MAX_METADATA_FILE).await?.map(|old_gz| {
+                summary_index::decompress_subsummary(&old_gz, MAX_METADATA_FILE)
                     .ok()
                     .and_then(|o| {
                         summary_index::apply_subsummary_diff(
                             &o,
                             &diff,
-                            MAX_METADATA_SIZE,
-                            MAX_METADATA_SIZE,
+                            MAX_METADATA_FILE,
+                            MAX_METADATA_FILE,
                         )
                         .ok()
                     })
@@ -567,7 +568,7 @@ async fn index_json(loc: &Loc, name: &str, bytes: &[u8]) -> Result<J> {
         }));
     }
     let sig_name = format!("{name}.sig");
-    let signatures = match loc.get(&sig_name, MAX_METADATA_SIZE).await? {
+    let signatures = match loc.get(&sig_name, MAX_METADATA_FILE).await? {
         Some(sig) => signatures_json(&loc.show(&sig_name), &sig)?,
         None => J::Null,
     };
@@ -746,7 +747,7 @@ pub(crate) async fn delta(target: &str, json: bool) -> Result<()> {
 
 /// The JSON, the `ostree static-delta show` text, and the checksum mismatches found.
 async fn delta_value(loc: &Loc, sb_name: &str) -> Result<(J, String, Vec<String>)> {
-    let Some(bytes) = loc.get(sb_name, MAX_METADATA_SIZE).await? else {
+    let Some(bytes) = loc.get(sb_name, MAX_METADATA_FILE).await? else {
         if let Loc::Dir(d) = loc
             && d.join("deltas").is_dir()
         {
@@ -1017,7 +1018,7 @@ async fn object_content(
         }
         _ => {}
     }
-    let bytes = loc.get_required(file, MAX_METADATA_SIZE, "object").await?;
+    let bytes = loc.get_required(file, MAX_METADATA_FILE, "object").await?;
     let shown = loc.show(file);
     let ctx = || format!("parsing {shown}");
     match otype {

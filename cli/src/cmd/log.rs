@@ -49,10 +49,7 @@ pub(crate) fn record_origin(state_dir: &std::path::Path, name: &str, source: &st
         .parent()
         .ok_or_else(|| anyhow!("no parent of {}", path.display()))?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a file in {}", dir.display()))?;
-    std::io::Write::write_all(&mut tmp, source.as_bytes())?;
-    tmp.persist(&path)
+    cfsync_engine::atomic::write(&path, source.as_bytes())
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }

@@ -287,18 +287,7 @@ fn aay(items: Vec<Vec<u8>>) -> OwnedValue {
 }
 
 fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    std::io::Write::write_all(&mut tmp, data)
-        .with_context(|| format!("writing {}", tmp.path().display()))?;
-    tmp.as_file()
-        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .with_context(|| format!("setting the mode of {}", tmp.path().display()))?;
-    tmp.persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("replacing {}", path.display()))?;
-    Ok(())
+    cfsync_engine::atomic::write(path, data).with_context(|| format!("replacing {}", path.display()))
 }
 
 /// `objects/XX` and the rest of the checksum.

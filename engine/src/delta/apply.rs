@@ -38,18 +38,14 @@ use cfsync_formats::object::ObjectType;
 use composefs::fsverity::FsVerityHashValue;
 use composefs::repository::Repository;
 
+use cfsync_formats::mode::{S_IFLNK, S_IFMT, S_IFREG};
+use crate::limits::MAX_READ_SOURCE;
 use crate::ingest::ingest_file;
 use crate::progress::Cancel;
-use crate::pull::PullError;
+use crate::error::PullError;
 use crate::store::commit_stream::{CommitStream, Entry, ObjectLookup, parse_file_entry};
 
-const S_IFMT: u32 = 0o170_000;
-const S_IFLNK: u32 = 0o120_000;
-const S_IFREG: u32 = 0o100_000;
 
-/// Largest read source (an object of the `from` commit) read into memory for `w` and `B`
-/// operations.
-pub const MAX_READ_SOURCE: u64 = 1024 * 1024 * 1024;
 
 /// Where read sources come from: file objects of commits already in the store.
 pub struct ReadSources<ObjectID: FsVerityHashValue> {
@@ -775,7 +771,7 @@ fn decode<'a, ObjectID: FsVerityHashValue>(
                     skipped += 1;
                     continue;
                 }
-                if data.len > crate::walk::MAX_METADATA_SIZE {
+                if data.len > crate::limits::MAX_METADATA_OBJECT {
                     return Err(PullError::Hostile(format!(
                         "delta metadata object {} is {} bytes, over the limit",
                         object.checksum, data.len

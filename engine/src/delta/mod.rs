@@ -39,8 +39,9 @@ use cfsync_formats::summary::SummaryRef;
 use composefs::fsverity::FsVerityHashValue;
 use futures::StreamExt;
 
+use crate::limits::{MAX_DELTA_INDEX, MAX_SUPERBLOCK};
 use crate::progress::{Cancel, Event, Reporter, Tracker};
-use crate::pull::PullError;
+use crate::error::PullError;
 use crate::source::{PathKind, Source};
 use crate::store::Store;
 use crate::store::commit_stream::CommitStreamBuilder;
@@ -49,10 +50,6 @@ use crate::trust::Trust;
 
 use apply::{ReadSources, apply_part};
 
-/// Largest superblock accepted (inline deltas carry their parts in it).
-pub const MAX_SUPERBLOCK_SIZE: u64 = 256 * 1024 * 1024;
-/// Largest delta index accepted.
-pub const MAX_DELTA_INDEX_SIZE: u64 = 16 * 1024 * 1024;
 
 /// Everything a delta pull needs to know.
 #[derive(Debug)]
@@ -146,7 +143,7 @@ async fn listed_deltas(
     if use_index {
         let path = cfsync_formats::delta::names::index_path(target);
         if let Some(bytes) = source
-            .get_bytes(&path, PathKind::Content, MAX_DELTA_INDEX_SIZE)
+            .get_bytes(&path, PathKind::Content, MAX_DELTA_INDEX)
             .await?
         {
             let idx = DeltaIndex::from_bytes(&bytes)
@@ -198,7 +195,7 @@ pub async fn try_delta<ObjectID: FsVerityHashValue>(
         let path = name.superblock_path();
         let Some(bytes) = req
             .source
-            .get_bytes(&path, PathKind::Content, MAX_SUPERBLOCK_SIZE)
+            .get_bytes(&path, PathKind::Content, MAX_SUPERBLOCK)
             .await?
         else {
             if digest.is_some() {
@@ -371,7 +368,7 @@ async fn apply_delta<ObjectID: FsVerityHashValue>(
         })
         .buffer_unordered(parts_in_flight());
     // Fallback objects (files the delta carries loose) are fetched beside the parts.
-    let objects = Arc::new(crate::pull::SourceObjects {
+    let objects = Arc::new(crate::fetch::SourceObjects {
         source: Arc::clone(&source),
         repo: Arc::clone(&repo),
     });

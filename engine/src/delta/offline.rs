@@ -9,6 +9,7 @@
 //! it from a local source. Nothing outside the staging directory is written, and the
 //! delta directory is only read.
 
+use crate::limits::MAX_SUPERBLOCK;
 use std::path::Path;
 
 use cfsync_formats::checksum::Checksum;
@@ -17,7 +18,6 @@ use cfsync_formats::delta::signed::open_superblock;
 use cfsync_formats::gvariant::OwnedValue;
 use cfsync_formats::object::{ObjectType, RepoMode, loose_path};
 
-use super::MAX_SUPERBLOCK_SIZE;
 
 /// Why a delta directory cannot be staged.
 #[derive(Debug, thiserror::Error)]
@@ -82,9 +82,9 @@ pub fn stage_delta_dir(delta: &Path, into: &Path) -> Result<StagedDelta, Offline
         path: sb_path.display().to_string(),
         detail,
     };
-    if len > MAX_SUPERBLOCK_SIZE {
+    if len > MAX_SUPERBLOCK {
         return Err(bad(format!(
-            "{len} bytes, over the {MAX_SUPERBLOCK_SIZE}-byte limit"
+            "{len} bytes, over the {MAX_SUPERBLOCK}-byte limit"
         )));
     }
     let bytes = std::fs::read(&sb_path).map_err(|e| io(&sb_path, e))?;

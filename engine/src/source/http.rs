@@ -916,6 +916,9 @@ fn build_client(
     options: &SourceOptions,
     roots: Option<&[reqwest::Certificate]>,
 ) -> Result<reqwest::Client, FetchError> {
+    // reqwest is built without a crypto provider: rustls uses ring, installed once per
+    // process (an error means a provider is installed already, which is as good).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("cfsync/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(options.connect_timeout)

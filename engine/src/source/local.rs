@@ -38,7 +38,7 @@ use cfsync_formats::object::{ObjectType, RepoMode, loose_path};
 use cfsync_formats::xattrs::Xattrs;
 use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
-use tokio_util::sync::CancellationToken;
+use crate::progress::Cancel;
 
 use super::{
     ChunkStream, Conditional, FetchError, FileContent, PathKind, SourceStats, validate_path,
@@ -66,7 +66,7 @@ struct Inner {
     root: PathBuf,
     dir: OwnedFd,
     mode: RepoMode,
-    cancel: Option<CancellationToken>,
+    cancel: Option<Cancel>,
     bytes_read: Arc<AtomicU64>,
     opened: AtomicU64,
 }
@@ -81,7 +81,7 @@ enum Opened {
 
 impl LocalSource {
     /// Opens the repository at `path` and reads its mode from `config`.
-    pub fn open(path: &Path, cancel: Option<CancellationToken>) -> Result<LocalSource, FetchError> {
+    pub fn open(path: &Path, cancel: Option<Cancel>) -> Result<LocalSource, FetchError> {
         let io = |source: std::io::Error| FetchError::Io {
             path: path.to_owned(),
             source,
@@ -211,7 +211,7 @@ impl LocalSource {
                     if done {
                         return None;
                     }
-                    if cancel.as_ref().is_some_and(CancellationToken::is_cancelled) {
+                    if cancel.as_ref().is_some_and(Cancel::is_cancelled) {
                         return Some((Err(FetchError::Cancelled), (file, read, true)));
                     }
                     // Read one byte past the size seen at open, to notice growth.
@@ -516,7 +516,7 @@ impl LocalSource {
             .inner
             .cancel
             .as_ref()
-            .is_some_and(CancellationToken::is_cancelled)
+            .is_some_and(Cancel::is_cancelled)
         {
             return Err(FetchError::Cancelled);
         }

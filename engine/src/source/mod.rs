@@ -33,15 +33,10 @@ use bytes::Bytes;
 use cfsync_formats::checksum::Checksum;
 use cfsync_formats::file::FileHeader;
 use futures::Stream;
-use tokio_util::sync::CancellationToken;
 
 pub use http::{BodyReader, BodyStream, HttpSource};
 pub use local::LocalSource;
 
-/// Largest metadata file libostree accepts (`OSTREE_MAX_METADATA_SIZE`, 128 MiB): the
-/// cap for summary, `summary.sig`, `config`, ref files, superblocks and delta indexes
-/// (docs/ostree-formats.md §9).
-pub const MAX_METADATA_SIZE: u64 = 128 * 1024 * 1024;
 
 /// Which base URL a path is fetched from (docs/ostree-formats.md §8.1).
 ///
@@ -302,7 +297,7 @@ pub struct SourceOptions {
     pub extra_headers: Vec<(String, String)>,
     /// When cancelled, waits (backoff, stalled reads, queued requests) end with
     /// [`FetchError::Cancelled`].
-    pub cancel: Option<CancellationToken>,
+    pub cancel: Option<crate::progress::Cancel>,
 }
 
 /// Environment variables that override the HTTP timing defaults, in milliseconds (or a

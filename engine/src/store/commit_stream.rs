@@ -21,6 +21,7 @@
 //! layout `cfsctl ostree` reads and writes (see `docs/commit-splitstream.md`), so
 //! repositories are shared in both directions.
 
+use cfsync_formats::mode::{S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -63,10 +64,6 @@ const TREE_ENTRIES_BASE: usize = 1024 * 1024;
 /// per object, a few more where identical files or directories repeat).
 const TREE_ENTRIES_PER_OBJECT: usize = 64;
 
-const S_IFMT: u32 = 0o170_000;
-const S_IFDIR: u32 = 0o040_000;
-const S_IFLNK: u32 = 0o120_000;
-const S_IFREG: u32 = 0o100_000;
 
 /// The name of the splitstream holding commit `commit`.
 pub fn commit_stream_name(commit: &Checksum) -> String {

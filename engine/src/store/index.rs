@@ -14,7 +14,6 @@
 //! gc, or a pull by another tool). It is replaced atomically (write + rename).
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 
 use cfsync_formats::checksum::Checksum;
@@ -118,7 +117,6 @@ impl ObjectIndex {
         store: &Store<ObjectID>,
     ) -> Result<(), StoreError> {
         let path = Self::path(store)?;
-        let tmp = path.with_extension("tmp");
         let mut out = Vec::with_capacity(24 + self.commits.len() * 32 + self.records.len() * 36);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&(self.commits.len() as u32).to_le_bytes());
@@ -131,10 +129,7 @@ impl ObjectIndex {
             out.extend_from_slice(&id.0);
             out.extend_from_slice(&ord.to_le_bytes());
         }
-        let mut f = std::fs::File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
-        f.write_all(&out).map_err(|e| StoreError::io(&tmp, e))?;
-        f.sync_data().map_err(|e| StoreError::io(&tmp, e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))
+        crate::atomic::write(&path, &out).map_err(|e| StoreError::io(&path, e))
     }
 
     fn decode(b: &[u8]) -> Option<Self> {

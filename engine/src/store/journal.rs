@@ -589,10 +589,8 @@ fn open_builder_in_boot<ObjectID: FsVerityHashValue>(
         payload.extend_from_slice(&e.data);
         encode_record(&mut out, &payload);
     }
-    let tmp = dir.join(format!("{commit}.journal.tmp"));
-    let mut file = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
-    file.write_all(&out).map_err(|e| StoreError::io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| StoreError::io(&path, e))?;
+    let file = crate::atomic::replace_with(&path, |f| f.write_all(&out))
+        .map_err(|e| StoreError::io(&path, e))?;
 
     stats.loaded = entries.len() as u64;
     let writer = JournalWriter::new(file, path, lock_path, lock);

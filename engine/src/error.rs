@@ -1,0 +1,80 @@
+//! The errors of a pull, one type for every phase and route, so that each module reports
+//! what failed (which object, file or URL) in the same words.
+
+use cfsync_formats::checksum::Checksum;
+
+use crate::ingest::IngestError;
+use crate::source::FetchError;
+use crate::store::StoreError;
+use crate::trust::TrustError;
+
+/// Why a pull failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PullError {
+    /// Fetching from the source failed.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The composefs repository failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A file object was refused.
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    /// A signature, binding or downgrade check refused the commit or summary.
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+    /// An object's bytes hash to something other than its name.
+    #[error(
+        "object {object}: checksum mismatch (content hashes to {actual}); the server sent a corrupt or substituted object"
+    )]
+    ChecksumMismatch {
+        /// The object (`<id>.<type>`).
+        object: String,
+        /// What its bytes hash to.
+        actual: Checksum,
+    },
+    /// An object does not parse.
+    #[error("{what} {id}: {error}")]
+    Format {
+        /// The object.
+        id: Checksum,
+        /// Its kind.
+        what: &'static str,
+        /// The parser's message.
+        error: String,
+    },
+    /// A required object or file is missing at the source.
+    #[error("{what} not found at the source ({path})")]
+    NotFound {
+        /// What was looked for.
+        what: String,
+        /// The path tried.
+        path: String,
+    },
+    /// The ref is not known to the source.
+    #[error("ref {name:?} not found in the remote's summary or refs/heads")]
+    RefNotFound {
+        /// The ref.
+        name: String,
+    },
+    /// A format or size limit was exceeded.
+    #[error("refusing hostile input: {0}")]
+    Hostile(String),
+    /// The caller cancelled the pull.
+    #[error("pull cancelled; everything verified so far is kept and the next pull resumes")]
+    Cancelled,
+    /// A bug or broken invariant.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl PullError {
+    pub(crate) fn object(id: &Checksum, what: &'static str, e: impl std::fmt::Display) -> Self {
+        Self::Format {
+            id: *id,
+            what,
+            error: e.to_string(),
+        }
+    }
+}
