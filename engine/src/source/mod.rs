@@ -18,352 +18,34 @@
 //! Nothing here parses OSTree metadata, plans, verifies or stores: every byte handed out
 //! is untrusted and must pass `cfsync-verify` before use (docs/architecture.md, "fetchers
 //! only move bytes"). Paths are always relative to the repository root, use `/`, and are
-//! checked by [`validate_path`] before any request or file access.
+//! checked by `validate_path` before any request or file access.
 //!
 //! Which paths live under `url` and which under `contenturl` follows
 //! `ostree-repo-pull.c` (docs/ostree-formats.md §8.1); see [`PathKind`].
+//!
+//! Files: `error.rs` ([`FetchError`]), `options.rs` ([`SourceOptions`]), `path.rs`
+//! ([`PathKind`], path checks), `http/` ([`HttpSource`]), `local/` ([`LocalSource`]);
+//! this file holds [`Source`], which dispatches to either, and the answers they share.
 
-pub mod http;
-pub mod local;
-
-use std::path::PathBuf;
-use std::time::Duration;
+mod error;
+mod http;
+mod local;
+mod options;
+mod path;
 
 use bytes::Bytes;
 use cfsync_formats::checksum::Checksum;
 use cfsync_formats::file::FileHeader;
+use cfsync_formats::mirrorlist;
 use futures::Stream;
 
+pub use error::FetchError;
+pub(crate) use error::is_transient_error;
 pub use http::{BodyReader, BodyStream, HttpSource};
 pub use local::LocalSource;
-
-
-/// Which base URL a path is fetched from (docs/ostree-formats.md §8.1).
-///
-/// Only [`HttpSource`] distinguishes the two; a local repository serves both from its
-/// root.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PathKind {
-    /// From the metadata base (`url`): `summary`, `summary.sig`, `config`, `refs/…`,
-    /// `objects/…/*.commitmeta`, and the mirrorlist probe.
-    Metadata,
-    /// From the content base (`contenturl`, defaulting to `url`): `objects/…` (commit,
-    /// dirtree, dirmeta, `.filez`), `deltas/…` and `delta-indexes/…`.
-    Content,
-}
-
-impl PathKind {
-    /// The kind libostree uses for `path`: `objects/`, `deltas/` and `delta-indexes/`
-    /// are content, except `*.commitmeta`, which libostree fetches from the metadata
-    /// base; everything else is metadata.
-    #[must_use]
-    pub fn of(path: &str) -> PathKind {
-        let content = (path.starts_with("objects/") && !path.ends_with(".commitmeta"))
-            || path.starts_with("deltas/")
-            || path.starts_with("delta-indexes/");
-        if content {
-            PathKind::Content
-        } else {
-            PathKind::Metadata
-        }
-    }
-}
-
-/// Why a fetch failed. Not-found is not an error: methods return `Ok(None)` (or
-/// [`Conditional::NotFound`]) for it.
-///
-/// Messages name the URL or path, the HTTP status and the number of attempts where they
-/// apply, and say what the user can do.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum FetchError {
-    /// The server answered with a status that is neither success nor not-found, on the
-    /// last of `attempts` attempts.
-    #[error("{url} answered HTTP {status} after {attempts} attempt(s); {}", status_hint(*status))]
-    Http {
-        /// The URL of the last attempt.
-        url: String,
-        /// The HTTP status code.
-        status: u16,
-        /// How many requests were made for this file.
-        attempts: u32,
-    },
-    /// The connection could not be made or broke before the body was complete.
-    #[error(
-        "cannot fetch {url} after {attempts} attempt(s): {source}; check the URL, the \
-         network and any proxy setting"
-    )]
-    Connect {
-        /// The URL of the last attempt.
-        url: String,
-        /// How many requests were made for this file.
-        attempts: u32,
-        /// The transport error.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-    /// No byte arrived for the stall timeout (while waiting for the response headers or
-    /// between two body chunks).
-    #[error(
-        "{url} sent nothing for {seconds} s (attempt {attempts}); the server or network is \
-         stalled: try again later or raise the stall timeout"
-    )]
-    Stall {
-        /// The URL that stalled.
-        url: String,
-        /// The stall timeout, in whole seconds (rounded up).
-        seconds: u64,
-        /// How many requests were made for this file.
-        attempts: u32,
-    },
-    /// The body (or its declared `Content-Length`) is larger than the caller's cap.
-    #[error(
-        "{url} is larger than the limit of {limit} bytes; the server is misbehaving or the \
-         limit is too small"
-    )]
-    TooLarge {
-        /// The URL or path.
-        url: String,
-        /// The cap that was exceeded, in bytes.
-        limit: u64,
-    },
-    /// A redirect was refused: too many, or from `https` to `http`.
-    #[error("{url}: {reason}; fix the remote URL to point at the final location")]
-    Redirects {
-        /// The URL that was requested.
-        url: String,
-        /// Which rule was broken.
-        reason: &'static str,
-    },
-    /// A configured URL, mirrorlist or option is unusable.
-    #[error("invalid remote URL {url}: {reason}")]
-    InvalidUrl {
-        /// The offending URL (or mirrorlist URL).
-        url: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// A local file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
-    Io {
-        /// The file or directory.
-        path: PathBuf,
-        /// The operating-system error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A local repository or file in it is not what OSTree writes (unknown mode, bad
-    /// ref file, object of an unexpected file type, malformed `user.ostreemeta`).
-    #[error("{}: {reason}", path.display())]
-    Corrupt {
-        /// The file or repository.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
-    /// A requested path was refused before any access: absolute, `..` or `.`
-    /// components, characters that are not safe in a URL, or a symlink leaving the
-    /// repository.
-    #[error("refusing path {path:?}: {reason}")]
-    InvalidPath {
-        /// The path as given.
-        path: String,
-        /// Which rule it breaks.
-        reason: &'static str,
-    },
-    /// The operation was cancelled through [`SourceOptions::cancel`].
-    #[error("fetch cancelled")]
-    Cancelled,
-}
-
-/// A short hint on what to do about an HTTP status.
-fn status_hint(status: u16) -> &'static str {
-    match status {
-        401 | 407 => "the server wants credentials: check the remote's authentication",
-        403 => "access is forbidden: check the URL and the server's permissions",
-        408 | 429 => "the server is overloaded or rate-limiting: try again later",
-        400..=499 => "check the remote URL",
-        500..=599 => "the server is failing: try again later or use another mirror",
-        _ => "the server's answer is not usable",
-    }
-}
-
-impl FetchError {
-    /// Whether this error says the network or the server failed in a way that may pass
-    /// (connection errors, stalls, 5xx, 408, 429), as opposed to a definite answer or a
-    /// local problem.
-    #[must_use]
-    pub fn is_transient(&self) -> bool {
-        match self {
-            FetchError::Http { status, .. } => *status >= 500 || *status == 408 || *status == 429,
-            FetchError::Connect { .. } | FetchError::Stall { .. } => true,
-            _ => false,
-        }
-    }
-}
-
-/// Whether `e` is a transient [`FetchError`], directly or wrapped in a
-/// `std::io::Error` (as [`BodyReader`] hands them out). For walking the chain of an
-/// error that a consumer of a body (a decoder, the composefs store) wrapped:
-/// `error.chain().any(is_transient_error)`.
-#[must_use]
-pub fn is_transient_error(e: &(dyn std::error::Error + 'static)) -> bool {
-    if let Some(f) = e.downcast_ref::<FetchError>() {
-        return f.is_transient();
-    }
-    e.downcast_ref::<std::io::Error>()
-        .and_then(|io| io.get_ref())
-        .and_then(|inner| inner.downcast_ref::<FetchError>())
-        .is_some_and(FetchError::is_transient)
-}
-
-/// Checks a repository-relative path before it is turned into a URL or opened.
-///
-/// Accepted: non-empty `/`-separated components, none empty, `.` or `..`; no leading
-/// `/`; no NUL, control characters, backslash, `%`, `?` or `#` (ref names are
-/// `[\w\d][-._\w\d]*` per component, so nothing OSTree serves needs them). Non-ASCII
-/// letters are allowed (ref names may be Unicode) and are percent-encoded in URLs.
-pub fn validate_path(path: &str) -> Result<(), FetchError> {
-    let refuse = |reason| {
-        Err(FetchError::InvalidPath {
-            path: path.to_owned(),
-            reason,
-        })
-    };
-    if path.is_empty() {
-        return refuse("empty path");
-    }
-    if path.starts_with('/') {
-        return refuse("absolute path");
-    }
-    if path
-        .chars()
-        .any(|c| c.is_control() || matches!(c, '\\' | '%' | '?' | '#'))
-    {
-        return refuse("control character, backslash, '%', '?' or '#'");
-    }
-    for component in path.split('/') {
-        match component {
-            "" => return refuse("empty path component"),
-            "." | ".." => return refuse("'.' or '..' component"),
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// Options for opening a [`Source`]. Defaults follow libostree where it has one
-/// (docs/ostree-formats.md §8.1).
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct SourceOptions {
-    /// Base URL for content (`contenturl`), or `mirrorlist=<URL>`; `None` = the main URL.
-    /// Ignored for local repositories.
-    pub contenturl: Option<String>,
-    /// How long to wait for a TCP (and TLS) connection. Default 30 s.
-    pub connect_timeout: Duration,
-    /// How long a request may go without receiving a byte (response headers or body)
-    /// before it fails with [`FetchError::Stall`]. This is not a total timeout: a slow
-    /// but moving download never times out. Default 30 s (libostree aborts below 1000 B/s
-    /// for 30 s). The wait for response headers is allowed `connect_timeout +
-    /// stall_timeout`, since it includes connecting.
-    pub stall_timeout: Duration,
-    /// Requests per file at most, counting the first (and, with mirrors, one per mirror
-    /// tried). Default 5. At least 1 is used.
-    pub max_attempts: u32,
-    /// Delay before the second attempt; doubled for each further attempt, with jitter
-    /// (each wait is uniformly drawn from the upper half of the nominal delay). Default
-    /// 500 ms.
-    pub retry_base_delay: Duration,
-    /// Cap on the backoff delay. Default 10 s.
-    pub retry_max_delay: Duration,
-    /// Cap on a server's `Retry-After` (seconds form). Default 60 s.
-    pub retry_after_cap: Duration,
-    /// Concurrent requests to one host (`host:port`) at most; further requests wait.
-    /// Also the idle keep-alive pool size per host. Default 8 (libostree's
-    /// `max-outstanding-fetcher-requests`). At least 1 is used.
-    pub max_connections_per_host: usize,
-    /// Redirects followed per request at most. Default 10.
-    pub max_redirects: usize,
-    /// Offer HTTP/2 (negotiated by ALPN on `https`). `false` forces HTTP/1.1 (the
-    /// remote's `http2=false`). Default true.
-    pub http2: bool,
-    /// Proxy URL for all requests (the remote's `proxy`). Default none; the environment
-    /// is not consulted.
-    pub proxy: Option<String>,
-    /// PEM bundle of extra CA certificates to trust (the remote's `tls-ca-path`).
-    pub tls_ca_path: Option<PathBuf>,
-    /// Extra request headers (libostree's `http-headers` pull option).
-    pub extra_headers: Vec<(String, String)>,
-    /// When cancelled, waits (backoff, stalled reads, queued requests) end with
-    /// [`FetchError::Cancelled`].
-    pub cancel: Option<crate::progress::Cancel>,
-}
-
-/// Environment variables that override the HTTP timing defaults, in milliseconds (or a
-/// count for [`ENV_MAX_ATTEMPTS`]): for tests that provoke stalls and retries, and for
-/// links slow or flaky enough to need other values. Unset, empty or unparsable values
-/// keep the default. They are read by [`SourceOptions::default`].
-pub const ENV_STALL_TIMEOUT_MS: &str = "CFSYNC_HTTP_STALL_TIMEOUT_MS";
-/// Overrides [`SourceOptions::connect_timeout`] (milliseconds).
-pub const ENV_CONNECT_TIMEOUT_MS: &str = "CFSYNC_HTTP_CONNECT_TIMEOUT_MS";
-/// Overrides [`SourceOptions::retry_base_delay`] (milliseconds).
-pub const ENV_RETRY_BASE_DELAY_MS: &str = "CFSYNC_HTTP_RETRY_DELAY_MS";
-/// Overrides [`SourceOptions::retry_max_delay`] (milliseconds).
-pub const ENV_RETRY_MAX_DELAY_MS: &str = "CFSYNC_HTTP_RETRY_MAX_DELAY_MS";
-/// Overrides [`SourceOptions::retry_after_cap`] (milliseconds).
-pub const ENV_RETRY_AFTER_CAP_MS: &str = "CFSYNC_HTTP_RETRY_AFTER_CAP_MS";
-/// Overrides [`SourceOptions::max_attempts`] (a count).
-pub const ENV_MAX_ATTEMPTS: &str = "CFSYNC_HTTP_MAX_ATTEMPTS";
-
-fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok()?.trim().parse().ok()
-}
-
-fn env_millis(name: &str, default: Duration) -> Duration {
-    env_u64(name).map_or(default, Duration::from_millis)
-}
-
-impl Default for SourceOptions {
-    /// libostree's defaults, with the timing overrides of the `CFSYNC_HTTP_*`
-    /// environment variables ([`ENV_STALL_TIMEOUT_MS`] and the others) applied.
-    fn default() -> Self {
-        SourceOptions {
-            connect_timeout: env_millis(ENV_CONNECT_TIMEOUT_MS, Duration::from_secs(30)),
-            stall_timeout: env_millis(ENV_STALL_TIMEOUT_MS, Duration::from_secs(30)),
-            max_attempts: env_u64(ENV_MAX_ATTEMPTS)
-                .and_then(|n| u32::try_from(n).ok())
-                .unwrap_or(5),
-            retry_base_delay: env_millis(ENV_RETRY_BASE_DELAY_MS, Duration::from_millis(500)),
-            retry_max_delay: env_millis(ENV_RETRY_MAX_DELAY_MS, Duration::from_secs(10)),
-            retry_after_cap: env_millis(ENV_RETRY_AFTER_CAP_MS, Duration::from_secs(60)),
-            ..SourceOptions::libostree()
-        }
-    }
-}
-
-impl SourceOptions {
-    /// libostree's defaults, ignoring the environment.
-    #[must_use]
-    pub fn libostree() -> Self {
-        SourceOptions {
-            contenturl: None,
-            connect_timeout: Duration::from_secs(30),
-            stall_timeout: Duration::from_secs(30),
-            max_attempts: 5,
-            retry_base_delay: Duration::from_millis(500),
-            retry_max_delay: Duration::from_secs(10),
-            retry_after_cap: Duration::from_secs(60),
-            max_connections_per_host: 8,
-            max_redirects: 10,
-            http2: true,
-            proxy: None,
-            tls_ca_path: None,
-            extra_headers: Vec::new(),
-            cancel: None,
-        }
-    }
-}
+pub use options::SourceOptions;
+pub use path::PathKind;
+pub(crate) use path::validate_path;
 
 /// Counters for pull statistics, as a snapshot.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -448,7 +130,7 @@ impl Source {
         let lower = url_or_path.to_ascii_lowercase();
         if lower.starts_with("http://")
             || lower.starts_with("https://")
-            || lower.starts_with(http::MIRRORLIST_PREFIX)
+            || lower.starts_with(mirrorlist::PREFIX)
         {
             return Ok(Source::Http(HttpSource::new(url_or_path, options)?));
         }
@@ -575,50 +257,5 @@ async fn blocking<T: Send + 'static>(
         Ok(result) => result,
         Err(e) if e.is_cancelled() => Err(FetchError::Cancelled),
         Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn path_kinds_follow_libostree() {
-        assert_eq!(PathKind::of("summary"), PathKind::Metadata);
-        assert_eq!(PathKind::of("refs/heads/main"), PathKind::Metadata);
-        assert_eq!(PathKind::of("objects/ab/cd.commitmeta"), PathKind::Metadata);
-        assert_eq!(PathKind::of("objects/ab/cd.dirtree"), PathKind::Content);
-        assert_eq!(PathKind::of("objects/ab/cd.filez"), PathKind::Content);
-        assert_eq!(PathKind::of("deltas/ab/cd/superblock"), PathKind::Content);
-        assert_eq!(PathKind::of("delta-indexes/ab/cd.index"), PathKind::Content);
-    }
-
-    #[test]
-    fn path_validation_refuses_escapes() {
-        for bad in [
-            "",
-            "/etc/passwd",
-            "../x",
-            "a/../b",
-            "a/./b",
-            "a//b",
-            "a/",
-            "a\\b",
-            "a%2e",
-            "a?b",
-            "a#b",
-            "a\0b",
-            "a\nb",
-        ] {
-            assert!(validate_path(bad).is_err(), "{bad:?} accepted");
-        }
-        for good in [
-            "summary",
-            "refs/heads/é/ü",
-            "deltas/Ab/c+d_e-f/superblock",
-            "refs/heads/a..b",
-        ] {
-            assert!(validate_path(good).is_ok(), "{good:?} refused");
-        }
     }
 }

@@ -1,0 +1,121 @@
+//! [`SourceOptions`]: how a source connects, retries and times out, with libostree's
+//! defaults and the `CFSYNC_HTTP_*` environment overrides.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::progress::Cancel;
+
+/// Options for opening a [`super::Source`]. Defaults follow libostree where it has one
+/// (docs/ostree-formats.md §8.1).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SourceOptions {
+    /// Base URL for content (`contenturl`), or `mirrorlist=<URL>`; `None` = the main URL.
+    /// Ignored for local repositories.
+    pub contenturl: Option<String>,
+    /// How long to wait for a TCP (and TLS) connection. Default 30 s.
+    pub connect_timeout: Duration,
+    /// How long a request may go without receiving a byte (response headers or body)
+    /// before it fails with [`super::FetchError::Stall`]. This is not a total timeout: a slow
+    /// but moving download never times out. Default 30 s (libostree aborts below 1000 B/s
+    /// for 30 s). The wait for response headers is allowed `connect_timeout +
+    /// stall_timeout`, since it includes connecting.
+    pub stall_timeout: Duration,
+    /// Requests per file at most, counting the first (and, with mirrors, one per mirror
+    /// tried). Default 5. At least 1 is used.
+    pub max_attempts: u32,
+    /// Delay before the second attempt; doubled for each further attempt, with jitter
+    /// (each wait is uniformly drawn from the upper half of the nominal delay). Default
+    /// 500 ms.
+    pub retry_base_delay: Duration,
+    /// Cap on the backoff delay. Default 10 s.
+    pub retry_max_delay: Duration,
+    /// Cap on a server's `Retry-After` (seconds form). Default 60 s.
+    pub retry_after_cap: Duration,
+    /// Concurrent requests to one host (`host:port`) at most; further requests wait.
+    /// Also the idle keep-alive pool size per host. Default 8 (libostree's
+    /// `max-outstanding-fetcher-requests`). At least 1 is used.
+    pub max_connections_per_host: usize,
+    /// Redirects followed per request at most. Default 10.
+    pub max_redirects: usize,
+    /// Offer HTTP/2 (negotiated by ALPN on `https`). `false` forces HTTP/1.1 (the
+    /// remote's `http2=false`). Default true.
+    pub http2: bool,
+    /// Proxy URL for all requests (the remote's `proxy`). Default none; the environment
+    /// is not consulted.
+    pub proxy: Option<String>,
+    /// PEM bundle of extra CA certificates to trust (the remote's `tls-ca-path`).
+    pub tls_ca_path: Option<PathBuf>,
+    /// Extra request headers (libostree's `http-headers` pull option).
+    pub extra_headers: Vec<(String, String)>,
+    /// When cancelled, waits (backoff, stalled reads, queued requests) end with
+    /// [`super::FetchError::Cancelled`].
+    pub cancel: Option<Cancel>,
+}
+
+/// Environment variables that override the HTTP timing defaults, in milliseconds (or a
+/// count for [`ENV_MAX_ATTEMPTS`]): for tests that provoke stalls and retries, and for
+/// links slow or flaky enough to need other values. Unset, empty or unparsable values
+/// keep the default. They are read by [`SourceOptions::default`].
+const ENV_STALL_TIMEOUT_MS: &str = "CFSYNC_HTTP_STALL_TIMEOUT_MS";
+/// Overrides [`SourceOptions::connect_timeout`] (milliseconds).
+const ENV_CONNECT_TIMEOUT_MS: &str = "CFSYNC_HTTP_CONNECT_TIMEOUT_MS";
+/// Overrides [`SourceOptions::retry_base_delay`] (milliseconds).
+const ENV_RETRY_BASE_DELAY_MS: &str = "CFSYNC_HTTP_RETRY_DELAY_MS";
+/// Overrides [`SourceOptions::retry_max_delay`] (milliseconds).
+const ENV_RETRY_MAX_DELAY_MS: &str = "CFSYNC_HTTP_RETRY_MAX_DELAY_MS";
+/// Overrides [`SourceOptions::retry_after_cap`] (milliseconds).
+const ENV_RETRY_AFTER_CAP_MS: &str = "CFSYNC_HTTP_RETRY_AFTER_CAP_MS";
+/// Overrides [`SourceOptions::max_attempts`] (a count).
+const ENV_MAX_ATTEMPTS: &str = "CFSYNC_HTTP_MAX_ATTEMPTS";
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok()?.trim().parse().ok()
+}
+
+fn env_millis(name: &str, default: Duration) -> Duration {
+    env_u64(name).map_or(default, Duration::from_millis)
+}
+
+impl Default for SourceOptions {
+    /// libostree's defaults, with the timing overrides of the `CFSYNC_HTTP_*`
+    /// environment variables (`CFSYNC_HTTP_STALL_TIMEOUT_MS` and the others) applied.
+    fn default() -> Self {
+        let base = SourceOptions::libostree();
+        SourceOptions {
+            connect_timeout: env_millis(ENV_CONNECT_TIMEOUT_MS, base.connect_timeout),
+            stall_timeout: env_millis(ENV_STALL_TIMEOUT_MS, base.stall_timeout),
+            max_attempts: env_u64(ENV_MAX_ATTEMPTS)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(base.max_attempts),
+            retry_base_delay: env_millis(ENV_RETRY_BASE_DELAY_MS, base.retry_base_delay),
+            retry_max_delay: env_millis(ENV_RETRY_MAX_DELAY_MS, base.retry_max_delay),
+            retry_after_cap: env_millis(ENV_RETRY_AFTER_CAP_MS, base.retry_after_cap),
+            ..base
+        }
+    }
+}
+
+impl SourceOptions {
+    /// libostree's defaults, ignoring the environment.
+    #[must_use]
+    pub fn libostree() -> Self {
+        SourceOptions {
+            contenturl: None,
+            connect_timeout: Duration::from_secs(30),
+            stall_timeout: Duration::from_secs(30),
+            max_attempts: 5,
+            retry_base_delay: Duration::from_millis(500),
+            retry_max_delay: Duration::from_secs(10),
+            retry_after_cap: Duration::from_secs(60),
+            max_connections_per_host: 8,
+            max_redirects: 10,
+            http2: true,
+            proxy: None,
+            tls_ca_path: None,
+            extra_headers: Vec::new(),
+            cancel: None,
+        }
+    }
+}
