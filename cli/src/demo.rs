@@ -7,7 +7,7 @@
 //! update object by object in a second store to show what the delta saved, list the
 //! tree, and mount the image where the machine allows it.
 
-use std::io::Write;
+use std::io::{IoSlice, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -46,6 +46,9 @@ async fn serve(listener: TcpListener, served: Arc<Served>) {
 }
 
 async fn connection(mut sock: TcpStream, served: &Served) -> std::io::Result<()> {
+    // Each response goes out in one vectored write; without this, Nagle's algorithm
+    // holds back a short response behind the client's delayed ACK.
+    let _ = sock.set_nodelay(true);
     let mut buf = Vec::with_capacity(4096);
     loop {
         // Read one request head.
@@ -86,16 +89,32 @@ async fn connection(mut sock: TcpStream, served: &Served) -> std::io::Result<()>
             body.len(),
             if close { "Connection: close\r\n" } else { "" }
         );
-        sock.write_all(header.as_bytes()).await?;
-        if send_body {
-            sock.write_all(body).await?;
-            served.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
-        }
+        let body = if send_body { body } else { &[] };
+        write_response(&mut sock, header.as_bytes(), body).await?;
+        served.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
         served.requests.fetch_add(1, Ordering::Relaxed);
         if close {
             return Ok(());
         }
     }
+}
+
+/// Writes `head` and then `body` as one response: vectored writes, so that a response
+/// that fits the socket buffer leaves in one system call (and one segment train).
+async fn write_response(sock: &mut TcpStream, head: &[u8], body: &[u8]) -> std::io::Result<()> {
+    let (mut head, mut body) = (head, body);
+    while !head.is_empty() || !body.is_empty() {
+        let n = sock
+            .write_vectored(&[IoSlice::new(head), IoSlice::new(body)])
+            .await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        let from_head = n.min(head.len());
+        head = head.get(from_head..).unwrap_or_default();
+        body = body.get(n.saturating_sub(from_head)..).unwrap_or_default();
+    }
+    Ok(())
 }
 
 /// Runs this binary with `args`; fails with its stderr.

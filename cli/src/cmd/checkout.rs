@@ -189,7 +189,7 @@ pub(crate) fn checkout<O: FsVerityHashValue>(
     user_mode: bool,
     json: bool,
 ) -> Result<()> {
-    let (commit, stream) = super::load_named(store, name)?;
+    let (commit, stream) = super::resolve::load_named(store, name)?;
     match fs::symlink_metadata(dest) {
         Ok(m) if m.is_dir() => {
             if fs::read_dir(dest)
@@ -207,7 +207,7 @@ pub(crate) fn checkout<O: FsVerityHashValue>(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("checking {}", dest.display())),
     }
-    let c = super::stored_commit(&stream, &commit)?;
+    let c = super::resolve::stored_commit(&stream, &commit)?;
     let mut w = Writer {
         store,
         stream: &stream,

@@ -239,7 +239,7 @@ impl<O: FsVerityHashValue> Differ<'_, O> {
 }
 
 fn root_tree<O: FsVerityHashValue>(s: &CommitStream<O>, commit: &Checksum) -> Result<Checksum> {
-    Ok(super::stored_commit(s, commit)?.root_contents())
+    Ok(super::resolve::stored_commit(s, commit)?.root_contents())
 }
 
 /// `cfsync diff REF1 REF2`.
@@ -250,8 +250,8 @@ pub(crate) fn diff<O: FsVerityHashValue>(
     stats: bool,
     json: bool,
 ) -> Result<()> {
-    let (ca, sa) = super::load_named(store, from)?;
-    let (cb, sb) = super::load_named(store, to)?;
+    let (ca, sa) = super::resolve::load_named(store, from)?;
+    let (cb, sb) = super::resolve::load_named(store, to)?;
     let (ta, tb) = (root_tree(&sa, &ca)?, root_tree(&sb, &cb)?);
     let mut d = Differ {
         a: Side { stream: &sa },

@@ -16,7 +16,7 @@ use cfsync_formats::checksum::Checksum;
 use cfsync_formats::commit::CommitRef;
 use cfsync_formats::object::{ObjectType, RepoMode, loose_path};
 
-use super::resolve_commit;
+use super::resolve::resolve_commit;
 use crate::Cli;
 
 /// Largest commit object fetched (the engine's limit for metadata objects).
@@ -162,14 +162,14 @@ fn open_source<O: FsVerityHashValue>(
             "parent commit {missing} is not stored, and where the ref came from is not known; pass --from REMOTE (or a URL or repository path) to fetch it"
         );
     };
-    let remotes = super::remote_store(cli, store.state_dir()?)?;
+    let remotes = super::remote::remote_store(cli, store.state_dir()?)?;
     let opts = SourceOptions::default();
     if let Some(r) = remotes.get(from)? {
         let url = r
             .url
             .clone()
             .ok_or_else(|| anyhow!("remote {} has no url", r.name))?;
-        let opts = super::remote_source_options(&r, opts)?;
+        let opts = super::remote::remote_source_options(&r, opts)?;
         return Source::open(&url, opts).with_context(|| format!("remote {}", r.name));
     }
     if !(from.contains("://") || std::path::Path::new(from).exists()) {

@@ -18,7 +18,7 @@ use crate::Cli;
 
 /// The GPG keyring `remote` verifies with (the paths `trust::for_remote` uses).
 fn keyring_of<O: FsVerityHashValue>(cli: &Cli, store: &Store<O>, remote: &str) -> Result<Keyring> {
-    let remotes = super::remote_store(cli, store.state_dir()?)?;
+    let remotes = super::remote::remote_store(cli, store.state_dir()?)?;
     let r = remotes
         .get(remote)?
         .ok_or_else(|| anyhow!("no remote {remote:?} (see `cfsync remote list`)"))?;
@@ -49,7 +49,7 @@ pub(crate) fn show<O: FsVerityHashValue>(
     remote: Option<&str>,
     json: bool,
 ) -> Result<()> {
-    let (commit, stream) = super::load_named(store, name)?;
+    let (commit, stream) = super::resolve::load_named(store, name)?;
     let (bytes, _) = stream
         .lookup(&commit)
         .ok_or_else(|| anyhow!("commit {commit}: commit object missing from its stream"))?;

@@ -287,7 +287,8 @@ fn aay(items: Vec<Vec<u8>>) -> OwnedValue {
 }
 
 fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    cfsync_engine::atomic::write(path, data).with_context(|| format!("replacing {}", path.display()))
+    cfsync_engine::atomic::write(path, data)
+        .with_context(|| format!("replacing {}", path.display()))
 }
 
 /// `objects/XX` and the rest of the checksum.

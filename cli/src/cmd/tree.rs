@@ -27,7 +27,7 @@ fn data<'a, O: FsVerityHashValue>(
 }
 
 fn root<O: FsVerityHashValue>(s: &CommitStream<O>, commit: &Checksum) -> Result<Node> {
-    let c = super::stored_commit(s, commit)?;
+    let c = super::resolve::stored_commit(s, commit)?;
     Ok(Node::Dir {
         tree: c.root_contents(),
     })
@@ -114,7 +114,7 @@ pub(crate) fn ls<O: FsVerityHashValue>(
     recursive: bool,
     json: bool,
 ) -> Result<()> {
-    let (commit, s) = super::load_named(store, name)?;
+    let (commit, s) = super::resolve::load_named(store, name)?;
     let mut rows = Vec::new();
     match lookup(&s, &commit, path)? {
         Node::Dir { tree, .. } => list(
@@ -167,7 +167,7 @@ pub(crate) fn ls<O: FsVerityHashValue>(
 
 /// `cfsync cat REF PATH`.
 pub(crate) fn cat<O: FsVerityHashValue>(store: &Store<O>, name: &str, path: &str) -> Result<()> {
-    let (commit, s) = super::load_named(store, name)?;
+    let (commit, s) = super::resolve::load_named(store, name)?;
     let Node::File(id) = lookup(&s, &commit, path)? else {
         bail!("{path}: is a directory");
     };
