@@ -23,7 +23,7 @@ pub(super) fn store<ObjectID: FsVerityHashValue>(
 ) -> Result<(), PullError> {
     let (store, id) = (cx.store, target.commit);
     let Table {
-        builder,
+        mut builder,
         mut index,
         flush,
     } = table;

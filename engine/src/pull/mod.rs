@@ -1,7 +1,7 @@
-//! One pull, end to end, in the order of its phases: [`resolve`] the ref, [`verify`]
-//! the commit before any content, take a [`route`] (a static delta or objects) that
-//! brings every missing object into the store verified, and [`finish`]: the EROFS image,
-//! the commit stream, and only then the ref. [`options`] holds what flows down.
+//! One pull, end to end, in the order of its phases (one file each): `resolve` the ref,
+//! `verify` the commit before any content, take a `route` (a static delta or objects)
+//! that brings every missing object into the store verified, and `finish`: the EROFS
+//! image, the commit stream, and only then the ref. `options` holds what flows down.
 //!
 //! A crash or cancellation at any point leaves the old ref untouched and keeps every
 //! verified content object in the store; the next pull reuses them through the object

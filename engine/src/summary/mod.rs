@@ -6,7 +6,7 @@
 //! cached, the cached summary is used without another request. So an up-to-date pull
 //! costs one request. Without a summary, the ref is read from `refs/heads/<ref>`.
 //!
-//! The cache ([`cache`]) keeps each remote's last summary and signature with their
+//! The cache (`cache.rs`) keeps each remote's last summary and signature with their
 //! validators. A cached summary that fails verification is fetched again without
 //! validators and verified again before the pull fails.
 
