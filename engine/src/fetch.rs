@@ -1,7 +1,8 @@
 //! Fetching single objects for both routes: metadata objects checked against their
 //! names, file objects decoded from `.filez` (or read from a local repository), verified
 //! and stored as they stream. The object walk and the delta route's fallback objects
-//! both come through [`SourceObjects`].
+//! both come through [`ObjectSource`], implemented for a [`Source`] by [`SourceObjects`];
+//! the commit itself comes through [`fetch_verified`].
 
 use std::sync::Arc;
 
@@ -16,7 +17,22 @@ use crate::ingest::{IngestError, ingest_file};
 use crate::limits::MAX_METADATA_OBJECT;
 use crate::source::{FetchError, FileObject, PathKind, Source};
 use crate::store::commit_stream::Entry;
-use crate::walk::ObjectSource;
+
+/// Where the object walk (and the delta route, for fallback objects) gets objects the
+/// store does not hold.
+pub(crate) trait ObjectSource<ObjectID: FsVerityHashValue>: Send + Sync + 'static {
+    /// Fetches a metadata object's bytes (unverified; the walker checks them).
+    fn fetch_metadata(
+        self: Arc<Self>,
+        id: Checksum,
+        objtype: ObjectType,
+    ) -> BoxFuture<'static, Result<Vec<u8>, PullError>>;
+    /// Fetches, verifies and stores a file object; returns its commit-table entry.
+    fn fetch_file(
+        self: Arc<Self>,
+        id: Checksum,
+    ) -> BoxFuture<'static, Result<Entry<ObjectID>, PullError>>;
+}
 
 /// Adapts a [`Source`] to the walker (and to the delta route, for fallback objects).
 pub(crate) struct SourceObjects<ObjectID: FsVerityHashValue> {
@@ -32,13 +48,7 @@ impl<ObjectID: FsVerityHashValue> ObjectSource<ObjectID> for SourceObjects<Objec
     ) -> BoxFuture<'static, Result<Vec<u8>, PullError>> {
         Box::pin(async move {
             let path = loose_path(&id, objtype, RepoMode::Archive);
-            self.source
-                .get_bytes(&path, PathKind::Content, MAX_METADATA_OBJECT)
-                .await?
-                .ok_or_else(|| PullError::NotFound {
-                    what: format!("{objtype:?} object {id}"),
-                    path,
-                })
+            get_metadata(&self.source, &id, objtype, path).await
         })
     }
 
@@ -174,13 +184,7 @@ pub(crate) async fn fetch_verified(
     objtype: ObjectType,
 ) -> Result<Vec<u8>, PullError> {
     let path = loose_path(id, objtype, RepoMode::Archive);
-    let data = source
-        .get_bytes(&path, PathKind::Content, MAX_METADATA_OBJECT)
-        .await?
-        .ok_or_else(|| PullError::NotFound {
-            what: format!("{objtype:?} object {id}"),
-            path: path.clone(),
-        })?;
+    let data = get_metadata(source, id, objtype, path.clone()).await?;
     let actual = Checksum::of(&data);
     if actual != *id {
         return Err(PullError::ChecksumMismatch {
@@ -189,4 +193,20 @@ pub(crate) async fn fetch_verified(
         });
     }
     Ok(data)
+}
+
+/// Metadata object `id` at `path` (its loose path), unverified.
+async fn get_metadata(
+    source: &Source,
+    id: &Checksum,
+    objtype: ObjectType,
+    path: String,
+) -> Result<Vec<u8>, PullError> {
+    source
+        .get_bytes(&path, PathKind::Content, MAX_METADATA_OBJECT)
+        .await?
+        .ok_or_else(|| PullError::NotFound {
+            what: format!("{objtype:?} object {id}"),
+            path,
+        })
 }

@@ -18,8 +18,6 @@ use composefs::repository::Repository;
 use crate::limits::MAX_FILE_SIZE;
 use crate::store::commit_stream::{Entry, is_inline_size};
 
-
-
 /// Why a file object was refused.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -123,7 +121,7 @@ impl<R: Read> Read for VerifyingReader<'_, R> {
 /// Verifies and stores one file object; returns its commit-stream entry.
 ///
 /// Blocking: call from `spawn_blocking` in async code.
-pub fn ingest_file<ObjectID: FsVerityHashValue>(
+pub(crate) fn ingest_file<ObjectID: FsVerityHashValue>(
     repo: &Repository<ObjectID>,
     id: &Checksum,
     header: &FileHeader,

@@ -2,22 +2,30 @@
 //! verifies every object and stores it in a composefs repository.
 //!
 //! The engine prints nothing: it reports [`progress::Event`]s, honours a
-//! [`progress::Cancel`] token and returns typed errors. Modules, from the wire inwards:
+//! [`progress::Cancel`] token and returns typed errors. Modules, from the wire inwards,
+//! one room each:
 //!
 //! - [`source`]: fetchers that only move bytes (HTTP with retries and stall timeouts,
 //!   local repositories of every mode);
+//! - [`limits`]: every size and count cap applied to what a source sends;
 //! - [`summary`]: the remote's summary and signature, cached with conditional requests;
 //! - [`trust`]: the verification policy of a remote applied to summaries and commits;
+//! - `fetch`: single objects fetched and verified, for both routes;
+//! - [`ingest`]: file objects verified as they stream into the composefs object store;
+//! - `walk`: the object-by-object route over a commit's trees;
 //! - [`delta`]: static deltas found, chosen and applied straight into the store;
-//! - [`walk`] and [`ingest`]: the object-by-object route and verified ingestion;
+//! - [`space`]: free-space checks before writing, and out-of-space errors explained;
 //! - [`store`]: the composefs repository, commit streams, images, refs, object index;
-//! - [`mod@pull`]: one pull end to end; [`remotes`]: remote configuration.
+//! - [`mod@pull`]: one pull end to end, phase by phase;
+//! - [`error`]: [`PullError`], the one error of every phase and route;
+//! - [`progress`]: progress events, counters and cancellation;
+//! - [`remotes`]: remote configuration; [`atomic`]: the one atomic file write.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod atomic;
 pub mod delta;
 pub mod error;
-pub mod fetch;
+pub(crate) mod fetch;
 pub mod ingest;
 pub mod limits;
 pub mod progress;
@@ -28,7 +36,7 @@ pub mod space;
 pub mod store;
 pub mod summary;
 pub mod trust;
-pub mod walk;
+pub(crate) mod walk;
 
 /// The composefs crate this engine stores into (re-exported so callers use the same version).
 pub use composefs;

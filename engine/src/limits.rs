@@ -3,22 +3,22 @@
 
 /// Largest metadata *object* accepted: commit, dirtree, dirmeta and `.commitmeta`
 /// (libostree's `OSTREE_MAX_METADATA_SIZE` for objects, 10 MiB).
-pub const MAX_METADATA_OBJECT: u64 = 10 * 1024 * 1024;
+pub(crate) const MAX_METADATA_OBJECT: u64 = 10 * 1024 * 1024;
 /// Largest metadata *file* that is not an object and has no cap of its own below:
 /// `config`, ref files, summary indexes and subsummaries read by the inspection
 /// commands (128 MiB, docs/ostree-formats.md §9).
 pub const MAX_METADATA_FILE: u64 = 128 * 1024 * 1024;
 /// Largest `summary` accepted.
-pub const MAX_SUMMARY: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_SUMMARY: u64 = 64 * 1024 * 1024;
 /// Largest `summary.sig` accepted.
-pub const MAX_SUMMARY_SIG: u64 = 1024 * 1024;
+pub(crate) const MAX_SUMMARY_SIG: u64 = 1024 * 1024;
 /// Largest static-delta superblock accepted.
-pub const MAX_SUPERBLOCK: u64 = 256 * 1024 * 1024;
+pub(crate) const MAX_SUPERBLOCK: u64 = 256 * 1024 * 1024;
 /// Largest `delta-indexes/` file accepted.
-pub const MAX_DELTA_INDEX: u64 = 16 * 1024 * 1024;
+pub(crate) const MAX_DELTA_INDEX: u64 = 16 * 1024 * 1024;
 /// Largest file object accepted (uncompressed content).
-pub const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024 * 1024;
+pub(crate) const MAX_FILE_SIZE: u64 = 64 * 1024 * 1024 * 1024;
 /// Largest delta read source (an old object a part reads from).
-pub const MAX_READ_SOURCE: u64 = 1024 * 1024 * 1024;
+pub(crate) const MAX_READ_SOURCE: u64 = 1024 * 1024 * 1024;
 /// Most objects one commit may reach (a bound against hostile trees).
-pub const MAX_COMMIT_OBJECTS: usize = 8 * 1024 * 1024;
+pub(crate) const MAX_COMMIT_OBJECTS: usize = 8 * 1024 * 1024;

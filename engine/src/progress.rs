@@ -46,7 +46,7 @@ pub trait Reporter: Send + Sync + std::fmt::Debug {
 
 /// A reporter that drops every event.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct NullReporter;
+pub(crate) struct NullReporter;
 
 impl Reporter for NullReporter {
     fn report(&self, _event: Event) {}
@@ -67,15 +67,15 @@ impl Cancel {
         self.0.cancel();
     }
     /// Whether cancellation was requested.
-    pub fn is_cancelled(&self) -> bool {
+    pub(crate) fn is_cancelled(&self) -> bool {
         self.0.is_cancelled()
     }
     /// Completes when cancellation is requested.
-    pub async fn cancelled(&self) {
+    pub(crate) async fn cancelled(&self) {
         self.0.cancelled().await;
     }
     /// [`Cancel::cancelled`] as an owned future, for streams that hold it.
-    pub fn cancelled_owned(self) -> WaitForCancellationFutureOwned {
+    pub(crate) fn cancelled_owned(self) -> WaitForCancellationFutureOwned {
         self.0.cancelled_owned()
     }
 }
@@ -84,20 +84,20 @@ impl Cancel {
 #[derive(Debug, Default)]
 pub struct Tracker {
     /// Objects obtained so far.
-    pub objects_done: AtomicU64,
+    pub(crate) objects_done: AtomicU64,
     /// Objects known to be needed so far.
-    pub objects_expected: AtomicU64,
+    pub(crate) objects_expected: AtomicU64,
     /// Delta parts applied.
-    pub parts_done: AtomicU64,
+    pub(crate) parts_done: AtomicU64,
     /// Delta parts to apply.
-    pub parts_expected: AtomicU64,
+    pub(crate) parts_expected: AtomicU64,
     /// Bytes expected in total (0 = unknown).
-    pub bytes_expected: AtomicU64,
+    pub(crate) bytes_expected: AtomicU64,
 }
 
 impl Tracker {
     /// The counters now, with `bytes_fetched` from the source.
-    pub fn snapshot(&self, bytes_fetched: u64) -> Counters {
+    pub(crate) fn snapshot(&self, bytes_fetched: u64) -> Counters {
         let be = self.bytes_expected.load(Ordering::Relaxed);
         Counters {
             bytes_fetched,

@@ -25,7 +25,7 @@ pub fn available(path: &Path) -> std::io::Result<u64> {
 /// What applying delta parts needs, from each part's `(size, uncompressed_size)`:
 /// every uncompressed payload, plus staging room for the largest part (its download
 /// and its payload at once).
-pub fn delta_needs(parts: impl IntoIterator<Item = (u64, u64)>) -> u64 {
+pub(crate) fn delta_needs(parts: impl IntoIterator<Item = (u64, u64)>) -> u64 {
     let mut total = 0u64;
     let mut staging = 0u64;
     for (size, uncompressed) in parts {
@@ -38,7 +38,7 @@ pub fn delta_needs(parts: impl IntoIterator<Item = (u64, u64)>) -> u64 {
 /// Fails with a message naming `what`, the bytes needed and the bytes available when
 /// the file system holding `repo` has less than `needed` bytes free. A file system
 /// whose free space cannot be read is not refused (the writes will tell).
-pub fn ensure(repo: &Path, needed: u64, what: &str) -> Result<(), StoreError> {
+pub(crate) fn ensure(repo: &Path, needed: u64, what: &str) -> Result<(), StoreError> {
     let Ok(free) = available(repo) else {
         return Ok(());
     };
@@ -85,7 +85,7 @@ fn out_of_space(e: &(dyn std::error::Error + 'static)) -> bool {
 /// A pull error caused by a full file system, restated with the space left on the file
 /// system holding `repo` and what to do; any other error unchanged. The object route
 /// cannot know how much a commit needs in advance, but it keeps what it verified.
-pub fn explain(e: PullError, repo: &Path) -> PullError {
+pub(crate) fn explain(e: PullError, repo: &Path) -> PullError {
     if !out_of_space(&e) {
         return e;
     }

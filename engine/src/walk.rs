@@ -16,36 +16,24 @@ use cfsync_formats::object::ObjectType;
 use composefs::fsverity::FsVerityHashValue;
 use futures::future::BoxFuture;
 
+use crate::error::PullError;
 use crate::limits::MAX_COMMIT_OBJECTS;
 use crate::progress::{Cancel, Event, Reporter, Tracker};
-use crate::error::PullError;
 use crate::store::Store;
 use crate::store::commit_stream::{CommitStream, CommitStreamBuilder, Entry, ObjectLookup};
 use crate::store::index::ObjectIndex;
 
-
-/// Where the walker gets objects it does not hold.
-pub trait ObjectSource<ObjectID: FsVerityHashValue>: Send + Sync + 'static {
-    /// Fetches a metadata object's bytes (unverified; the walker checks them).
-    fn fetch_metadata(
-        self: Arc<Self>,
-        id: Checksum,
-        objtype: ObjectType,
-    ) -> BoxFuture<'static, Result<Vec<u8>, PullError>>;
-    /// Fetches, verifies and stores a file object; returns its commit-table entry.
-    fn fetch_file(
-        self: Arc<Self>,
-        id: Checksum,
-    ) -> BoxFuture<'static, Result<Entry<ObjectID>, PullError>>;
-}
+/// Where the walker gets objects it does not hold (defined with the fetching itself;
+/// the delta route's fallback objects come through it too).
+pub(crate) use crate::fetch::ObjectSource;
 
 /// What the walk did.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct WalkStats {
+pub(crate) struct WalkStats {
     /// Objects fetched from the source.
-    pub fetched: u64,
+    pub(crate) fetched: u64,
     /// Objects found in the store and reused.
-    pub reused: u64,
+    pub(crate) reused: u64,
 }
 
 enum Done<ObjectID> {
@@ -54,7 +42,7 @@ enum Done<ObjectID> {
 }
 
 /// Reuse of objects held by commits already in the store.
-pub struct Reuse<'a, ObjectID: FsVerityHashValue> {
+pub(crate) struct Reuse<'a, ObjectID: FsVerityHashValue> {
     store: &'a Store<ObjectID>,
     index: &'a ObjectIndex,
     loaded: HashMap<Checksum, Arc<CommitStream<ObjectID>>>,
@@ -74,7 +62,7 @@ impl<ObjectID: FsVerityHashValue> std::fmt::Debug for Reuse<'_, ObjectID> {
 
 impl<'a, ObjectID: FsVerityHashValue> Reuse<'a, ObjectID> {
     /// Reuse through `index` from `store`.
-    pub fn new(store: &'a Store<ObjectID>, index: &'a ObjectIndex) -> Self {
+    pub(crate) fn new(store: &'a Store<ObjectID>, index: &'a ObjectIndex) -> Self {
         Self {
             store,
             index,
@@ -85,14 +73,14 @@ impl<'a, ObjectID: FsVerityHashValue> Reuse<'a, ObjectID> {
 
     /// Also reuses `objects`, verified by interrupted pulls of other commits (see
     /// [`crate::store::journal::load_others`]).
-    pub fn with_journaled(mut self, objects: BTreeMap<Checksum, Entry<ObjectID>>) -> Self {
+    pub(crate) fn with_journaled(mut self, objects: BTreeMap<Checksum, Entry<ObjectID>>) -> Self {
         self.journaled = objects;
         self
     }
 
     /// Copies object `id` from a stored commit, or from another commit's resume journal,
     /// into `builder`; false when neither holds it.
-    pub fn copy(
+    pub(crate) fn copy(
         &mut self,
         id: &Checksum,
         builder: &mut CommitStreamBuilder<ObjectID>,
@@ -291,7 +279,7 @@ async fn drain<ObjectID: FsVerityHashValue, S: ObjectSource<ObjectID>>(
 /// Fetches every object of the tree rooted at (`root_tree`, `root_meta`) that `builder`
 /// and the store do not hold, with up to `concurrency` requests in flight.
 #[allow(clippy::too_many_arguments)]
-pub async fn walk<ObjectID: FsVerityHashValue, S: ObjectSource<ObjectID>>(
+pub(crate) async fn walk<ObjectID: FsVerityHashValue, S: ObjectSource<ObjectID>>(
     source: Arc<S>,
     reuse: &mut Reuse<'_, ObjectID>,
     builder: &mut CommitStreamBuilder<ObjectID>,

@@ -1,0 +1,52 @@
+//! Phase 1: the ref to the commit to pull, through the remote's summary (verified when
+//! the policy says so) or `refs/heads/<ref>`, and the commit the ref points at now.
+
+use cfsync_formats::checksum::Checksum;
+use composefs::fsverity::FsVerityHashValue;
+
+use super::options::{Context, PullStats};
+use crate::error::PullError;
+use crate::progress::Event;
+use crate::summary::RefRequest;
+
+/// The commit to pull.
+pub(super) struct Target {
+    /// The commit.
+    pub(super) commit: Checksum,
+    /// The commit the ref points at in the store now, if any.
+    pub(super) previous: Option<Checksum>,
+    /// The remote's summary, when it has one (the delta route reads its delta list).
+    pub(super) summary: Option<Vec<u8>>,
+}
+
+/// Resolves `opts.ref_name` (or takes `opts.commit`); records the commit, the previous
+/// one and the summary's signatures in `stats`.
+pub(super) async fn resolve<ObjectID: FsVerityHashValue>(
+    cx: &Context<'_, ObjectID>,
+    stats: &mut PullStats,
+) -> Result<Target, PullError> {
+    let opts = cx.opts;
+    let previous = cx.store.resolve_ref(&opts.ref_name)?;
+    stats.previous = previous.map(|c| c.to_hex());
+
+    cx.reporter.report(Event::Phase("summary"));
+    let req = RefRequest {
+        ref_name: &opts.ref_name,
+        commit_given: opts.commit.is_some(),
+        cache_key: &opts.cache_key,
+    };
+    let resolved = crate::summary::resolve(cx.store, &cx.source, cx.trust, req).await?;
+    let commit = opts
+        .commit
+        .or(resolved.commit)
+        .ok_or_else(|| PullError::RefNotFound {
+            name: opts.ref_name.clone(),
+        })?;
+    stats.commit = commit.to_hex();
+    stats.signatures.extend(resolved.signatures);
+    Ok(Target {
+        commit,
+        previous,
+        summary: resolved.summary,
+    })
+}

@@ -1,0 +1,158 @@
+//! Phase 2: the commit checked before any content is fetched. A commit not yet stored is
+//! fetched with its detached metadata; its signatures, its ref binding and the
+//! downgrade rule are checked. A commit already stored with its image is checked the
+//! same way (from the stream it is stored in) before the ref may move to it, as
+//! libostree does for a commit it already has.
+
+use cfsync_formats::checksum::Checksum;
+use cfsync_formats::commit::CommitRef;
+use cfsync_formats::object::{ObjectType, RepoMode, loose_path};
+use composefs::fsverity::FsVerityHashValue;
+
+use super::options::{Context, PullStats};
+use super::resolve::Target;
+use crate::error::PullError;
+use crate::fetch::fetch_verified;
+use crate::limits::MAX_METADATA_OBJECT;
+use crate::progress::Event;
+use crate::source::PathKind;
+use crate::store::{ObjectLookup, Store};
+
+/// The target commit, checked.
+pub(super) enum Verified<ObjectID> {
+    /// Already stored with its image; when the ref is to move to it, the checks passed.
+    Stored {
+        /// Its EROFS image.
+        image: ObjectID,
+        /// Whether the ref points elsewhere now.
+        move_ref: bool,
+    },
+    /// Fetched and checked; its content is still to be brought in.
+    Fetched(Commit),
+}
+
+/// A fetched commit whose signatures, binding and timestamp were checked.
+pub(super) struct Commit {
+    /// The commit object.
+    pub(super) bytes: Vec<u8>,
+    /// Its detached metadata (signatures), kept beside the store once it is stored.
+    pub(super) meta: Option<Vec<u8>>,
+    /// The root dirtree.
+    pub(super) root_tree: Checksum,
+    /// The root dirmeta.
+    pub(super) root_meta: Checksum,
+}
+
+/// Checks the target commit: the stored one if the store has it with its image, else
+/// the source's; records the signatures verified in `stats`.
+pub(super) async fn verify<ObjectID: FsVerityHashValue>(
+    cx: &Context<'_, ObjectID>,
+    target: &Target,
+    stats: &mut PullStats,
+) -> Result<Verified<ObjectID>, PullError> {
+    if let Some(image) = cx.store.commit_image(&target.commit)? {
+        let move_ref = target.previous != Some(target.commit);
+        if move_ref {
+            verify_stored(cx, target, &image, stats).await?;
+        }
+        return Ok(Verified::Stored { image, move_ref });
+    }
+    let (store, source, trust, opts) = (cx.store, &cx.source, cx.trust, cx.opts);
+    let id = target.commit;
+    cx.reporter.report(Event::Phase("commit"));
+    let bytes = fetch_verified(source, &id, ObjectType::Commit).await?;
+    let meta = source
+        .get_bytes(
+            &commitmeta_path(&id),
+            PathKind::Metadata,
+            MAX_METADATA_OBJECT,
+        )
+        .await?;
+    let commit = CommitRef::from_bytes(&bytes).map_err(|e| PullError::object(&id, "commit", e))?;
+    let sigs = trust.verify_commit(&id, &bytes, meta.as_deref())?;
+    stats.signatures.extend(sigs);
+    let prev_ts = previous_timestamp(store, target.previous)?;
+    trust.check_commit_rules(&id, &bytes, &opts.ref_name, prev_ts, opts.allow_downgrade)?;
+    let (root_tree, root_meta) = (commit.root_contents(), commit.root_metadata());
+    Ok(Verified::Fetched(Commit {
+        bytes,
+        meta,
+        root_tree,
+        root_meta,
+    }))
+}
+
+/// The checks before the ref moves to a commit stored earlier (perhaps by an unverified
+/// pull): its signature, binding, downgrade rule and composefs digest.
+async fn verify_stored<ObjectID: FsVerityHashValue>(
+    cx: &Context<'_, ObjectID>,
+    target: &Target,
+    image: &ObjectID,
+    stats: &mut PullStats,
+) -> Result<(), PullError> {
+    let (store, source, trust, opts) = (cx.store, &cx.source, cx.trust, cx.opts);
+    let id = target.commit;
+    let commit = store
+        .load_commit(&id)?
+        .ok_or_else(|| PullError::Internal("commit stream vanished".into()))?;
+    let bytes = ObjectLookup::lookup(&commit, &id)
+        .map(|(d, _)| d.to_vec())
+        .ok_or_else(|| PullError::Internal("commit object missing from its stream".into()))?;
+    // The signature is checked now, as libostree does for a commit it already has, before
+    // the ref moves. The saved .commitmeta first; if it does not verify (none saved, or
+    // signed since), the source's.
+    if trust.policy.requires_commit_signature() {
+        let saved = crate::summary::load_commitmeta(store, &id)?;
+        let sigs = match trust.verify_commit(&id, &bytes, saved.as_deref()) {
+            Ok(sigs) => sigs,
+            Err(first) => {
+                let fetched = source
+                    .get_bytes(
+                        &commitmeta_path(&id),
+                        PathKind::Metadata,
+                        MAX_METADATA_OBJECT,
+                    )
+                    .await?;
+                if fetched.is_none() && saved.is_some() {
+                    return Err(first.into());
+                }
+                let sigs = trust.verify_commit(&id, &bytes, fetched.as_deref())?;
+                if let Some(meta) = &fetched {
+                    crate::summary::save_commitmeta(store, &id, meta)?;
+                }
+                sigs
+            }
+        };
+        stats.signatures.extend(sigs);
+    }
+    let prev_ts = previous_timestamp(store, target.previous)?;
+    trust.check_commit_rules(&id, &bytes, &opts.ref_name, prev_ts, opts.allow_downgrade)?;
+    // A commit whose image was refused earlier is stored but never gets a ref.
+    trust.check_composefs_digest(&id, &bytes, image)?;
+    Ok(())
+}
+
+/// Where the source keeps commit `id`'s detached metadata.
+fn commitmeta_path(id: &Checksum) -> String {
+    loose_path(id, ObjectType::CommitMeta, RepoMode::Archive)
+}
+
+/// The previous commit and its timestamp, for the downgrade rule (None when the store
+/// has no previous commit or cannot read it).
+fn previous_timestamp<ObjectID: FsVerityHashValue>(
+    store: &Store<ObjectID>,
+    previous: Option<Checksum>,
+) -> Result<Option<(Checksum, u64)>, PullError> {
+    let Some(prev) = previous else {
+        return Ok(None);
+    };
+    let Some(stream) = store.load_commit(&prev)? else {
+        return Ok(None);
+    };
+    let Some((bytes, _)) = ObjectLookup::lookup(&stream, &prev) else {
+        return Ok(None);
+    };
+    Ok(CommitRef::from_bytes(bytes)
+        .ok()
+        .map(|c| (prev, c.timestamp())))
+}

@@ -1,0 +1,219 @@
+//! The on-disk state the summary route keeps beside the store: the last summary and
+//! `summary.sig` of each remote with the validators of their conditional requests, and
+//! each pulled commit's detached metadata.
+//!
+//! Cache: `<repo>/cfsync/summaries/<key>/{summary,summary.sig,validators}` where
+//! `validators` holds the ETag and Last-Modified of each file, one `name\tetag\tlm` line
+//! each. Detached metadata: `<repo>/cfsync/commitmeta/<commit>.commitmeta`.
+
+use std::path::PathBuf;
+
+use cfsync_formats::checksum::Checksum;
+use composefs::fsverity::FsVerityHashValue;
+
+use crate::store::{Store, StoreError};
+
+/// One cached file (or one just fetched) with the validators kept for it.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Cached {
+    pub(super) body: Option<Vec<u8>>,
+    pub(super) etag: Option<String>,
+    pub(super) last_modified: Option<String>,
+}
+
+impl Cached {
+    /// A file just fetched with its validators, dropped when they are racy.
+    pub(super) fn fetched(
+        body: Vec<u8>,
+        etag: Option<String>,
+        last_modified: Option<String>,
+    ) -> Self {
+        // A file modified within the last seconds may change again within the same
+        // second without changing its Last-Modified (nor nginx's ETag, made of the
+        // mtime and size): such "racy" validators are not kept, so the next pull
+        // fetches the file in full instead of trusting a 304.
+        let racy = last_modified
+            .as_deref()
+            .and_then(parse_http_date)
+            .is_none_or(|t| t.saturating_add(RACY_SECONDS) >= unix_now());
+        let (etag, last_modified) = if racy && last_modified.is_some() {
+            (None, None)
+        } else {
+            (etag, last_modified)
+        };
+        Cached {
+            body: Some(body),
+            etag,
+            last_modified,
+        }
+    }
+}
+
+/// The cache directory of one remote.
+pub(super) struct Cache {
+    dir: PathBuf,
+}
+
+impl Cache {
+    pub(super) fn new<ObjectID: FsVerityHashValue>(
+        store: &Store<ObjectID>,
+        key: &str,
+    ) -> Result<Self, StoreError> {
+        let safe: String = key
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let safe = if safe.is_empty() || safe.starts_with('.') {
+            format!("_{safe}")
+        } else {
+            safe
+        };
+        let dir = store.state_dir()?.join("summaries").join(safe);
+        Ok(Self { dir })
+    }
+
+    pub(super) fn load(&self, name: &str) -> Cached {
+        let body = std::fs::read(self.dir.join(name)).ok();
+        let mut c = Cached {
+            body,
+            ..Cached::default()
+        };
+        if c.body.is_some()
+            && let Ok(v) = std::fs::read_to_string(self.dir.join("validators"))
+        {
+            for line in v.lines() {
+                let mut it = line.split('\t');
+                if it.next() == Some(name) {
+                    c.etag = it.next().filter(|s| !s.is_empty()).map(str::to_owned);
+                    c.last_modified = it.next().filter(|s| !s.is_empty()).map(str::to_owned);
+                }
+            }
+        }
+        c
+    }
+
+    pub(super) fn save(&self, summary: &Cached, sig: &Cached) -> Result<(), StoreError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| StoreError::io(&self.dir, e))?;
+        let mut validators = String::new();
+        for (name, c) in [("summary", summary), ("summary.sig", sig)] {
+            let path = self.dir.join(name);
+            match &c.body {
+                Some(b) => {
+                    write_atomic(&path, b)?;
+                    let clean = |s: &Option<String>| {
+                        s.as_deref().unwrap_or("").replace(['\t', '\n', '\r'], " ")
+                    };
+                    validators.push_str(&format!(
+                        "{name}\t{}\t{}\n",
+                        clean(&c.etag),
+                        clean(&c.last_modified)
+                    ));
+                }
+                None => {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        write_atomic(&self.dir.join("validators"), validators.as_bytes())
+    }
+}
+
+fn write_atomic(path: &std::path::Path, data: &[u8]) -> Result<(), StoreError> {
+    crate::atomic::write(path, data).map_err(|e| StoreError::io(path, e))
+}
+
+/// Validators of a file modified less than this many seconds before it was fetched are
+/// not kept (see [`Cached::fetched`]).
+const RACY_SECONDS: i64 = 2;
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Parses an HTTP date in the IMF-fixdate form servers send (`Sun, 06 Nov 1994 08:49:37
+/// GMT`) into seconds since the epoch; `None` for anything else.
+fn parse_http_date(s: &str) -> Option<i64> {
+    let rest = s.trim().split_once(", ")?.1;
+    let mut it = rest.split(' ');
+    let day: i64 = it.next()?.parse().ok()?;
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month_name = it.next()?;
+    let month = i64::try_from(MONTHS.iter().position(|m| *m == month_name)?).ok()? + 1;
+    let year: i64 = it.next()?.parse().ok()?;
+    let mut hms = it.next()?.split(':');
+    let (h, m, sec): (i64, i64, i64) = (
+        hms.next()?.parse().ok()?,
+        hms.next()?.parse().ok()?,
+        hms.next()?.parse().ok()?,
+    );
+    if it.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || sec > 60 {
+        return None;
+    }
+    // Days from the civil date (proleptic Gregorian), as in verify's timefmt inverse.
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + h * 3600 + m * 60 + sec)
+}
+
+/// Keeps a commit's detached metadata (signatures) beside the store for `cfsync show`.
+pub(crate) fn save_commitmeta<ObjectID: FsVerityHashValue>(
+    store: &Store<ObjectID>,
+    commit: &Checksum,
+    data: &[u8],
+) -> Result<(), StoreError> {
+    let dir = store.state_dir()?.join("commitmeta");
+    std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+    write_atomic(&dir.join(format!("{commit}.commitmeta")), data)
+}
+
+/// A commit's detached metadata, if it was saved.
+pub fn load_commitmeta<ObjectID: FsVerityHashValue>(
+    store: &Store<ObjectID>,
+    commit: &Checksum,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let path = store
+        .state_dir()?
+        .join("commitmeta")
+        .join(format!("{commit}.commitmeta"));
+    match std::fs::read(&path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StoreError::io(path, e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_http_date;
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(
+            parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
+        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
+        assert_eq!(
+            parse_http_date("Tue, 29 Feb 2028 23:59:59 GMT"),
+            Some(1_835_481_599)
+        );
+        assert_eq!(parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"), None);
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 UTC"), None);
+        assert_eq!(parse_http_date("garbage"), None);
+    }
+}

@@ -1,0 +1,171 @@
+//! The remote's summary and `summary.sig`: fetched with conditional requests, cached in
+//! the repository, verified before any ref is resolved from them.
+//!
+//! The request order follows libostree (docs/ostree-formats.md §5.5): `summary.sig`
+//! first, conditionally; when the server answers 304, or sends the signature already
+//! cached, the cached summary is used without another request. So an up-to-date pull
+//! costs one request. Without a summary, the ref is read from `refs/heads/<ref>`.
+//!
+//! The cache (`cache.rs`) keeps each remote's last summary and signature with their
+//! validators. A cached summary that fails verification is fetched again without
+//! validators and verified again before the pull fails.
+
+mod cache;
+
+use cfsync_formats::checksum::Checksum;
+use cfsync_formats::object::ref_path;
+use cfsync_formats::summary::SummaryRef;
+use composefs::fsverity::FsVerityHashValue;
+
+use crate::error::PullError;
+use crate::limits::{MAX_SUMMARY, MAX_SUMMARY_SIG};
+use crate::source::{Conditional, PathKind, Source};
+use crate::store::Store;
+use crate::trust::Trust;
+use cache::{Cache, Cached};
+
+pub use cache::load_commitmeta;
+pub(crate) use cache::save_commitmeta;
+
+/// Which ref to resolve, and where its remote's summary is cached.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RefRequest<'a> {
+    /// The ref.
+    pub(crate) ref_name: &'a str,
+    /// Whether the caller names the commit itself (then `refs/heads/<ref>` is not read
+    /// when the remote has no summary).
+    pub(crate) commit_given: bool,
+    /// Key under which the remote's summary is cached (a remote name or URL); empty for
+    /// no cache.
+    pub(crate) cache_key: &'a str,
+}
+
+/// The outcome of resolving the ref.
+#[derive(Debug, Default)]
+pub(crate) struct Resolved {
+    /// The commit the ref points at (None when the ref is unknown).
+    pub(crate) commit: Option<Checksum>,
+    /// The summary bytes, when the remote has one (verified if the policy says so).
+    pub(crate) summary: Option<Vec<u8>>,
+    /// Valid summary signatures, one line each.
+    pub(crate) signatures: Vec<String>,
+}
+
+async fn conditional(
+    source: &Source,
+    name: &str,
+    max: u64,
+    cached: &Cached,
+) -> Result<Cached, PullError> {
+    let (etag, lm) = if cached.body.is_some() {
+        (cached.etag.as_deref(), cached.last_modified.as_deref())
+    } else {
+        (None, None)
+    };
+    Ok(match source.get_conditional(name, max, etag, lm).await? {
+        Conditional::NotModified => cached.clone(),
+        Conditional::NotFound => Cached::default(),
+        Conditional::Fetched {
+            body,
+            etag,
+            last_modified,
+        } => Cached::fetched(body, etag, last_modified),
+    })
+}
+
+/// Fetches (or reuses) the summary, verifies it per `trust`, and resolves `req.ref_name`.
+pub(crate) async fn resolve<ObjectID: FsVerityHashValue>(
+    store: &Store<ObjectID>,
+    source: &Source,
+    trust: &Trust,
+    req: RefRequest<'_>,
+) -> Result<Resolved, PullError> {
+    let use_cache = matches!(source, Source::Http(_)) && !req.cache_key.is_empty();
+    let cache = Cache::new(store, req.cache_key)?;
+    let (cached_sum, cached_sig) = if use_cache {
+        (cache.load("summary"), cache.load("summary.sig"))
+    } else {
+        (Cached::default(), Cached::default())
+    };
+
+    let sig = conditional(source, "summary.sig", MAX_SUMMARY_SIG, &cached_sig).await?;
+    let mut from_cache = false;
+    let summary = if sig.body.is_some() && sig.body == cached_sig.body && cached_sum.body.is_some()
+    {
+        from_cache = true;
+        cached_sum.clone()
+    } else {
+        let s = conditional(source, "summary", MAX_SUMMARY, &cached_sum).await?;
+        from_cache = from_cache || (s.body.is_some() && s.body == cached_sum.body);
+        s
+    };
+
+    let mut resolved = Resolved::default();
+    match &summary.body {
+        Some(body) => {
+            let mut verified = trust.verify_summary(body, sig.body.as_deref());
+            let (mut summary, mut sig) = (summary.clone(), sig.clone());
+            if verified.is_err() && from_cache {
+                // The cache may be stale or damaged: fetch both afresh and try once more.
+                sig =
+                    conditional(source, "summary.sig", MAX_SUMMARY_SIG, &Cached::default()).await?;
+                summary = conditional(source, "summary", MAX_SUMMARY, &Cached::default()).await?;
+                let body = summary.body.as_deref().unwrap_or_default();
+                verified = trust.verify_summary(body, sig.body.as_deref());
+            }
+            resolved.signatures = verified?;
+            let body = summary.body.clone().unwrap_or_default();
+            let parsed = SummaryRef::from_bytes(&body)
+                .map_err(|e| PullError::Hostile(format!("summary: {e}")))?;
+            resolved.commit = parsed.lookup_ref(req.ref_name).map(|r| r.checksum);
+            if use_cache {
+                cache.save(&summary, &sig)?;
+            }
+            resolved.summary = Some(body);
+        }
+        None => {
+            if trust.requires_summary_signature() {
+                trust.verify_summary(&[], None)?;
+            }
+            if !req.commit_given {
+                let path = ref_path(req.ref_name);
+                if let Some(body) = source.get_bytes(&path, PathKind::Metadata, 1024).await? {
+                    let text = String::from_utf8_lossy(&body);
+                    let c = text.trim().parse::<Checksum>().map_err(|e| {
+                        PullError::Hostile(format!("{path}: not a commit checksum: {e}"))
+                    })?;
+                    resolved.commit = Some(c);
+                }
+            }
+        }
+    }
+    Ok(resolved)
+}
+
+/// A remote's refs from its summary (verified when the policy says so), without
+/// touching any repository.
+pub async fn remote_refs(
+    source: &Source,
+    trust: &Trust,
+) -> Result<Vec<(String, Checksum)>, PullError> {
+    let summary = source
+        .get_bytes("summary", PathKind::Metadata, MAX_SUMMARY)
+        .await?
+        .ok_or_else(|| PullError::NotFound {
+            what: "summary".into(),
+            path: "summary".into(),
+        })?;
+    if trust.requires_summary_signature() {
+        let sig = source
+            .get_bytes("summary.sig", PathKind::Metadata, MAX_SUMMARY_SIG)
+            .await?;
+        trust.verify_summary(&summary, sig.as_deref())?;
+    }
+    let parsed = SummaryRef::from_bytes(&summary)
+        .map_err(|e| PullError::Hostile(format!("summary: {e}")))?;
+    Ok(parsed
+        .refs()
+        .iter()
+        .map(|r| (r.name.to_owned(), r.checksum))
+        .collect())
+}
