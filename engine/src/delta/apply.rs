@@ -23,7 +23,6 @@
 //! [`super::budget::OBJECT_MEMORY`].
 
 use std::fs::File;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use cfsync_formats::checksum::Checksum;
 use cfsync_formats::delta::DeltaObjects;
@@ -39,16 +38,6 @@ use super::read_sources::ReadSources;
 use super::store::{StoreFrom, store_all};
 use crate::error::PullError;
 use crate::progress::Cancel;
-use crate::store::commit_stream::Entry;
-
-/// What one part produced.
-#[derive(Debug)]
-pub(crate) struct PartResult {
-    /// Objects stored and handed to the sink.
-    pub(crate) stored: u64,
-    /// Objects the part carries that were already held (not stored again).
-    pub(crate) skipped: u64,
-}
 
 /// Most bytes of a part's mode and xattr tables and operations together, the part of its
 /// payload read into memory (ostree's take a few kB per hundred objects).
@@ -81,7 +70,7 @@ pub(crate) fn apply_part<ObjectID: FsVerityHashValue>(
     file: &File,
     len: u64,
     objects: DeltaObjects<'_>,
-) -> Result<PartResult, PullError> {
+) -> Result<(), PullError> {
     let layout = |e: &dyn std::fmt::Display| PullError::Hostile(format!("delta part payload: {e}"));
     let tail_len = len.min(PAYLOAD_TAIL as u64);
     let tail = read_range(
@@ -132,20 +121,15 @@ pub(crate) fn apply_part<ObjectID: FsVerityHashValue>(
         n_xattrs: payload.n_xattrs(),
         blob,
     };
-    let stored = AtomicU64::new(0);
-    let give = |id: Checksum, e: Entry<ObjectID>| {
-        stored.fetch_add(1, Ordering::Relaxed);
-        (to.sink)(id, e);
-    };
     // All operations are decoded and checked first (quick: no content is read but
     // metadata objects'), then the objects are stored.
     let with = DecodeWith {
         sources: to.sources,
         have: to.have,
         cancel: to.cancel,
-        give: &give,
+        give: to.sink,
     };
-    let (jobs, skipped) = decode(&payload, ctx, &with)?;
+    let jobs = decode(&payload, ctx, &with)?;
     let from = StoreFrom {
         repo: to.repo,
         file,
@@ -153,12 +137,9 @@ pub(crate) fn apply_part<ObjectID: FsVerityHashValue>(
         sources: to.sources,
         cancel: to.cancel,
     };
-    store_all(&from, jobs, &give)?;
+    store_all(&from, jobs, to.sink)?;
     if to.cancel.is_cancelled() {
         return Err(PullError::Cancelled);
     }
-    Ok(PartResult {
-        stored: stored.into_inner(),
-        skipped,
-    })
+    Ok(())
 }

@@ -12,23 +12,23 @@ use crate::error::PullError;
 
 /// A checked range of a part's blob, in the staged payload file (absolute offsets).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BlobRange {
+pub(crate) struct BlobRange {
     /// Offset in the payload file.
-    pub start: u64,
+    pub(crate) start: u64,
     /// Length in bytes.
-    pub len: u64,
+    pub(crate) len: u64,
 }
 
 /// A part's blob left in its staged payload file: the decoder gets ranges, and reads
 /// only the 32-byte checksums of set-read-source operations.
 #[derive(Debug, Clone, Copy)]
-pub struct FileBlob<'f> {
+pub(crate) struct FileBlob<'f> {
     /// The staged payload.
-    pub file: &'f File,
+    pub(crate) file: &'f File,
     /// Where the blob starts in it.
-    pub start: u64,
+    pub(crate) start: u64,
     /// The blob's length.
-    pub len: usize,
+    pub(crate) len: usize,
 }
 
 impl Blob for FileBlob<'_> {
@@ -102,4 +102,3 @@ impl Read for RangeReader<'_> {
         Ok(got)
     }
 }
-

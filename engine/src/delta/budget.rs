@@ -36,8 +36,8 @@ fn budget_from(value: Option<&str>) -> u64 {
 }
 
 /// What applying a part holds: its tables, operations and object list (a few kB per
-/// hundred objects in ostree's deltas; at most [`super::apply::MAX_TABLES_AND_OPS`] and
-/// [`super::job::MAX_SEGMENTS`] runs from a hostile one) and the read sources its
+/// hundred objects in ostree's deltas; at most [`super::MAX_TABLES_AND_OPS`] and
+/// [`super::MAX_SEGMENTS`] runs from a hostile one) and the read sources its
 /// workers load ([`OBJECT_MEMORY`]); the payload itself stays in its file.
 pub const APPLY_MIB: u64 = 16;
 

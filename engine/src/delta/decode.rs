@@ -46,7 +46,6 @@ struct Decoder<'d, 'a, ObjectID: FsVerityHashValue> {
     /// Most jobs: one per object the part lists.
     max_jobs: usize,
     jobs: Vec<Job>,
-    skipped: u64,
     open: Option<Open>,
     /// The read source set by `r`: its object and size (its content is not read here).
     read_source: Option<(Checksum, u64)>,
@@ -55,20 +54,19 @@ struct Decoder<'d, 'a, ObjectID: FsVerityHashValue> {
 }
 
 /// Decodes and checks the operations: metadata objects are verified here and given to
-/// `with.give`; every file object not already held becomes a [`Job`]. Returns the jobs
-/// and the count of objects skipped. At most one job per object the part lists.
+/// `with.give`; every file object not already held becomes a [`Job`] (held ones are
+/// skipped). At most one job per object the part lists.
 pub(crate) fn decode<'a, ObjectID: FsVerityHashValue>(
     payload: &PartPayloadRef<'a>,
     ctx: OpContextOf<'a, FileBlob<'a>>,
     with: &DecodeWith<'_, ObjectID>,
-) -> Result<(Vec<Job>, u64), PullError> {
+) -> Result<Vec<Job>, PullError> {
     let mut d = Decoder {
         with,
         payload,
         blob: ctx.blob,
         max_jobs: ctx.objects.len(),
         jobs: Vec::new(),
-        skipped: 0,
         open: None,
         read_source: None,
         budget: MAX_SEGMENTS,
@@ -80,7 +78,7 @@ pub(crate) fn decode<'a, ObjectID: FsVerityHashValue>(
         let op = op.map_err(|e| PullError::Hostile(format!("delta part operations: {e}")))?;
         d.step(op)?;
     }
-    Ok((d.jobs, d.skipped))
+    Ok(d.jobs)
 }
 
 impl<ObjectID: FsVerityHashValue> Decoder<'_, '_, ObjectID> {
@@ -134,7 +132,6 @@ impl<ObjectID: FsVerityHashValue> Decoder<'_, '_, ObjectID> {
             )));
         }
         if (self.with.have)(&object.checksum) {
-            self.skipped += 1;
             return Ok(());
         }
         if data.len > crate::limits::MAX_METADATA_OBJECT {
@@ -174,7 +171,6 @@ impl<ObjectID: FsVerityHashValue> Decoder<'_, '_, ObjectID> {
     ) -> Result<(), PullError> {
         self.read_source = None;
         if (self.with.have)(&object.checksum) {
-            self.skipped += 1;
             return Ok(());
         }
         let id = object.checksum;
@@ -323,7 +319,6 @@ impl<ObjectID: FsVerityHashValue> Decoder<'_, '_, ObjectID> {
             ));
         }
         if o.skip {
-            self.skipped += 1;
             return Ok(());
         }
         self.add(o.job)

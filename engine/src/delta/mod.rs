@@ -21,13 +21,15 @@
 //! the superblock before it is decompressed; each object's sha256 before it is kept.
 //!
 //! Memory: at most [`parts_in_flight`] parts are held at once (each its compressed bytes
-//! until decompressed, then its payload); decompression is capped per part, and one
-//! [`budget`] gates what decompressing, applying and storing hold.
+//! until decompressed, then its payload); decompression is capped per part; one gate
+//! type (`budget`) bounds the memory that decompressing and applying parts hold
+//! ([`MEMORY_BUDGET_MIB`]) and that storing one part's objects holds ([`OBJECT_MEMORY`]).
 //!
-//! Rooms: [`plan`] decides (pure), [`find`] locates and opens the superblock, [`run`]
-//! drives the parts, [`stage`] fetches and decompresses one, [`apply`] applies one
-//! ([`decode`] its operations into [`job`]s, [`store`] them, reading [`blob`] ranges and
-//! [`read_sources`]); [`offline`] stages a delta directory for a local pull.
+//! Rooms: `plan` decides (pure, no I/O), `find` locates and opens the superblock, `run`
+//! drives the parts, `stage` fetches and decompresses one, `apply` applies one (`decode`
+//! its operations into `job`s, `store` them, reading `blob` ranges and `read_sources`);
+//! `request` is what a delta pull is given; [`offline`] stages a delta directory for a
+//! local pull.
 
 mod apply;
 mod blob;
@@ -58,7 +60,6 @@ pub use budget::{
 pub use job::MAX_SEGMENTS;
 pub use request::{Applied, DeltaRequest};
 pub use run::parts_in_flight;
-pub use store::store_workers;
 
 /// Uses a static delta to fill `builder` with the target commit's objects, when a delta
 /// exists and costs less than fetching objects. `Ok(None)`: no delta was used, and the

@@ -187,7 +187,12 @@ mod tests {
 
     #[test]
     fn where_deltas_are_listed() {
-        let facts = |lists_target, indexed| Some(SummaryFacts { lists_target, indexed });
+        let facts = |lists_target, indexed| {
+            Some(SummaryFacts {
+                lists_target,
+                indexed,
+            })
+        };
         let table = [
             (None, Where::Index),
             (facts(true, false), Where::Summary),
@@ -230,23 +235,42 @@ mod tests {
         ];
         let stored: HashSet<_> = [1, 2, 4].map(c).into_iter().collect();
         #[allow(clippy::type_complexity)]
-        let table: &[(Option<&[DeltaEntry]>, Option<u8>, &[(Option<u8>, Option<u8>)])] = &[
+        let table: &[(
+            Option<&[DeltaEntry]>,
+            Option<u8>,
+            &[(Option<u8>, Option<u8>)],
+        )] = &[
             // Listed: the ref's commit first, then other stored commits in listed order,
             // then scratch; deltas from commits not stored are left out.
             (
                 Some(&list),
                 Some(2),
-                &[(Some(2), Some(102)), (Some(1), Some(101)), (Some(4), Some(104)), (None, Some(100))],
+                &[
+                    (Some(2), Some(102)),
+                    (Some(1), Some(101)),
+                    (Some(4), Some(104)),
+                    (None, Some(100)),
+                ],
             ),
             (
                 Some(&list),
                 None,
-                &[(Some(1), Some(101)), (Some(2), Some(102)), (Some(4), Some(104)), (None, Some(100))],
+                &[
+                    (Some(1), Some(101)),
+                    (Some(2), Some(102)),
+                    (Some(4), Some(104)),
+                    (None, Some(100)),
+                ],
             ),
             (
                 Some(&list),
                 Some(3),
-                &[(Some(1), Some(101)), (Some(2), Some(102)), (Some(4), Some(104)), (None, Some(100))],
+                &[
+                    (Some(1), Some(101)),
+                    (Some(2), Some(102)),
+                    (Some(4), Some(104)),
+                    (None, Some(100)),
+                ],
             ),
             (Some(&list[4..6]), Some(2), &[]),
             // Probed: from the ref's commit when it is stored, then scratch.
@@ -256,7 +280,11 @@ mod tests {
         ];
         for (listed, previous, want) in table {
             let got = candidates(*listed, &stored, previous.map(c), c(9));
-            assert_eq!(names(&got), *want, "listed {listed:?}, previous {previous:?}");
+            assert_eq!(
+                names(&got),
+                *want,
+                "listed {listed:?}, previous {previous:?}"
+            );
         }
     }
 

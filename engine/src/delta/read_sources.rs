@@ -13,10 +13,10 @@ use composefs::repository::Repository;
 
 use crate::error::PullError;
 use crate::limits::MAX_READ_SOURCE;
-use crate::store::commit_stream::{CommitStream, parse_file_entry};
+use crate::store::commit_stream::{CommitStream, ObjectLookup, parse_file_entry};
 
 /// Where read sources come from: file objects of commits already in the store.
-pub struct ReadSources<ObjectID: FsVerityHashValue> {
+pub(crate) struct ReadSources<ObjectID: FsVerityHashValue> {
     repo: Arc<Repository<ObjectID>>,
     /// Commit streams that may hold read sources (the delta's `from` commit first).
     streams: Vec<Arc<CommitStream<ObjectID>>>,
@@ -32,13 +32,19 @@ impl<ObjectID: FsVerityHashValue> std::fmt::Debug for ReadSources<ObjectID> {
 
 impl<ObjectID: FsVerityHashValue> ReadSources<ObjectID> {
     /// Read sources from `streams` (in order of preference) in `repo`.
-    pub fn new(repo: Arc<Repository<ObjectID>>, streams: Vec<Arc<CommitStream<ObjectID>>>) -> Self {
+    pub(crate) fn new(
+        repo: Arc<Repository<ObjectID>>,
+        streams: Vec<Arc<CommitStream<ObjectID>>>,
+    ) -> Self {
         Self { repo, streams }
     }
 
     /// The stored object and declared size of read source `id`, or an error naming it
     /// when it is not a regular file of these commits (`None`: its content is inline).
-    pub(crate) fn locate(&self, id: &Checksum) -> Result<(Option<&ObjectID>, u64, &[u8]), PullError> {
+    pub(crate) fn locate(
+        &self,
+        id: &Checksum,
+    ) -> Result<(Option<&ObjectID>, u64, &[u8]), PullError> {
         let missing = || {
             PullError::Hostile(format!(
                 "delta read source {id} is not a file object of the delta's from-commit"

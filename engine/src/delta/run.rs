@@ -15,7 +15,7 @@ use composefs::fsverity::FsVerityHashValue;
 use composefs::repository::Repository;
 use futures::StreamExt;
 
-use super::apply::{ApplyTo, PartResult, apply_part};
+use super::apply::{ApplyTo, apply_part};
 use super::budget::{APPLY_MIB, Budget, MIB, memory_budget_mib};
 use super::find::{display_name, open_checked, superblock_err};
 use super::job::Sink;
@@ -289,11 +289,7 @@ impl<ObjectID: FsVerityHashValue> Applier<ObjectID> {
     }
 
     /// Applies a staged payload from its file.
-    fn apply_staged(
-        &self,
-        part: StagedPart,
-        sink: &Sink<'_, ObjectID>,
-    ) -> Result<PartResult, PullError> {
+    fn apply_staged(&self, part: StagedPart, sink: &Sink<'_, ObjectID>) -> Result<(), PullError> {
         let StagedPart { job, payload, len } = part;
         let objects = DeltaObjects::new(&job.objects)
             .map_err(|e| PullError::Internal(format!("part object list: {e}")))?;

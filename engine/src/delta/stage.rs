@@ -174,12 +174,13 @@ impl Stager {
                 std::io::BufReader::with_capacity(256 * 1024, compressed),
                 job.cap,
             );
-            let len = std::io::copy(&mut reader, &mut payload).map_err(|e| {
-                match part::PartError::from_io(&e) {
-                    Some(pe) => part_err(&job, &delta, pe),
-                    None => tmp_err(&tmp, e),
-                }
-            })?;
+            let len =
+                std::io::copy(&mut reader, &mut payload).map_err(
+                    |e| match part::PartError::from_io(&e) {
+                        Some(pe) => part_err(&job, &delta, pe),
+                        None => tmp_err(&tmp, e),
+                    },
+                )?;
             tracing::debug!("{}: decompressed {len} bytes", job.path);
             Ok(StagedPart { job, payload, len })
         })

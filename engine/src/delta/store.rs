@@ -8,8 +8,8 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use cfsync_formats::checksum::Checksum;
 use cfsync_formats::delta::bspatch;
@@ -36,7 +36,7 @@ const MAX_PREFETCH: usize = 16 * 1024;
 
 /// Threads storing the objects of one part (reading sources, bspatch, hashing and
 /// writing), once its operations are decoded.
-pub fn store_workers() -> usize {
+pub(crate) fn store_workers() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
@@ -270,4 +270,3 @@ fn bspatch_failure(e: &crate::ingest::IngestError) -> Option<String> {
         _ => None,
     }
 }
-
