@@ -24,39 +24,20 @@
 
 use std::fs::File;
 
-use cfsync_formats::checksum::Checksum;
 use cfsync_formats::delta::DeltaObjects;
 use cfsync_formats::delta::ops::OpContextOf;
 use cfsync_formats::delta::part::{PAYLOAD_TAIL, PartPayloadRef, payload_ranges};
 use composefs::fsverity::FsVerityHashValue;
-use composefs::repository::Repository;
 
 use super::blob::{BlobRange, FileBlob, read_range};
-use super::decode::{DecodeWith, decode};
-use super::job::Sink;
-use super::read_sources::ReadSources;
-use super::store::{StoreFrom, store_all};
+use super::decode::decode;
+use super::job::ApplyTo;
+use super::store::store_all;
 use crate::error::PullError;
-use crate::progress::Cancel;
 
 /// Most bytes of a part's mode and xattr tables and operations together, the part of its
 /// payload read into memory (ostree's take a few kB per hundred objects).
 pub const MAX_TABLES_AND_OPS: u64 = 64 * 1024 * 1024;
-
-/// What a part is applied against: the store, where read sources come from, which
-/// objects are already held, where stored objects go, and cancellation.
-pub(crate) struct ApplyTo<'a, ObjectID: FsVerityHashValue> {
-    /// The object store.
-    pub(crate) repo: &'a Repository<ObjectID>,
-    /// Where read sources come from.
-    pub(crate) sources: &'a ReadSources<ObjectID>,
-    /// Whether an object is already held (it is then not stored again).
-    pub(crate) have: &'a (dyn Fn(&Checksum) -> bool + Sync),
-    /// Receives each object as it is stored.
-    pub(crate) sink: &'a Sink<'a, ObjectID>,
-    /// Cancellation.
-    pub(crate) cancel: &'a Cancel,
-}
 
 /// Runs the operations of one part — its decompressed payload, `len` bytes in the
 /// staged `file`, and the object list from its header — storing every object not already
@@ -123,21 +104,8 @@ pub(crate) fn apply_part<ObjectID: FsVerityHashValue>(
     };
     // All operations are decoded and checked first (quick: no content is read but
     // metadata objects'), then the objects are stored.
-    let with = DecodeWith {
-        sources: to.sources,
-        have: to.have,
-        cancel: to.cancel,
-        give: to.sink,
-    };
-    let jobs = decode(&payload, ctx, &with)?;
-    let from = StoreFrom {
-        repo: to.repo,
-        file,
-        payload: &payload,
-        sources: to.sources,
-        cancel: to.cancel,
-    };
-    store_all(&from, jobs, to.sink)?;
+    let jobs = decode(&payload, ctx, to)?;
+    store_all(to, file, &payload, jobs)?;
     if to.cancel.is_cancelled() {
         return Err(PullError::Cancelled);
     }

@@ -13,23 +13,9 @@ use cfsync_formats::object::ObjectType;
 use composefs::fsverity::FsVerityHashValue;
 
 use super::blob::{BlobRange, FileBlob, read_range};
-use super::job::{Job, MAX_SEGMENTS, Seg, Sink, header_for, push_seg};
-use super::read_sources::ReadSources;
+use super::job::{ApplyTo, Job, MAX_SEGMENTS, Seg, header_for, push_seg};
 use crate::error::PullError;
-use crate::progress::Cancel;
 use crate::store::commit_stream::Entry;
-
-/// What the decoder checks the operations against and hands metadata objects to.
-pub(crate) struct DecodeWith<'d, ObjectID: FsVerityHashValue> {
-    /// Where read sources are located (and their sizes checked).
-    pub(crate) sources: &'d ReadSources<ObjectID>,
-    /// Whether an object is already held (it is then skipped).
-    pub(crate) have: &'d (dyn Fn(&Checksum) -> bool + Sync),
-    /// Cancellation.
-    pub(crate) cancel: &'d Cancel,
-    /// Receives the metadata objects.
-    pub(crate) give: &'d Sink<'d, ObjectID>,
-}
 
 /// The object being written between `o` and `c`.
 struct Open {
@@ -40,7 +26,7 @@ struct Open {
 
 /// The decoder's state while it runs through a part's operations.
 struct Decoder<'d, 'a, ObjectID: FsVerityHashValue> {
-    with: &'d DecodeWith<'d, ObjectID>,
+    to: &'d ApplyTo<'d, ObjectID>,
     payload: &'d PartPayloadRef<'a>,
     blob: FileBlob<'a>,
     /// Most jobs: one per object the part lists.
@@ -54,15 +40,15 @@ struct Decoder<'d, 'a, ObjectID: FsVerityHashValue> {
 }
 
 /// Decodes and checks the operations: metadata objects are verified here and given to
-/// `with.give`; every file object not already held becomes a [`Job`] (held ones are
+/// `to.sink`; every file object not already held becomes a [`Job`] (held ones are
 /// skipped). At most one job per object the part lists.
 pub(crate) fn decode<'a, ObjectID: FsVerityHashValue>(
     payload: &PartPayloadRef<'a>,
     ctx: OpContextOf<'a, FileBlob<'a>>,
-    with: &DecodeWith<'_, ObjectID>,
+    to: &ApplyTo<'_, ObjectID>,
 ) -> Result<Vec<Job>, PullError> {
     let mut d = Decoder {
-        with,
+        to,
         payload,
         blob: ctx.blob,
         max_jobs: ctx.objects.len(),
@@ -72,7 +58,7 @@ pub(crate) fn decode<'a, ObjectID: FsVerityHashValue>(
         budget: MAX_SEGMENTS,
     };
     for op in OpsOf::new(payload.ops_bytes(), ctx) {
-        if with.cancel.is_cancelled() {
+        if to.cancel.is_cancelled() {
             return Err(PullError::Cancelled);
         }
         let op = op.map_err(|e| PullError::Hostile(format!("delta part operations: {e}")))?;
@@ -131,7 +117,7 @@ impl<ObjectID: FsVerityHashValue> Decoder<'_, '_, ObjectID> {
                 object.checksum, object.object_type
             )));
         }
-        if (self.with.have)(&object.checksum) {
+        if (self.to.have)(&object.checksum) {
             return Ok(());
         }
         if data.len > crate::limits::MAX_METADATA_OBJECT {
@@ -156,7 +142,7 @@ impl<ObjectID: FsVerityHashValue> Decoder<'_, '_, ObjectID> {
             data,
             external: None,
         };
-        (self.with.give)(object.checksum, entry);
+        (self.to.sink)(object.checksum, entry);
         Ok(())
     }
 
@@ -170,7 +156,7 @@ impl<ObjectID: FsVerityHashValue> Decoder<'_, '_, ObjectID> {
         data: BlobRange,
     ) -> Result<(), PullError> {
         self.read_source = None;
-        if (self.with.have)(&object.checksum) {
+        if (self.to.have)(&object.checksum) {
             return Ok(());
         }
         let id = object.checksum;
@@ -218,7 +204,7 @@ impl<ObjectID: FsVerityHashValue> Decoder<'_, '_, ObjectID> {
         }
         self.open = Some(Open {
             job: Job::new(object.checksum, mode, xattrs, size),
-            skip: (self.with.have)(&object.checksum),
+            skip: (self.to.have)(&object.checksum),
         });
         Ok(())
     }
@@ -272,7 +258,7 @@ impl<ObjectID: FsVerityHashValue> Decoder<'_, '_, ObjectID> {
     fn set_read_source(&mut self, checksum: Checksum) -> Result<(), PullError> {
         let needed = self.open.as_ref().is_none_or(|o| !o.skip);
         self.read_source = if needed {
-            let (_, size, _) = self.with.sources.locate(&checksum)?;
+            let (_, size, _) = self.to.sources.locate(&checksum)?;
             Some((checksum, size))
         } else {
             None

@@ -1,17 +1,39 @@
-//! What decoding a part yields for each file object to store: a [`Job`], its header's
-//! table indices and its content as [`Seg`]ments (runs of the blob, of a read source, or
-//! a bspatch), with adjacent runs merged and their number bounded per part.
+//! What decoding a part hands to storing it: for each file object to store a [`Job`], its
+//! header's table indices and its content as [`Seg`]ments (runs of the blob, of a read
+//! source, or a bspatch), with adjacent runs merged and their number bounded per part;
+//! and what both steps work against ([`ApplyTo`]: the store, read sources, what is held,
+//! the [`Sink`] objects go to).
 
 use cfsync_formats::checksum::Checksum;
 use cfsync_formats::delta::part::PartPayloadRef;
 use cfsync_formats::file::FileHeader;
 
+use composefs::fsverity::FsVerityHashValue;
+use composefs::repository::Repository;
+
 use super::blob::BlobRange;
+use super::read_sources::ReadSources;
 use crate::error::PullError;
+use crate::progress::Cancel;
 use crate::store::commit_stream::Entry;
 
 /// Receives each verified object as soon as it is stored (from any thread).
 pub(crate) type Sink<'s, ObjectID> = dyn Fn(Checksum, Entry<ObjectID>) + Sync + 's;
+
+/// What a part is applied against: the store, where read sources come from, which
+/// objects are already held, where stored objects go, and cancellation.
+pub(crate) struct ApplyTo<'a, ObjectID: FsVerityHashValue> {
+    /// The object store.
+    pub(crate) repo: &'a Repository<ObjectID>,
+    /// Where read sources come from.
+    pub(crate) sources: &'a ReadSources<ObjectID>,
+    /// Whether an object is already held (it is then not stored again).
+    pub(crate) have: &'a (dyn Fn(&Checksum) -> bool + Sync),
+    /// Receives each object as it is stored.
+    pub(crate) sink: &'a Sink<'a, ObjectID>,
+    /// Cancellation.
+    pub(crate) cancel: &'a Cancel,
+}
 
 /// One piece of an object's content.
 pub(crate) enum Seg {

@@ -15,10 +15,10 @@ use composefs::fsverity::FsVerityHashValue;
 use composefs::repository::Repository;
 use futures::StreamExt;
 
-use super::apply::{ApplyTo, apply_part};
+use super::apply::apply_part;
 use super::budget::{APPLY_MIB, Budget, MIB, memory_budget_mib};
 use super::find::{display_name, open_checked, superblock_err};
-use super::job::Sink;
+use super::job::{ApplyTo, Sink};
 use super::plan::{PartFacts, PartPlan, choose_parts, fallbacks_to_fetch, held_objects};
 use super::read_sources::ReadSources;
 use super::request::{Applied, DeltaRequest};

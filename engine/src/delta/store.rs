@@ -19,11 +19,10 @@ use composefs::repository::Repository;
 
 use super::blob::RangeReader;
 use super::budget::{Budget, OBJECT_MEMORY};
-use super::job::{Job, Seg, Sink, header_for, job_memory};
+use super::job::{ApplyTo, Job, Seg, header_for, job_memory};
 use super::read_sources::ReadSources;
 use crate::error::PullError;
 use crate::ingest::ingest_file;
-use crate::progress::Cancel;
 use crate::store::commit_stream::Entry;
 
 /// Threads that open read sources and start their reads ahead of the store workers: on
@@ -43,37 +42,24 @@ pub(crate) fn store_workers() -> usize {
         .clamp(1, 8)
 }
 
-/// What the store workers of a part store objects from and into.
-pub(crate) struct StoreFrom<'a, ObjectID: FsVerityHashValue> {
-    /// The object store.
-    pub(crate) repo: &'a Repository<ObjectID>,
-    /// The staged payload.
-    pub(crate) file: &'a File,
-    /// The payload's tables and operations.
-    pub(crate) payload: &'a PartPayloadRef<'a>,
-    /// Where read sources are loaded from.
-    pub(crate) sources: &'a ReadSources<ObjectID>,
-    /// Cancellation.
-    pub(crate) cancel: &'a Cancel,
-}
-
 /// Stores `jobs` with [`store_workers`] threads, largest first (so that the longest job
-/// does not start last and run alone), giving each object to `give` as it is stored,
+/// does not start last and run alone), giving each object to `to.sink` as it is stored,
 /// while [`PREFETCH_THREADS`] threads start reading the read sources ahead. The read
 /// sources the workers hold are bounded by [`OBJECT_MEMORY`]. Returns the first error
 /// of any worker.
 pub(crate) fn store_all<ObjectID: FsVerityHashValue>(
-    from: &StoreFrom<'_, ObjectID>,
+    to: &ApplyTo<'_, ObjectID>,
+    file: &File,
+    payload: &PartPayloadRef<'_>,
     mut jobs: Vec<Job>,
-    give: &Sink<'_, ObjectID>,
 ) -> Result<(), PullError> {
-    let StoreFrom {
+    let ApplyTo {
         repo,
-        file,
-        payload,
         sources,
+        sink: give,
         cancel,
-    } = *from;
+        ..
+    } = *to;
     jobs.sort_by_key(|j| std::cmp::Reverse(j.size));
     let mut seen = HashSet::new();
     let wanted: Vec<Checksum> = jobs
