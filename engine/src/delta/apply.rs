@@ -23,6 +23,7 @@
 //! [`super::budget::OBJECT_MEMORY`].
 
 use std::fs::File;
+use std::ops::Range;
 
 use cfsync_formats::delta::DeltaObjects;
 use cfsync_formats::delta::ops::OpContextOf;
@@ -39,20 +40,29 @@ use crate::error::PullError;
 /// payload read into memory (ostree's take a few kB per hundred objects).
 pub const MAX_TABLES_AND_OPS: u64 = 64 * 1024 * 1024;
 
-/// Runs the operations of one part — its decompressed payload, `len` bytes in the
-/// staged `file`, and the object list from its header — storing every object not already
-/// held (`to.have` says which are) into `to.repo`, each verified against its name. Only
-/// the payload's tables and ops are read into memory; object contents are read from the
-/// file as they stream into the store. Objects are stored by
-/// [`super::store::store_workers`] threads, largest first; the read sources they hold are
-/// bounded by [`super::budget::OBJECT_MEMORY`].
-pub(crate) fn apply_part<ObjectID: FsVerityHashValue>(
-    to: &ApplyTo<'_, ObjectID>,
-    file: &File,
-    len: u64,
-    objects: DeltaObjects<'_>,
-) -> Result<(), PullError> {
-    let layout = |e: &dyn std::fmt::Display| PullError::Hostile(format!("delta part payload: {e}"));
+/// The part of a payload read into memory: its mode and xattr tables and operations,
+/// and where its tables and blob lie.
+struct Loaded {
+    /// The payload from its start to the end of the xattr table.
+    tables: Vec<u8>,
+    /// The operations.
+    ops: Vec<u8>,
+    /// Where the mode table lies.
+    modes: Range<u64>,
+    /// Where the xattr table lies.
+    xattrs: Range<u64>,
+    /// Where the blob lies.
+    blob: Range<u64>,
+}
+
+/// A malformed payload layout.
+fn layout_err(e: &dyn std::fmt::Display) -> PullError {
+    PullError::Hostile(format!("delta part payload: {e}"))
+}
+
+/// Reads the payload's layout from its tail, then its tables and operations (at most
+/// [`MAX_TABLES_AND_OPS`] bytes together).
+fn load(file: &File, len: u64) -> Result<Loaded, PullError> {
     let tail_len = len.min(PAYLOAD_TAIL as u64);
     let tail = read_range(
         file,
@@ -61,12 +71,12 @@ pub(crate) fn apply_part<ObjectID: FsVerityHashValue>(
             len: tail_len,
         },
     )?;
-    let [m, x, b, o] = payload_ranges(len, &tail).map_err(|e| layout(&e))?;
+    let [m, x, b, o] = payload_ranges(len, &tail).map_err(|e| layout_err(&e))?;
     // What is read into memory: the mode and xattr tables and the operations. ostree's
     // are a few kB per hundred objects; a hostile part could declare gigabytes.
     let held = x.end.saturating_add(o.end.saturating_sub(o.start));
     if held > MAX_TABLES_AND_OPS {
-        return Err(layout(&format!(
+        return Err(layout_err(&format!(
             "its tables and operations take {held} bytes, over the {MAX_TABLES_AND_OPS}-byte limit"
         )));
     }
@@ -84,17 +94,46 @@ pub(crate) fn apply_part<ObjectID: FsVerityHashValue>(
             len: o.end - o.start,
         },
     )?;
+    Ok(Loaded {
+        tables,
+        ops,
+        modes: m,
+        xattrs: x,
+        blob: b,
+    })
+}
+
+/// Runs the operations of one part — its decompressed payload, `len` bytes in the
+/// staged `file`, and the object list from its header — storing every object not already
+/// held (`to.have` says which are) into `to.repo`, each verified against its name. Only
+/// the payload's tables and ops are read into memory; object contents are read from the
+/// file as they stream into the store. Objects are stored by
+/// [`super::store::store_workers`] threads, largest first; the read sources they hold are
+/// bounded by [`super::budget::OBJECT_MEMORY`].
+pub(crate) fn apply_part<ObjectID: FsVerityHashValue>(
+    to: &ApplyTo<'_, ObjectID>,
+    file: &File,
+    len: u64,
+    objects: DeltaObjects<'_>,
+) -> Result<(), PullError> {
+    let Loaded {
+        tables,
+        ops,
+        modes: m,
+        xattrs: x,
+        blob: b,
+    } = load(file, len)?;
     let modes = tables
         .get(m.start as usize..m.end as usize)
         .unwrap_or_default();
     let xattrs = tables
         .get(x.start as usize..x.end as usize)
         .unwrap_or_default();
-    let payload = PartPayloadRef::from_tables(modes, xattrs, &ops).map_err(|e| layout(&e))?;
+    let payload = PartPayloadRef::from_tables(modes, xattrs, &ops).map_err(|e| layout_err(&e))?;
     let blob = FileBlob {
         file,
         start: b.start,
-        len: usize::try_from(b.end - b.start).map_err(|_| layout(&"blob too large"))?,
+        len: usize::try_from(b.end - b.start).map_err(|_| layout_err(&"blob too large"))?,
     };
     let ctx = OpContextOf {
         objects,
