@@ -18,7 +18,6 @@ use cfsync_formats::delta::signed::open_superblock;
 use cfsync_formats::gvariant::OwnedValue;
 use cfsync_formats::object::{ObjectType, RepoMode, loose_path};
 
-
 /// Why a delta directory cannot be staged.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -1,0 +1,146 @@
+//! The one memory gate of static deltas: a [`Budget`] of memory that decompressing and
+//! applying parts (async, in MiB units) and storing a part's objects (blocking worker
+//! threads, in bytes) take shares of and give back, and the sizes these budgets have.
+
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::error::PullError;
+
+/// Memory, in MiB, that decompressing and applying parts may hold at once (beyond a
+/// few MiB of buffers), by default: the xz dictionary of one part of ostree's default
+/// 32 MiB chunks beside the part being applied ([`APPLY_MIB`]), or several smaller
+/// parts. A part larger than the budget runs alone. [`ENV_MEMORY_BUDGET`] changes it.
+pub const MEMORY_BUDGET_MIB: u64 = 48;
+
+/// Environment variable that sets the delta memory budget in MiB (at least 16, at most
+/// 65536). Each xz stream of an ostree delta part is a single block, decoded by one
+/// thread with a dictionary as large as the part (32 MiB for ostree's default chunks):
+/// a budget of 96 lets two parts decompress at once on two cores, for about 32 MB more
+/// peak memory.
+pub const ENV_MEMORY_BUDGET: &str = "CFSYNC_DELTA_MEMORY_MIB";
+
+/// The delta memory budget in MiB: [`ENV_MEMORY_BUDGET`] when set to a number, else
+/// [`MEMORY_BUDGET_MIB`].
+pub fn memory_budget_mib() -> u64 {
+    budget_from(std::env::var(ENV_MEMORY_BUDGET).ok().as_deref())
+}
+
+/// The budget a value of [`ENV_MEMORY_BUDGET`] asks for (the default when it is unset
+/// or not a number), within 16..=65536 MiB.
+fn budget_from(value: Option<&str>) -> u64 {
+    value
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(MEMORY_BUDGET_MIB, |m| m.clamp(16, 65536))
+}
+
+/// What applying a part holds: its tables, operations and object list (a few kB per
+/// hundred objects in ostree's deltas; at most [`super::MAX_TABLES_AND_OPS`] and
+/// [`super::MAX_SEGMENTS`] runs from a hostile one) and the read sources its
+/// workers load ([`OBJECT_MEMORY`]); the payload itself stays in its file.
+pub const APPLY_MIB: u64 = 16;
+
+/// Memory the store workers of one part may hold at once for the read sources of the
+/// objects queued and being stored. A job larger than this runs alone.
+pub const OBJECT_MEMORY: u64 = 16 * 1024 * 1024;
+
+/// One MiB, the unit of the delta memory budget.
+pub(crate) const MIB: u64 = 1024 * 1024;
+
+/// A memory budget counted in units of `unit` bytes: holders take their share (rounded
+/// up to whole units, at most the whole budget: a larger holder runs alone; nothing for
+/// zero bytes) and give it back by dropping the [`Share`]. Shares are granted in the
+/// order they are asked for.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    units: Arc<Semaphore>,
+    /// Units in the whole budget.
+    total: u64,
+    /// Bytes per unit.
+    unit: u64,
+}
+
+/// A share of a [`Budget`], given back when dropped.
+pub(crate) type Share = OwnedSemaphorePermit;
+
+impl Budget {
+    /// A budget of `total` units of `unit` bytes each.
+    pub(crate) fn new(total: u64, unit: u64) -> Self {
+        let total = total.clamp(1, u64::from(u32::MAX));
+        Self {
+            units: Arc::new(Semaphore::new(
+                usize::try_from(total).unwrap_or(Semaphore::MAX_PERMITS),
+            )),
+            total,
+            unit: unit.max(1),
+        }
+    }
+
+    /// Units (rounded up, at most the whole budget) for `bytes` of memory.
+    fn units_for(&self, bytes: u64) -> u32 {
+        let n = bytes.div_ceil(self.unit).min(self.total);
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// Waits for the share of `bytes`.
+    pub(crate) async fn take(&self, bytes: u64) -> Result<Share, PullError> {
+        Arc::clone(&self.units)
+            .acquire_many_owned(self.units_for(bytes))
+            .await
+            .map_err(|e| PullError::Internal(format!("delta memory budget: {e}")))
+    }
+
+    /// Waits for the share of `bytes`, blocking the thread (for plain worker threads).
+    pub(crate) fn take_blocking(&self, bytes: u64) -> Result<Share, PullError> {
+        futures::executor::block_on(self.take(bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_memory_budget_is_read_within_bounds() {
+        assert_eq!(budget_from(None), MEMORY_BUDGET_MIB);
+        assert_eq!(budget_from(Some("96")), 96);
+        assert_eq!(budget_from(Some(" 96\n")), 96);
+        assert_eq!(budget_from(Some("1")), 16);
+        assert_eq!(budget_from(Some("99999999")), 65536);
+        assert_eq!(budget_from(Some("lots")), MEMORY_BUDGET_MIB);
+    }
+
+    #[test]
+    fn a_share_is_whole_units_and_at_most_the_whole_budget() {
+        let mib = |total| Budget::new(total, MIB);
+        let table = [
+            (mib(48), 0, 0),
+            (mib(48), 1, 1),
+            (mib(48), 32 * MIB, 32),
+            (mib(48), 32 * MIB + 1, 33),
+            (mib(48), u64::MAX, 48),
+            (mib(96), u64::MAX, 96),
+            (Budget::new(OBJECT_MEMORY, 1), 12, 12),
+            (Budget::new(OBJECT_MEMORY, 1), u64::MAX, 16 * 1024 * 1024),
+        ];
+        for (budget, bytes, want) in table {
+            assert_eq!(budget.units_for(bytes), want, "{budget:?} {bytes}");
+        }
+    }
+
+    #[test]
+    fn shares_wait_for_each_other_and_come_back() {
+        let b = Budget::new(4, 1);
+        let a = b.take_blocking(3).unwrap();
+        assert_eq!(b.units.available_permits(), 1);
+        // Larger than the budget: takes all of it, once the rest is back.
+        drop(a);
+        let all = b.take_blocking(100).unwrap();
+        assert_eq!(b.units.available_permits(), 0);
+        // Zero bytes take nothing, even from an exhausted budget.
+        let none = b.take_blocking(0).unwrap();
+        drop((all, none));
+        assert_eq!(b.units.available_permits(), 4);
+    }
+}

@@ -1,0 +1,310 @@
+//! Running a chosen delta: plan its parts ([`super::plan`]), check the space they need,
+//! stage them up to [`parts_in_flight`] ahead ([`super::stage`]) while the ready ones are
+//! applied one at a time ([`super::apply`]) and their objects go into the commit being
+//! built (and its resume journal) as each is stored; fetch the delta's fallback objects
+//! beside the parts.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use cfsync_formats::checksum::Checksum;
+use cfsync_formats::delta::superblock::SuperblockRef;
+use cfsync_formats::delta::{DeltaName, DeltaObjects};
+use composefs::fsverity::FsVerityHashValue;
+use composefs::repository::Repository;
+use futures::StreamExt;
+
+use super::apply::apply_part;
+use super::budget::{APPLY_MIB, Budget, MIB, memory_budget_mib};
+use super::find::{display_name, open_checked, superblock_err};
+use super::job::{ApplyTo, Sink};
+use super::plan::{PartFacts, PartPlan, choose_parts, fallbacks_to_fetch, held_objects};
+use super::read_sources::ReadSources;
+use super::request::{Applied, DeltaRequest};
+use super::stage::{PartJob, StagedPart, Stager, part_err};
+use crate::error::PullError;
+use crate::progress::{Cancel, Event};
+use crate::store::commit_stream::{CommitStreamBuilder, Entry};
+
+/// Parts fetched and applied at once: one per core, at least two (so that one is being
+/// fetched while another is applied), at most four.
+pub fn parts_in_flight() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 4)
+}
+
+/// Applies delta `name`, whose superblock file is `superblock_bytes`, filling `builder`
+/// with the target commit's objects. `Ok(None)`: the delta is not worth it (a scratch
+/// delta whose objects the store mostly holds), and the object route must fetch them.
+pub(crate) async fn apply_delta<ObjectID: FsVerityHashValue>(
+    req: &DeltaRequest<'_, ObjectID>,
+    builder: &mut CommitStreamBuilder<ObjectID>,
+    name: DeltaName,
+    superblock_bytes: &[u8],
+) -> Result<Option<Applied>, PullError> {
+    let shown = display_name(&name);
+    let file = open_checked(superblock_bytes, &name, &req.target, req.trust)?;
+    let sb = &file.superblock;
+
+    // Which parts are worth fetching.
+    let have = |id: &Checksum| builder.contains(id) || req.index.find(id).is_some();
+    let facts: Vec<PartFacts> = sb
+        .parts()
+        .iter()
+        .map(|p| PartFacts {
+            index: p.index,
+            size: p.size,
+            objects: p.objects.len() as u64,
+            missing: p.objects.iter().filter(|o| !have(&o.checksum)).count() as u64,
+        })
+        .collect();
+    let Some(plan) = choose_parts(name.from.is_some(), &facts) else {
+        // Everything (or most of it) is held already: the object route is cheaper.
+        req.reporter.report(Event::Message(format!(
+            "skipping scratch delta {shown}: the store holds most of its objects"
+        )));
+        return Ok(None);
+    };
+    let mut applied = Applied {
+        name: shown.clone(),
+        parts: plan.chosen.len() as u64,
+        objects: plan.objects_needed,
+        estimated_bytes: Some(
+            plan.part_bytes
+                .saturating_add(superblock_bytes.len() as u64),
+        ),
+    };
+    if req.dry_run {
+        return Ok(Some(applied));
+    }
+    announce(req, sb, &plan, &shown)?;
+
+    // Read sources come from the from-commit.
+    let mut streams = Vec::new();
+    if let Some(from) = name.from {
+        let s = req.store.load_commit(&from)?.ok_or_else(|| {
+            PullError::Internal(format!("delta from-commit {from} vanished from the store"))
+        })?;
+        streams.push(Arc::new(s));
+    }
+    let repo = Arc::clone(req.store.repo());
+    let sources = ReadSources::new(Arc::clone(&repo), streams);
+    // What the parts need not rebuild: objects held before the delta started.
+    let held = held_objects(
+        sb.parts()
+            .iter()
+            .flat_map(|p| p.objects.iter())
+            .map(|o| o.checksum),
+        have,
+    );
+    let jobs = part_jobs(sb, &plan, &name, &shown)?;
+
+    let tmp = req.store.state_dir()?.join("tmp");
+    std::fs::create_dir_all(&tmp)
+        .map_err(|e| PullError::Internal(format!("{}: {e}", tmp.display())))?;
+    // Parts are downloaded, verified and decompressed (into anonymous files, not memory)
+    // by tasks of their own, up to `parts_in_flight` ahead; this loop applies one at a
+    // time, on every core, in the order they are ready (parts are independent of each
+    // other, so a small part is applied while a large one still decompresses).
+    // Decompressing (the xz dictionary) and applying (the payload) each hold memory
+    // about the size of the part's payload; the budget decides how many may overlap.
+    let budget = Arc::new(Budget::new(memory_budget_mib(), MIB));
+    let stager = Arc::new(Stager {
+        delta: shown.clone(),
+        source: Arc::clone(req.source),
+        tmp,
+        budget: Arc::clone(&budget),
+        cancel: req.cancel.clone(),
+    });
+    let mut staged = futures::stream::iter(jobs)
+        .map(|job| {
+            let stager = Arc::clone(&stager);
+            tokio::spawn(async move { stager.stage(job).await })
+        })
+        .buffer_unordered(parts_in_flight());
+    // Fallback objects (files the delta carries loose) are fetched beside the parts.
+    let objects = Arc::new(crate::fetch::SourceObjects {
+        source: Arc::clone(req.source),
+        repo: Arc::clone(&repo),
+    });
+    let fallbacks: Vec<_> =
+        fallbacks_to_fetch(sb.fallbacks().iter().map(|f| f.checksum), &held, have)
+            .into_iter()
+            .map(|id| {
+                let objects = Arc::clone(&objects);
+                tokio::spawn(async move {
+                    crate::walk::ObjectSource::fetch_file(objects, id)
+                        .await
+                        .map(|e| (id, e))
+                })
+            })
+            .collect();
+    let applier = Arc::new(Applier {
+        repo,
+        sources,
+        held,
+        cancel: req.cancel.clone(),
+        delta: shown,
+    });
+    let mut made = 0u64;
+    while let Some(part) = staged.next().await {
+        let part =
+            part.map_err(|e| PullError::Internal(format!("delta part task failed: {e}")))??;
+        let permit = budget.take(APPLY_MIB * MIB).await?;
+        made += Arc::clone(&applier).apply(part, builder).await?;
+        drop(permit);
+        builder.flush_journal();
+        req.tracker.parts_done.fetch_add(1, Ordering::Relaxed);
+        req.tracker.objects_done.store(made, Ordering::Relaxed);
+        req.reporter.report(Event::Counters(
+            req.tracker.snapshot(req.source.stats().bytes_received),
+        ));
+        if req.cancel.is_cancelled() {
+            return Err(PullError::Cancelled);
+        }
+    }
+    for f in fallbacks {
+        let (id, entry) = f
+            .await
+            .map_err(|e| PullError::Internal(format!("fallback task failed: {e}")))??;
+        if !builder.contains(&id) {
+            builder.insert(id, entry.data, entry.external);
+            made += 1;
+        }
+    }
+    applied.objects = made;
+    Ok(Some(applied))
+}
+
+/// Refuses before fetching anything when the chosen parts cannot fit
+/// ([`crate::space`]), then reports the delta and counts what it will do.
+fn announce<ObjectID: FsVerityHashValue>(
+    req: &DeltaRequest<'_, ObjectID>,
+    sb: &SuperblockRef<'_>,
+    plan: &PartPlan,
+    shown: &str,
+) -> Result<(), PullError> {
+    let needed = crate::space::delta_needs(
+        plan.chosen
+            .iter()
+            .filter_map(|&i| sb.parts().get(i))
+            .map(|p| (p.size, p.uncompressed_size)),
+    );
+    crate::space::ensure(req.store.path(), needed, &format!("static delta {shown}"))?;
+    req.reporter.report(Event::Phase("delta"));
+    req.reporter.report(Event::Message(format!(
+        "static delta {shown}: {} of {} parts, {} bytes",
+        plan.chosen.len(),
+        sb.parts().len(),
+        plan.part_bytes
+    )));
+    req.tracker
+        .parts_expected
+        .fetch_add(plan.chosen.len() as u64, Ordering::Relaxed);
+    req.tracker
+        .objects_expected
+        .fetch_add(plan.objects_needed, Ordering::Relaxed);
+    req.tracker
+        .bytes_expected
+        .fetch_add(plan.part_bytes, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The chosen parts, as jobs to stage.
+fn part_jobs(
+    sb: &SuperblockRef<'_>,
+    plan: &PartPlan,
+    name: &DeltaName,
+    shown: &str,
+) -> Result<Vec<PartJob>, PullError> {
+    let mut jobs = Vec::with_capacity(plan.chosen.len());
+    for &i in &plan.chosen {
+        let Some(p) = sb.parts().get(i) else { continue };
+        let inline = sb
+            .inline_part(i)
+            .map_err(|e| superblock_err(shown, &e))?
+            .map(<[u8]>::to_vec);
+        jobs.push(PartJob {
+            index: i,
+            path: name.part_path(i),
+            checksum: p.checksum,
+            size: p.size,
+            cap: p.payload_cap(),
+            objects: p.objects.data().to_vec(),
+            inline,
+            estimate: p.uncompressed_size,
+        });
+    }
+    Ok(jobs)
+}
+
+/// What applying the staged parts of one delta shares.
+struct Applier<ObjectID: FsVerityHashValue> {
+    repo: Arc<Repository<ObjectID>>,
+    sources: ReadSources<ObjectID>,
+    /// Objects held before the delta started (the parts need not rebuild them).
+    held: HashSet<Checksum>,
+    cancel: Cancel,
+    /// The delta's name, as users see it.
+    delta: String,
+}
+
+impl<ObjectID: FsVerityHashValue> Applier<ObjectID> {
+    /// Applies a staged part on a blocking thread, inserting its objects into `builder`
+    /// (and its resume journal) as each is stored, so a pull interrupted mid-part keeps
+    /// them. Returns how many objects were new to `builder`.
+    async fn apply(
+        self: Arc<Self>,
+        part: StagedPart,
+        builder: &mut CommitStreamBuilder<ObjectID>,
+    ) -> Result<u64, PullError> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut task = tokio::task::spawn_blocking(move || {
+            let sink = |id, entry| {
+                let _ = tx.send((id, entry));
+            };
+            self.apply_staged(part, &sink)
+        });
+        let mut made = 0u64;
+        let mut insert = |(id, entry): (Checksum, Entry<ObjectID>)| {
+            if !builder.contains(&id) {
+                builder.insert(id, entry.data, entry.external);
+                made += 1;
+            }
+        };
+        let done = loop {
+            tokio::select! {
+                Some(got) = rx.recv() => insert(got),
+                r = &mut task => break r,
+            }
+        };
+        while let Ok(got) = rx.try_recv() {
+            insert(got);
+        }
+        done.map_err(|e| PullError::Internal(format!("delta part task failed: {e}")))??;
+        Ok(made)
+    }
+
+    /// Applies a staged payload from its file.
+    fn apply_staged(&self, part: StagedPart, sink: &Sink<'_, ObjectID>) -> Result<(), PullError> {
+        let StagedPart { job, payload, len } = part;
+        let objects = DeltaObjects::new(&job.objects)
+            .map_err(|e| PullError::Internal(format!("part object list: {e}")))?;
+        let have = |id: &Checksum| self.held.contains(id);
+        tracing::debug!("{}: applying", job.path);
+        let to = ApplyTo {
+            repo: &self.repo,
+            sources: &self.sources,
+            have: &have,
+            sink,
+            cancel: &self.cancel,
+        };
+        apply_part(&to, &payload, len, objects).map_err(|e| match e {
+            PullError::Hostile(m) => part_err(&job, &self.delta, m),
+            other => other,
+        })
+    }
+}
