@@ -64,6 +64,7 @@ pub use crate::mode::{PERMISSION_BITS, S_IFLNK, S_IFMT, S_IFREG};
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use std::io::{self, Read};
 
     fn reg(size: u64) -> FileHeader {
         FileHeader {

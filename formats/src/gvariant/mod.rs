@@ -269,21 +269,6 @@ mod tests {
     }
 
     #[test]
-    fn deep_nesting_is_rejected() {
-        // A chain of variants each holding a variant.
-        let mut v = OwnedValue::Byte(1);
-        for _ in 0..(MAX_DEPTH + 5) {
-            v = OwnedValue::Variant(Box::new(v));
-        }
-        let mut out = Vec::new();
-        v.write(&mut out);
-        assert!(matches!(
-            Value::from_bytes(&out, "v"),
-            Err(Error::TooDeep { .. })
-        ));
-    }
-
-    #[test]
     fn writer_matches_reader() {
         let meta = OwnedValue::array(
             "{sv}",

@@ -286,3 +286,25 @@ fn write_tuple<'v>(out: &mut Vec<u8>, items: impl ExactSizeIterator<Item = &'v O
         write_offsets(out, start, &ends);
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::arithmetic_side_effects)]
+mod tests {
+    use super::*;
+    use crate::gvariant::MAX_DEPTH;
+
+    #[test]
+    fn deep_nesting_is_rejected() {
+        // A chain of variants each holding a variant.
+        let mut v = OwnedValue::Byte(1);
+        for _ in 0..(MAX_DEPTH + 5) {
+            v = OwnedValue::Variant(Box::new(v));
+        }
+        let mut out = Vec::new();
+        v.write(&mut out);
+        assert!(matches!(
+            Value::from_bytes(&out, "v"),
+            Err(Error::TooDeep { .. })
+        ));
+    }
+}

@@ -338,3 +338,43 @@ pub fn write_varint(out: &mut Vec<u8>, mut v: u64) {
         out.push(b | 0x80);
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+mod tests {
+    use super::*;
+    use crate::delta::DeltaObjects;
+
+    #[test]
+    fn varint_round_trip() {
+        for v in [
+            0u64,
+            1,
+            127,
+            128,
+            300,
+            u32::MAX as u64,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            let mut s = vec![b'r'];
+            write_varint(&mut s, v);
+            let list = [];
+            let ctx = OpContext {
+                objects: DeltaObjects::new(&list).unwrap(),
+                n_modes: 0,
+                n_xattrs: 0,
+                blob: &[],
+            };
+            let mut it = Ops::new(&s, ctx);
+            assert_eq!(it.varint_for_test(), Ok(v));
+        }
+    }
+
+    impl Ops<'_> {
+        fn varint_for_test(&mut self) -> Result<u64, OpError> {
+            self.pos = 1;
+            self.varint(0, OpCode::SetReadSource)
+        }
+    }
+}

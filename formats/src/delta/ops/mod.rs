@@ -47,6 +47,7 @@ pub use opcode::OpCode;
 #[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
+    use crate::delta::DeltaObjects;
 
     fn objects(types: &[u8]) -> Vec<u8> {
         let mut v = Vec::new();
@@ -238,38 +239,5 @@ mod tests {
         let mut it = Ops::new(&s, ctx);
         assert!(matches!(it.next(), Some(Err(_))));
         assert!(it.next().is_none());
-    }
-
-    #[test]
-    fn varint_round_trip() {
-        for v in [
-            0u64,
-            1,
-            127,
-            128,
-            300,
-            u32::MAX as u64,
-            u64::MAX - 1,
-            u64::MAX,
-        ] {
-            let mut s = vec![b'r'];
-            write_varint(&mut s, v);
-            let list = [];
-            let ctx = OpContext {
-                objects: DeltaObjects::new(&list).unwrap(),
-                n_modes: 0,
-                n_xattrs: 0,
-                blob: &[],
-            };
-            let mut it = Ops::new(&s, ctx);
-            assert_eq!(it.varint_for_test(), Ok(v));
-        }
-    }
-
-    impl Ops<'_> {
-        fn varint_for_test(&mut self) -> Result<u64, OpError> {
-            self.pos = 1;
-            self.varint(0, OpCode::SetReadSource)
-        }
     }
 }

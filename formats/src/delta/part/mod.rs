@@ -32,7 +32,7 @@ pub use payload::{
 #[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
-    use std::io::Write;
+    use std::io::{self, Read, Write};
 
     fn xz(data: &[u8]) -> Vec<u8> {
         let mut e = xz2::write::XzEncoder::new(Vec::new(), 6);
