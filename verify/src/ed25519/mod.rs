@@ -70,6 +70,7 @@ pub use verify::{Ed25519Verification, sign, verify};
 mod tests {
     use super::keys::B64;
     use super::*;
+    use base64::Engine as _;
 
     #[test]
     fn secret_key_roundtrip_and_sign() {
