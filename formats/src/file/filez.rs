@@ -34,9 +34,10 @@ impl<R: Read> FilezReader<R> {
     /// Reads and validates the header of a `.filez` stream.
     ///
     /// The header buffer grows only as header bytes actually arrive (at most the
-    /// declared header length, itself at most [`MAX_HEADER_SIZE`](super::MAX_HEADER_SIZE)); reading content
-    /// afterwards uses the caller's buffers plus a fixed-size `BufReader` and inflate
-    /// state, never the declared content size.
+    /// declared header length, itself at most
+    /// [`MAX_HEADER_SIZE`](super::MAX_HEADER_SIZE)); reading content afterwards uses the
+    /// caller's buffers plus a fixed-size `BufReader` and inflate state, never the
+    /// declared content size.
     pub fn new(mut r: R) -> Result<Self, Error> {
         let mut p = [0u8; 8];
         r.read_exact(&mut p).map_err(|e| match e.kind() {

@@ -54,8 +54,9 @@ impl<'a> Value<'a> {
     ///
     /// Allocation for hostile input: the view borrows `data`; the check builds a type
     /// tree of O(`ty.len()`) nodes and, for each variant on the current nesting path (at
-    /// most [`MAX_DEPTH`]), one for its embedded type (at most [`MAX_TYPE_LEN`] bytes) —
-    /// bounded independently of `data.len()`. Errors copy a type string.
+    /// most [`MAX_DEPTH`](super::MAX_DEPTH)), one for its embedded type (at most
+    /// [`MAX_TYPE_LEN`](super::MAX_TYPE_LEN) bytes) — bounded independently of
+    /// `data.len()`. Errors copy a type string.
     pub fn from_bytes(data: &'a [u8], ty: &'a str) -> Result<Self, Error> {
         validate(data, ty)?;
         Ok(Value {

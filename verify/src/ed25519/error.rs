@@ -74,7 +74,7 @@ pub enum KeyError {
         #[source]
         source: io::Error,
     },
-    /// A key file is larger than [`MAX_KEY_FILE_SIZE`].
+    /// A key file is larger than [`MAX_KEY_FILE_SIZE`](super::MAX_KEY_FILE_SIZE).
     #[error("ed25519 key file {} is {size} bytes, more than the {max} byte limit", path.display())]
     TooLarge {
         /// The file.
@@ -96,7 +96,7 @@ fn at_line(line: Option<usize>) -> String {
     line.map(|l| format!(" at line {l}")).unwrap_or_default()
 }
 
-/// Errors from [`verify`].
+/// Errors from [`verify`](super::verify()).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Ed25519Error {

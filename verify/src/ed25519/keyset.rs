@@ -46,10 +46,10 @@ impl Ed25519Keys {
     }
 
     /// The system-wide keys, as libostree loads them when a remote configures none: in
-    /// each base directory (normally [`SYSTEM_KEY_DIRS`]), `trusted.ed25519` and every
-    /// entry of `trusted.ed25519.d/`, and likewise `revoked.ed25519{,.d/*}` for revoked
-    /// keys. Missing files and directories are skipped; unreadable or malformed files
-    /// are errors.
+    /// each base directory (normally [`SYSTEM_KEY_DIRS`](super::SYSTEM_KEY_DIRS)),
+    /// `trusted.ed25519` and every entry of `trusted.ed25519.d/`, and likewise
+    /// `revoked.ed25519{,.d/*}` for revoked keys. Missing files and directories are
+    /// skipped; unreadable or malformed files are errors.
     pub fn from_system_dirs(base_dirs: &[&Path]) -> Result<Self, KeyError> {
         let mut keys = Self::new();
         for base in base_dirs {

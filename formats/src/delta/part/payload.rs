@@ -120,7 +120,7 @@ pub struct PartPayloadRef<'a> {
 }
 
 impl<'a> PartPayloadRef<'a> {
-    /// Parses a decompressed payload (see [`decompress`]).
+    /// Parses a decompressed payload (see [`decompress`](super::decompress)).
     ///
     /// Borrows `data`; keeps one value per xattr table entry (at most
     /// [`MAX_XATTR_TABLE`], and at most one per input byte): O(input length).
