@@ -6,8 +6,9 @@
 //! helpers; deciding *which* bytes to hash is the caller's job.
 //!
 //! - [`sha256`] / [`verify_sha256`] for data already in memory.
-//! - [`HashingReader`] / [`HashingWriter`] hash while copying, so large payloads are
-//!   checked without buffering them; call `finish()` (or `finish_verify()`) at the end.
+//! - [`Hashing`] (as [`HashingReader`] / [`HashingWriter`]) hashes while copying, so
+//!   large payloads are checked without buffering them; call `finish()` (or
+//!   `finish_verify()`) at the end.
 //!
 //! A mismatch is [`ChecksumError::Mismatch`], whose message reads
 //! `checksum mismatch for {what}: expected X, got Y`.
@@ -107,7 +108,8 @@ pub fn sha256_from_slice(bytes: &[u8], what: &str) -> Result<Sha256Digest, Check
     })
 }
 
-/// A reader adapter that hashes every byte read through it.
+/// An adapter that hashes every byte read or written through it: a reader when `T` is
+/// [`Read`], a writer when `T` is [`Write`] ([`HashingReader`], [`HashingWriter`]).
 ///
 /// ```
 /// use std::io::Read;
@@ -120,15 +122,21 @@ pub fn sha256_from_slice(bytes: &[u8], what: &str) -> Result<Sha256Digest, Check
 /// assert_eq!((digest, len), (sha256(b"hello"), 5));
 /// ```
 #[derive(Debug)]
-pub struct HashingReader<R> {
-    inner: R,
+pub struct Hashing<T> {
+    inner: T,
     hasher: Sha256,
     len: u64,
 }
 
-impl<R: Read> HashingReader<R> {
+/// A reader adapter that hashes every byte read through it.
+pub type HashingReader<R> = Hashing<R>;
+
+/// A writer adapter that hashes every byte written through it.
+pub type HashingWriter<W> = Hashing<W>;
+
+impl<T> Hashing<T> {
     /// Wraps `inner`.
-    pub fn new(inner: R) -> Self {
+    pub fn new(inner: T) -> Self {
         Self {
             inner,
             hasher: Sha256::new(),
@@ -136,27 +144,29 @@ impl<R: Read> HashingReader<R> {
         }
     }
 
-    /// Number of bytes read (and hashed) so far.
+    /// Number of bytes read or written (and hashed) so far.
     pub fn bytes_hashed(&self) -> u64 {
         self.len
     }
 
-    /// Returns the digest of everything read, the byte count and the inner reader.
-    pub fn finish(self) -> (Sha256Digest, u64, R) {
+    /// Returns the digest of everything read or written, the byte count and the inner
+    /// reader or writer. Does not flush a writer; flush before if the inner writer
+    /// buffers.
+    pub fn finish(self) -> (Sha256Digest, u64, T) {
         (self.hasher.finalize().into(), self.len, self.inner)
     }
 
-    /// Checks the digest of everything read against `expected` and returns the inner
-    /// reader. Does not read any remaining input: drain the reader first if the whole
-    /// stream must be covered.
-    pub fn finish_verify(self, expected: &Sha256Digest, what: &str) -> Result<R, ChecksumError> {
+    /// Checks the digest of everything read or written against `expected` and returns
+    /// the inner reader or writer. Does not read any remaining input: drain a reader
+    /// first if the whole stream must be covered.
+    pub fn finish_verify(self, expected: &Sha256Digest, what: &str) -> Result<T, ChecksumError> {
         let (actual, _, inner) = self.finish();
         check_digest(expected, &actual, what)?;
         Ok(inner)
     }
 }
 
-impl<R: Read> Read for HashingReader<R> {
+impl<R: Read> Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         // `n <= buf.len()` per the Read contract; `get` keeps a broken reader from panicking us.
@@ -172,45 +182,7 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
-/// A writer adapter that hashes every byte written through it.
-#[derive(Debug)]
-pub struct HashingWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    len: u64,
-}
-
-impl<W: Write> HashingWriter<W> {
-    /// Wraps `inner`.
-    pub fn new(inner: W) -> Self {
-        Self {
-            inner,
-            hasher: Sha256::new(),
-            len: 0,
-        }
-    }
-
-    /// Number of bytes written (and hashed) so far.
-    pub fn bytes_hashed(&self) -> u64 {
-        self.len
-    }
-
-    /// Returns the digest of everything written, the byte count and the inner writer.
-    /// Does not flush; flush before if the inner writer buffers.
-    pub fn finish(self) -> (Sha256Digest, u64, W) {
-        (self.hasher.finalize().into(), self.len, self.inner)
-    }
-
-    /// Checks the digest of everything written against `expected` and returns the
-    /// inner writer.
-    pub fn finish_verify(self, expected: &Sha256Digest, what: &str) -> Result<W, ChecksumError> {
-        let (actual, _, inner) = self.finish();
-        check_digest(expected, &actual, what)?;
-        Ok(inner)
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
+impl<W: Write> Write for Hashing<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         let written = buf.get(..n).ok_or_else(|| {

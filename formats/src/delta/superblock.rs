@@ -488,7 +488,7 @@ impl<'a> SuperblockRef<'a> {
 )]
 mod tests {
     use super::*;
-    use crate::gvariant::OwnedValue;
+    use crate::gvariant::{OwnedValue, RawValue};
     use crate::metadata::{Metadata, Variant};
 
     fn commit_bytes() -> Vec<u8> {
@@ -523,9 +523,7 @@ mod tests {
             OwnedValue::u64_be(1_700_000_000),
             OwnedValue::bytes(vec![]),
             OwnedValue::bytes(vec![9; 32]),
-            OwnedValue::Raw(
-                crate::gvariant::RawValue::new("(a{sv}aya(say)sstayay)", commit_bytes()).unwrap(),
-            ),
+            OwnedValue::Raw(RawValue::new("(a{sv}aya(say)sstayay)", commit_bytes()).unwrap()),
             OwnedValue::bytes(vec![]),
             OwnedValue::array(
                 "(uayttay)",

@@ -36,16 +36,17 @@
 //! The crypto backend is sequoia's pure-Rust one (`crypto-rust`, with
 //! `allow-experimental-crypto` and `allow-variable-time-crypto`): no C library.
 
+mod error;
 mod keyring;
+mod report;
 mod sign;
 mod verify;
 
+pub use error::GpgError;
 pub use keyring::{
     GLOBAL_KEYRING_DIR, Keyring, KeyringError, MAX_KEYRING_SIZE, REMOTES_D_DIR, RemoteKeyringPaths,
     global_keyring_dir_from_env,
 };
+pub use report::{GpgSignature, GpgVerification, SignatureStatus};
 pub use sign::{GpgSigner, SignError, sign_detached};
-pub use verify::{
-    CLOCK_SKEW_TOLERANCE, GpgError, GpgSignature, GpgVerification, METADATA_KEY, SignatureStatus,
-    inspect_detached, verify_detached,
-};
+pub use verify::{CLOCK_SKEW_TOLERANCE, METADATA_KEY, inspect_detached, verify_detached};
