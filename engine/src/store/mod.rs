@@ -5,11 +5,19 @@
 //! directory inside the repository for its configuration and caches. Refs are composefs
 //! stream refs `streams/refs/ostree/<escaped ref>` pointing at `ostree-commit-<hex>`
 //! streams, exactly as `cfsctl ostree` names them.
+//!
+//! Rooms: `object` (one stored object), `commit_stream` (the commit table: reader and
+//! builder), `image` (the EROFS image built from a table), `index` (which commit holds
+//! an object), `journal` (the resume journal) and `resume` (a builder seeded from it),
+//! `flush` (background writeback during a pull).
 
 pub mod commit_stream;
-pub mod flush;
+pub(crate) mod flush;
+mod image;
 pub mod index;
 pub mod journal;
+mod object;
+mod resume;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -393,7 +401,7 @@ impl<ObjectID: FsVerityHashValue> Store<ObjectID> {
         builder: &CommitStreamBuilder<ObjectID>,
     ) -> Result<ObjectID, StoreError> {
         let started = std::time::Instant::now();
-        let image = commit_stream::create_image(&self.repo, builder, builder.commit())?;
+        let image = image::create_image(&self.repo, builder, builder.commit())?;
         tracing::debug!("{:.0?}: EROFS image written", started.elapsed());
         Ok(image)
     }
