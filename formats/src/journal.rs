@@ -253,7 +253,7 @@ mod tests {
 
     #[test]
     fn an_oversized_length_is_refused() {
-        let mut out = record(&vec![0u8; 16]);
+        let mut out = record(&[0u8; 16]);
         out[..4].copy_from_slice(&((MAX_RECORD + 1) as u32).to_le_bytes());
         assert_eq!(next_record(&mut &out[..]), None);
     }
@@ -278,7 +278,10 @@ mod tests {
             boot_id: &long,
             ..h
         };
-        assert_eq!(decode_header(&encode_header(&cut)).unwrap().boot_id.len(), 255);
+        assert_eq!(
+            decode_header(&encode_header(&cut)).unwrap().boot_id.len(),
+            255
+        );
     }
 
     #[test]

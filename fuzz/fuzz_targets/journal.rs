@@ -20,7 +20,11 @@ fuzz_target!(|data: &[u8]| {
         journal::encode_record(&mut framed, payload).expect("a decoded record re-encodes");
         assert_eq!(framed.len(), journal::framed_len(payload.len()));
         let consumed = before.len() - rest.len();
-        assert_eq!(before.get(..consumed), Some(framed.as_slice()), "record round trip");
+        assert_eq!(
+            before.get(..consumed),
+            Some(framed.as_slice()),
+            "record round trip"
+        );
         if first {
             if let Some(h) = journal::decode_header(payload) {
                 assert_eq!(journal::encode_header(&h), payload, "header round trip");
@@ -30,7 +34,11 @@ fuzz_target!(|data: &[u8]| {
             let mut out = Vec::new();
             journal::encode_object(&mut out, &rec).expect("a decoded object re-encodes");
             let mut again = out.as_slice();
-            assert_eq!(journal::next_record(&mut again), Some(payload), "object round trip");
+            assert_eq!(
+                journal::next_record(&mut again),
+                Some(payload),
+                "object round trip"
+            );
             assert!(again.is_empty());
         }
     }

@@ -14,7 +14,6 @@ use super::commit_stream::{
 use super::{Store, StoreError, image};
 
 impl<ObjectID: FsVerityHashValue> Store<ObjectID> {
-
     /// Every commit stored in the repository (whether or not a ref names it).
     pub fn list_commits(&self) -> Result<Vec<Checksum>, StoreError> {
         let dir = self.path.join("streams");
@@ -27,10 +26,10 @@ impl<ObjectID: FsVerityHashValue> Store<ObjectID> {
         for ent in rd {
             let ent = ent.map_err(|e| StoreError::io(&dir, e))?;
             let name = ent.file_name();
-            if let Some(hex) = name.to_str().and_then(|n| n.strip_prefix("ostree-commit-")) {
-                if let Ok(c) = hex.parse::<Checksum>() {
-                    out.push(c);
-                }
+            if let Some(hex) = name.to_str().and_then(|n| n.strip_prefix("ostree-commit-"))
+                && let Ok(c) = hex.parse::<Checksum>()
+            {
+                out.push(c);
             }
         }
         out.sort();
@@ -115,7 +114,6 @@ impl<ObjectID: FsVerityHashValue> Store<ObjectID> {
         Ok(stream)
     }
 }
-
 
 /// Removes a symlink (1), or finds it already gone (0).
 fn remove_link(path: &Path) -> Result<u64, StoreError> {

@@ -32,12 +32,11 @@ impl ObjectIndex {
     pub fn load<ObjectID: FsVerityHashValue>(store: &Store<ObjectID>) -> Result<Self, StoreError> {
         let commits = store.list_commits()?;
         let path = Self::path(store)?;
-        if let Ok(bytes) = std::fs::read(&path) {
-            if let Some(table) = IndexTable::decode(&bytes) {
-                if table.commits == commits {
-                    return Ok(Self { table });
-                }
-            }
+        if let Ok(bytes) = std::fs::read(&path)
+            && let Some(table) = IndexTable::decode(&bytes)
+            && table.commits == commits
+        {
+            return Ok(Self { table });
         }
         let idx = Self::rebuild(store, &commits)?;
         idx.save(store)?;
@@ -113,5 +112,4 @@ impl ObjectIndex {
         let path = Self::path(store)?;
         crate::atomic::write(&path, &self.table.encode()).map_err(|e| StoreError::io(&path, e))
     }
-
 }

@@ -10,7 +10,6 @@ use super::commit_stream::{commit_stream_name, ostree_ref_name, unescape_ref_nam
 use super::{Store, StoreError};
 
 impl<ObjectID: FsVerityHashValue> Store<ObjectID> {
-
     /// The commit an OSTree ref points at, if the ref exists.
     pub fn resolve_ref(&self, name: &str) -> Result<Option<Checksum>, StoreError> {
         let link = self.path.join("streams/refs").join(ostree_ref_name(name));
@@ -61,17 +60,16 @@ impl<ObjectID: FsVerityHashValue> Store<ObjectID> {
         for ent in rd {
             let ent = ent.map_err(|e| StoreError::io(&dir, e))?;
             let name = ent.file_name().to_string_lossy().into_owned();
-            if let Ok(target) = std::fs::read_link(ent.path()) {
-                if let Some(c) = parse_commit_link(&target) {
-                    out.push((unescape_ref_name(&name), c));
-                }
+            if let Ok(target) = std::fs::read_link(ent.path())
+                && let Some(c) = parse_commit_link(&target)
+            {
+                out.push((unescape_ref_name(&name), c));
             }
         }
         out.sort();
         Ok(out)
     }
 }
-
 
 fn parse_commit_link(target: &Path) -> Option<Checksum> {
     target

@@ -8,13 +8,13 @@ use cfsync_formats::checksum::Checksum;
 use composefs::fsverity::FsVerityHashValue;
 use composefs::repository::Repository;
 
-use crate::store::StoreError;
-use crate::store::journal::writer::JournalWriter;
-use crate::store::object::{Entry, ObjectLookup};
 use super::{
     HEADER_LEN, IMAGE_REF_KEY, INFO_LEN, MAX_OBJECTS, NO_EXTERNAL, OSTREE_COMMIT_CONTENT_TYPE,
     commit_stream_name,
 };
+use crate::store::StoreError;
+use crate::store::journal::writer::JournalWriter;
+use crate::store::object::{Entry, ObjectLookup};
 
 /// Collects a commit's objects in memory and writes them as a commit splitstream.
 ///

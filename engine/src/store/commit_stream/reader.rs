@@ -5,12 +5,12 @@ use cfsync_formats::checksum::Checksum;
 use composefs::fsverity::FsVerityHashValue;
 use composefs::repository::Repository;
 
-use crate::store::StoreError;
-use crate::store::object::ObjectLookup;
 use super::{
     HEADER_LEN, IMAGE_REF_KEY, INFO_LEN, MAX_OBJECTS, NO_EXTERNAL, OSTREE_COMMIT_CONTENT_TYPE,
     commit_stream_name,
 };
+use crate::store::StoreError;
+use crate::store::object::ObjectLookup;
 
 #[derive(Debug, Clone)]
 struct Info {
@@ -127,15 +127,13 @@ impl<ObjectID: FsVerityHashValue> CommitStream<ObjectID> {
         let mut externals = Vec::new();
         for info in &infos {
             if let Some(idx) = info.external {
-                if externals.len() <= idx {
-                    // Collect refs lazily: the table is dense from 0.
-                    while externals.len() <= idx {
-                        let obj = reader
-                            .lookup_external_ref(externals.len())
-                            .ok_or_else(|| corrupt("object-ref index out of range"))?
-                            .clone();
-                        externals.push(obj);
-                    }
+                // Collect refs lazily: the table is dense from 0.
+                while externals.len() <= idx {
+                    let obj = reader
+                        .lookup_external_ref(externals.len())
+                        .ok_or_else(|| corrupt("object-ref index out of range"))?
+                        .clone();
+                    externals.push(obj);
                 }
             }
         }

@@ -106,7 +106,6 @@ pub(crate) fn journal_path<ObjectID: FsVerityHashValue>(
         .join(format!("{commit}.journal")))
 }
 
-
 fn remove_file_if_exists(path: &Path) -> Result<(), StoreError> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
