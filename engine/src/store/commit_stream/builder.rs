@@ -18,7 +18,7 @@ use crate::store::object::{Entry, ObjectLookup};
 
 /// Collects a commit's objects in memory and writes them as a commit splitstream.
 ///
-/// A builder made by [`crate::store::resume::open_builder`] (what a pull uses) also appends
+/// A builder made by `store::resume::open_builder` (what a pull uses) also appends
 /// every newly inserted object to the commit's resume journal, so that whatever route
 /// fills it (object walker, reuse, static deltas) is resumable after an interruption.
 #[derive(Debug)]

@@ -10,19 +10,19 @@
 //! loads the journal, checks every record again, seeds the builder with what passes and
 //! fetches only the rest. The journal is deleted once the commit stream and the ref are
 //! written. A pull of another commit (the remote moved on before the interrupted pull
-//! was resumed) reuses the objects of such journals too ([`load_others`]); `gc` deletes
+//! was resumed) reuses the objects of such journals too (`load_others`); `gc` deletes
 //! the journals nobody resumes ([`prune`]).
 //!
 //! # Rooms
 //! `load.rs` opens a journal and recovers its objects (checked by `check.rs`), returning
-//! them with a `writer.rs` [`JournalWriter`] for what comes next; the journal knows
-//! nothing of the commit table, which [`crate::store::resume`] seeds from them.
+//! them with a `writer.rs` `JournalWriter` for what comes next; the journal knows
+//! nothing of the commit table, which `store::resume` seeds from them.
 //!
 //! # For the routes that fill a builder
 //! Nothing to do: [`CommitStreamBuilder::insert`] journals. Insert only verified objects,
 //! skip what [`CommitStreamBuilder::contains`] already holds (resumed from the journal),
 //! and call [`CommitStreamBuilder::flush_journal`] after a batch (a delta part) to put
-//! it on disk at once rather than within [`FLUSH_INTERVAL`].
+//! it on disk at once rather than within `FLUSH_INTERVAL`.
 //!
 //! # On disk
 //! `"CFSJRNL1"`, a header record (commit, fs-verity algorithm, boot id), then one record
@@ -44,11 +44,11 @@
 //!
 //! # Durability
 //! Records are buffered in memory and written to the file (without fsync) by a flusher
-//! thread every [`FLUSH_INTERVAL`], when the buffer exceeds [`FLUSH_BYTES`], when the
+//! thread every `FLUSH_INTERVAL`, when the buffer exceeds `FLUSH_BYTES`, when the
 //! caller calls [`CommitStreamBuilder::flush_journal`] (the walker does before it waits
 //! for the network), and when the builder is dropped. Written records are in the page
 //! cache, so they survive the death of the process (`kill -9`, a panic, an abort): at
-//! most the last [`FLUSH_INTERVAL`] of records is lost, and those objects are fetched
+//! most the last `FLUSH_INTERVAL` of records is lost, and those objects are fetched
 //! again.
 //!
 //! Nothing is fsynced, neither the journal nor the composefs objects it names (the
@@ -64,15 +64,11 @@
 //! An exclusive `flock` on `<C>.lock` is held while the journal is open. A second
 //! process pulling the same commit into the same repository finds it taken and pulls
 //! without a journal (it neither reads nor writes the other's records).
-
 //!
 //! [`CommitStreamBuilder`]: crate::store::CommitStreamBuilder
 //! [`CommitStreamBuilder::insert`]: crate::store::CommitStreamBuilder::insert
 //! [`CommitStreamBuilder::contains`]: crate::store::CommitStreamBuilder::contains
 //! [`CommitStreamBuilder::flush_journal`]: crate::store::CommitStreamBuilder::flush_journal
-//! [`FLUSH_INTERVAL`]: writer::FLUSH_INTERVAL
-//! [`FLUSH_BYTES`]: writer::FLUSH_BYTES
-//! [`JournalWriter`]: writer::JournalWriter
 
 mod check;
 pub(crate) mod load;
