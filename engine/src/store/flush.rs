@@ -22,7 +22,7 @@ use std::time::Duration;
 use rustix::fs::{Mode, OFlags};
 
 /// Time between two background flushes.
-pub const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
+pub(crate) const FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Default)]
 struct State {
@@ -32,7 +32,7 @@ struct State {
 
 /// A thread that flushes the repository's file system until finished or dropped.
 #[derive(Debug)]
-pub struct BackgroundFlush {
+pub(crate) struct BackgroundFlush {
     state: Arc<(Mutex<State>, Condvar)>,
     thread: Option<JoinHandle<()>>,
 }
@@ -41,7 +41,7 @@ impl BackgroundFlush {
     /// Starts flushing the file system of the repository at `path` every
     /// [`FLUSH_INTERVAL`]. When the directory cannot be opened or the thread cannot be
     /// started, nothing is flushed early (the final barrier still is).
-    pub fn start(path: &Path) -> Self {
+    pub(crate) fn start(path: &Path) -> Self {
         let state = Arc::new((Mutex::new(State::default()), Condvar::new()));
         let fd = match rustix::fs::open(
             path,
@@ -92,7 +92,7 @@ impl BackgroundFlush {
 
     /// Stops the thread (waiting for a flush under way) and returns the error of a
     /// failed flush, if any: the data it was writing may not be on disk.
-    pub fn finish(mut self) -> Result<(), std::io::Error> {
+    pub(crate) fn finish(mut self) -> Result<(), std::io::Error> {
         self.stop();
         let (lock, _) = &*self.state;
         match lock.lock() {

@@ -4,33 +4,27 @@
 //! reused without fetching it again: the index says which commit stream holds it, and
 //! that stream holds its bytes and, for large files, the composefs object of its content.
 //!
-//! On disk (`<repo>/cfsync/object-index`), little-endian:
-//! ```text
-//! "CFSYNCX1"  u32 commit count c  u32 0  c x [u8; 32] commit ids (sorted)
-//! u64 record count n   n x { [u8; 32] object id, u32 commit ordinal }  (sorted by id)
-//! ```
+//! On disk (`<repo>/cfsync/object-index`) in the format of
+//! [`cfsync_formats::object_index`].
+//!
 //! The index is a cache: it is rebuilt from the commit streams whenever it is missing,
 //! unreadable, or lists a different set of commits than the repository holds (after a
 //! gc, or a pull by another tool). It is replaced atomically (write + rename).
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use cfsync_formats::checksum::Checksum;
+use cfsync_formats::object_index::IndexTable;
 use composefs::fsverity::FsVerityHashValue;
 
 use super::{Store, StoreError};
 
-const MAGIC: &[u8; 8] = b"CFSYNCX1";
 const FILE_NAME: &str = "object-index";
-/// Refuse index files claiming more records than this (a cache, not trusted input).
-const MAX_RECORDS: u64 = 64 * 1024 * 1024;
 
 /// Maps OSTree object ids to a stored commit containing them.
 #[derive(Debug, Default, Clone)]
 pub struct ObjectIndex {
-    commits: Vec<Checksum>,
-    records: BTreeMap<Checksum, u32>,
+    table: IndexTable,
 }
 
 impl ObjectIndex {
@@ -38,12 +32,11 @@ impl ObjectIndex {
     pub fn load<ObjectID: FsVerityHashValue>(store: &Store<ObjectID>) -> Result<Self, StoreError> {
         let commits = store.list_commits()?;
         let path = Self::path(store)?;
-        if let Ok(bytes) = std::fs::read(&path) {
-            if let Some(idx) = Self::decode(&bytes) {
-                if idx.commits == commits {
-                    return Ok(idx);
-                }
-            }
+        if let Ok(bytes) = std::fs::read(&path)
+            && let Some(table) = IndexTable::decode(&bytes)
+            && table.commits == commits
+        {
+            return Ok(Self { table });
         }
         let idx = Self::rebuild(store, &commits)?;
         idx.save(store)?;
@@ -72,33 +65,33 @@ impl ObjectIndex {
 
     /// The commits the index covers.
     pub fn commits(&self) -> &[Checksum] {
-        &self.commits
+        &self.table.commits
     }
 
     /// Number of objects indexed.
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.table.records.len()
     }
 
     /// Whether nothing is indexed.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.table.records.is_empty()
     }
 
     /// A stored commit holding object `id`.
     pub fn find(&self, id: &Checksum) -> Option<Checksum> {
-        let ord = *self.records.get(id)?;
-        self.commits.get(ord as usize).copied()
+        let ord = *self.table.records.get(id)?;
+        self.table.commits.get(ord as usize).copied()
     }
 
     /// Records that `commit` holds `ids`.
     pub fn add_commit(&mut self, commit: Checksum, ids: impl Iterator<Item = Checksum>) {
-        let ord = match self.commits.binary_search(&commit) {
+        let ord = match self.table.commits.binary_search(&commit) {
             Ok(i) => i,
             Err(i) => {
                 // Keep commit ordinals stable for existing records by renumbering.
-                self.commits.insert(i, commit);
-                for v in self.records.values_mut() {
+                self.table.commits.insert(i, commit);
+                for v in self.table.records.values_mut() {
                     if *v as usize >= i {
                         *v += 1;
                     }
@@ -107,7 +100,7 @@ impl ObjectIndex {
             }
         } as u32;
         for id in ids {
-            self.records.entry(id).or_insert(ord);
+            self.table.records.entry(id).or_insert(ord);
         }
     }
 
@@ -117,43 +110,6 @@ impl ObjectIndex {
         store: &Store<ObjectID>,
     ) -> Result<(), StoreError> {
         let path = Self::path(store)?;
-        let mut out = Vec::with_capacity(24 + self.commits.len() * 32 + self.records.len() * 36);
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&(self.commits.len() as u32).to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-        for c in &self.commits {
-            out.extend_from_slice(&c.0);
-        }
-        out.extend_from_slice(&(self.records.len() as u64).to_le_bytes());
-        for (id, ord) in &self.records {
-            out.extend_from_slice(&id.0);
-            out.extend_from_slice(&ord.to_le_bytes());
-        }
-        crate::atomic::write(&path, &out).map_err(|e| StoreError::io(&path, e))
-    }
-
-    fn decode(b: &[u8]) -> Option<Self> {
-        let rest = b.strip_prefix(MAGIC.as_slice())?;
-        let c = u32::from_le_bytes(rest.get(0..4)?.try_into().ok()?) as usize;
-        let mut rest = rest.get(8..)?;
-        let mut commits = Vec::with_capacity(c.min(1 << 20));
-        for _ in 0..c {
-            commits.push(Checksum::from_slice(rest.get(..32)?).ok()?);
-            rest = rest.get(32..)?;
-        }
-        let n = u64::from_le_bytes(rest.get(0..8)?.try_into().ok()?);
-        if n > MAX_RECORDS || rest.len() as u64 != 8 + n * 36 {
-            return None;
-        }
-        let mut records = BTreeMap::new();
-        for rec in rest.get(8..)?.chunks_exact(36) {
-            let id = Checksum::from_slice(rec.get(..32)?).ok()?;
-            let ord = u32::from_le_bytes(rec.get(32..36)?.try_into().ok()?);
-            if ord as usize >= commits.len() {
-                return None;
-            }
-            records.insert(id, ord);
-        }
-        Some(Self { commits, records })
+        crate::atomic::write(&path, &self.table.encode()).map_err(|e| StoreError::io(&path, e))
     }
 }

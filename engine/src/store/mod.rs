@@ -5,11 +5,22 @@
 //! directory inside the repository for its configuration and caches. Refs are composefs
 //! stream refs `streams/refs/ostree/<escaped ref>` pointing at `ostree-commit-<hex>`
 //! streams, exactly as `cfsctl ostree` names them.
+//!
+//! Rooms: this file (the store, opening and creating it), `refs`, `commits` (listing,
+//! loading and storing commits), `object` (one stored object), `commit_stream` (the commit table: reader and
+//! builder), `image` (the EROFS image built from a table), `index` (which commit holds
+//! an object), `journal` (the resume journal) and `resume` (a builder seeded from it),
+//! `flush` (background writeback during a pull).
 
 pub mod commit_stream;
-pub mod flush;
+mod commits;
+pub(crate) mod flush;
+mod image;
 pub mod index;
 pub mod journal;
+mod object;
+mod refs;
+mod resume;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -250,183 +261,5 @@ impl<ObjectID: FsVerityHashValue> Store<ObjectID> {
         let d = self.path.join("cfsync");
         std::fs::create_dir_all(&d).map_err(|e| StoreError::io(&d, e))?;
         Ok(d)
-    }
-
-    /// The commit an OSTree ref points at, if the ref exists.
-    pub fn resolve_ref(&self, name: &str) -> Result<Option<Checksum>, StoreError> {
-        let link = self.path.join("streams/refs").join(ostree_ref_name(name));
-        match std::fs::read_link(&link) {
-            Ok(target) => {
-                parse_commit_link(&target)
-                    .map(Some)
-                    .ok_or_else(|| StoreError::Repository {
-                        path: link.clone(),
-                        what: format!(
-                            "ref does not point at a commit stream: {}",
-                            target.display()
-                        ),
-                    })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StoreError::io(link, e)),
-        }
-    }
-
-    /// Points OSTree ref `name` at `commit` (atomically replacing it). The commit stream
-    /// must already be stored with its image.
-    pub fn set_ref(&self, name: &str, commit: &Checksum) -> Result<(), StoreError> {
-        self.repo
-            .name_stream(&commit_stream_name(commit), &ostree_ref_name(name))
-            .map_err(|e| StoreError::composefs("setting ref", e))
-    }
-
-    /// Removes OSTree ref `name`; returns whether it existed.
-    pub fn delete_ref(&self, name: &str) -> Result<bool, StoreError> {
-        let link = self.path.join("streams/refs").join(ostree_ref_name(name));
-        match std::fs::remove_file(&link) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(StoreError::io(link, e)),
-        }
-    }
-
-    /// All OSTree refs in the repository, sorted by name.
-    pub fn list_refs(&self) -> Result<Vec<(String, Checksum)>, StoreError> {
-        let dir = self.path.join("streams/refs/ostree");
-        let mut out = Vec::new();
-        let rd = match std::fs::read_dir(&dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(StoreError::io(dir, e)),
-        };
-        for ent in rd {
-            let ent = ent.map_err(|e| StoreError::io(&dir, e))?;
-            let name = ent.file_name().to_string_lossy().into_owned();
-            if let Ok(target) = std::fs::read_link(ent.path()) {
-                if let Some(c) = parse_commit_link(&target) {
-                    out.push((commit_stream::unescape_ref_name(&name), c));
-                }
-            }
-        }
-        out.sort();
-        Ok(out)
-    }
-
-    /// Every commit stored in the repository (whether or not a ref names it).
-    pub fn list_commits(&self) -> Result<Vec<Checksum>, StoreError> {
-        let dir = self.path.join("streams");
-        let mut out = Vec::new();
-        let rd = match std::fs::read_dir(&dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(StoreError::io(dir, e)),
-        };
-        for ent in rd {
-            let ent = ent.map_err(|e| StoreError::io(&dir, e))?;
-            let name = ent.file_name();
-            if let Some(hex) = name.to_str().and_then(|n| n.strip_prefix("ostree-commit-")) {
-                if let Ok(c) = hex.parse::<Checksum>() {
-                    out.push(c);
-                }
-            }
-        }
-        out.sort();
-        Ok(out)
-    }
-
-    /// Unlinks the commit streams no ref names, each after the `images/` entry of its
-    /// image, and returns how many commits went. Run before the composefs garbage
-    /// collection (which deletes objects first and dangling links last): with the roots
-    /// gone first, a collection killed half-way leaves only unreferenced objects, which
-    /// the next one removes, never a stream or image whose objects are partly deleted.
-    /// Returns the number of (stream, image) links removed.
-    pub fn unlink_unreferenced_commits(&self) -> Result<(u64, u64), StoreError> {
-        let live: std::collections::HashSet<Checksum> =
-            self.list_refs()?.into_iter().map(|(_, c)| c).collect();
-        let (mut streams, mut images) = (0, 0);
-        for commit in self.list_commits()? {
-            if live.contains(&commit) {
-                continue;
-            }
-            // An unreadable stream has no image to find; its link goes all the same.
-            if let Ok(Some(image)) = self.commit_image(&commit) {
-                images += remove_link(&self.path.join("images").join(image.to_hex()))?;
-            }
-            streams += remove_link(&self.path.join("streams").join(commit_stream_name(&commit)))?;
-        }
-        Ok((streams, images))
-    }
-
-    /// Loads a stored commit's object table.
-    pub fn load_commit(
-        &self,
-        commit: &Checksum,
-    ) -> Result<Option<CommitStream<ObjectID>>, StoreError> {
-        CommitStream::load(&self.repo, commit)
-    }
-
-    /// The image of a stored commit, when the commit and its image are complete.
-    pub fn commit_image(&self, commit: &Checksum) -> Result<Option<ObjectID>, StoreError> {
-        if self
-            .repo
-            .has_stream(&commit_stream_name(commit))
-            .map_err(|e| StoreError::composefs("looking up commit stream", e))?
-            .is_none()
-        {
-            return Ok(None);
-        }
-        let reader = self
-            .repo
-            .open_stream(
-                &commit_stream_name(commit),
-                None,
-                Some(OSTREE_COMMIT_CONTENT_TYPE),
-            )
-            .map_err(|e| StoreError::composefs("opening commit stream", e))?;
-        Ok(reader.lookup_named_ref(IMAGE_REF_KEY).cloned())
-    }
-
-    /// Stores a complete commit, first half: builds and stores its EROFS image (an
-    /// object like any other: nothing names it yet). The ref is not touched.
-    pub fn store_image(
-        &self,
-        builder: &CommitStreamBuilder<ObjectID>,
-    ) -> Result<ObjectID, StoreError> {
-        let started = std::time::Instant::now();
-        let image = commit_stream::create_image(&self.repo, builder, builder.commit())?;
-        tracing::debug!("{:.0?}: EROFS image written", started.elapsed());
-        Ok(image)
-    }
-
-    /// Stores a complete commit, second half: writes the commit stream naming `image`
-    /// (from [`Self::store_image`]), after composefs's barrier (everything written so far
-    /// reaches the disk first).
-    pub fn store_commit_stream(
-        &self,
-        builder: &CommitStreamBuilder<ObjectID>,
-        image: &ObjectID,
-    ) -> Result<ObjectID, StoreError> {
-        let started = std::time::Instant::now();
-        let stream = builder.write(&self.repo, Some(image))?;
-        tracing::debug!("{:.0?}: commit stream written", started.elapsed());
-        Ok(stream)
-    }
-}
-
-fn parse_commit_link(target: &Path) -> Option<Checksum> {
-    target
-        .file_name()?
-        .to_str()?
-        .strip_prefix("ostree-commit-")?
-        .parse()
-        .ok()
-}
-
-/// Removes a symlink (1), or finds it already gone (0).
-fn remove_link(path: &Path) -> Result<u64, StoreError> {
-    match std::fs::remove_file(path) {
-        Ok(()) => Ok(1),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-        Err(e) => Err(StoreError::io(path, e)),
     }
 }
