@@ -12,6 +12,7 @@ pub mod dirmeta;
 pub mod dirtree;
 pub mod file;
 pub mod gvariant;
+pub mod keyfile;
 pub mod metadata;
 pub mod mode;
 pub mod names;
