@@ -59,7 +59,7 @@ fn read_capped(path: &Path) -> Result<Option<Vec<u8>>, RemoteError> {
     Ok(Some(data))
 }
 
-fn load_keyfile(path: &Path) -> Result<Option<KeyFile>, RemoteError> {
+pub(super) fn load_keyfile(path: &Path) -> Result<Option<KeyFile>, RemoteError> {
     match read_capped(path)? {
         None => Ok(None),
         Some(data) => KeyFile::parse_bytes(&data)
@@ -71,7 +71,7 @@ fn load_keyfile(path: &Path) -> Result<Option<KeyFile>, RemoteError> {
     }
 }
 
-fn remotes_in(kf: &KeyFile, path: &Path) -> Result<Vec<Remote>, RemoteError> {
+pub(super) fn remotes_in(kf: &KeyFile, path: &Path) -> Result<Vec<Remote>, RemoteError> {
     Remote::all_from_keyfile(kf).map_err(|e| RemoteError::InvalidConfig {
         path: path.to_owned(),
         source: Box::new(e),
@@ -79,7 +79,7 @@ fn remotes_in(kf: &KeyFile, path: &Path) -> Result<Vec<Remote>, RemoteError> {
 }
 
 /// The `*.conf` regular files of `dir`, sorted; none if `dir` does not exist.
-fn conf_files(dir: &Path) -> Result<Vec<PathBuf>, RemoteError> {
+pub(super) fn conf_files(dir: &Path) -> Result<Vec<PathBuf>, RemoteError> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -105,7 +105,7 @@ fn conf_files(dir: &Path) -> Result<Vec<PathBuf>, RemoteError> {
 }
 
 /// Remotes of one source, with the file each comes from; a name twice is an error.
-fn collect_source(
+pub(super) fn collect_source(
     files: &[PathBuf],
     origin: fn(PathBuf) -> RemoteOrigin,
 ) -> Result<Vec<(Remote, RemoteOrigin)>, RemoteError> {
@@ -128,13 +128,13 @@ fn collect_source(
     Ok(out)
 }
 
-fn sync_dir(dir: &Path) -> Result<(), RemoteError> {
+pub(super) fn sync_dir(dir: &Path) -> Result<(), RemoteError> {
     crate::atomic::sync_dir(dir).map_err(io_err("sync directory", dir))
 }
 
 /// Writes `data` to `path` atomically and durably ([`crate::atomic`]); `clobber` false
 /// fails with `AlreadyExists` (as an `io::Error`) if `path` exists.
-fn write_atomic(path: &Path, data: &[u8], clobber: bool) -> Result<(), RemoteError> {
+pub(super) fn write_atomic(path: &Path, data: &[u8], clobber: bool) -> Result<(), RemoteError> {
     if clobber {
         crate::atomic::write(path, data).map_err(io_err("write", path))
     } else {
@@ -142,7 +142,7 @@ fn write_atomic(path: &Path, data: &[u8], clobber: bool) -> Result<(), RemoteErr
     }
 }
 
-fn remove_if_exists(path: &Path) -> Result<bool, RemoteError> {
+pub(super) fn remove_if_exists(path: &Path) -> Result<bool, RemoteError> {
     match fs::remove_file(path) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
