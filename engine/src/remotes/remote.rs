@@ -27,8 +27,6 @@ pub(crate) const KNOWN_KEYS: &[&str] = &[
     "gpgkeypath",
 ];
 
-/// Keys kept in [`Remote::extra`] that [`Remote::apply_set`] still checks as booleans.
-
 /// Default of `gpg-verify`: true. libostree `ostree_repo_remote_get_gpg_verify`
 /// (`ostree-repo.c`) calls `ostree_repo_get_remote_boolean_option (…, "gpg-verify", TRUE,
 /// …)`; only a remote *named* by a `file://` URL (pull-local compatibility) gets false,

@@ -20,9 +20,11 @@ pub fn parse_set_argument(arg: &str) -> Result<(&str, &str), RemoteError> {
     }
 }
 
+/// Keys kept in [`Remote::extra`] that [`Remote::apply_set`] still checks as booleans.
 const EXTRA_BOOL_KEYS: &[&str] = &["tls-permissive", "http2"];
 
 impl Remote {
+    /// Applies `--set KEY=VALUE` (VALUE is plain text, not escaped), checking known keys:
     ///
     /// - `url` must pass [`parse_url_spec`]; `contenturl` too, or be empty to unset it.
     /// - `gpg-verify`, `gpg-verify-summary`, `tls-permissive`, `http2`: `true`, `false`,

@@ -14,7 +14,8 @@ use super::remote::{
 use super::validate::{parse_url_spec, validate_collection_id, validate_remote_name};
 
 impl Remote {
-    /// A key file holding only this remote (what [`RemoteStore`](super::RemoteStore) writes to `<name>.conf`).
+    /// A key file holding only this remote (what [`RemoteStore`](super::RemoteStore) writes
+    /// to `<name>.conf`).
     pub fn to_keyfile(&self) -> Result<KeyFile, RemoteError> {
         let mut kf = KeyFile::new();
         self.write_to_keyfile(&mut kf)?;
@@ -165,11 +166,9 @@ impl Remote {
         Ok(())
     }
 
-    /// Applies `--set KEY=VALUE` (VALUE is plain text, not escaped), checking known keys:
-
-    /// Checks what [`RemoteStore::add`](super::RemoteStore::add) requires: a valid name and a valid `url` (and
-    /// `contenturl` if set), a valid collection ID, and extra keys that are valid key names
-    /// with single-line raw values.
+    /// Checks what [`RemoteStore::add`](super::RemoteStore::add) requires: a valid name and
+    /// a valid `url` (and `contenturl` if set), a valid collection ID, and extra keys that
+    /// are valid key names with single-line raw values.
     pub fn validate(&self) -> Result<(), RemoteError> {
         validate_remote_name(&self.name)?;
         self.url_spec()?;
