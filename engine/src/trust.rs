@@ -395,9 +395,10 @@ pub fn for_remote(
     remotes: &crate::remotes::RemoteStore,
     _repo: &std::path::Path,
 ) -> Result<Trust, SetupError> {
+    // The remote's options, raw as in its file, read by the one option reader
+    // (`cfsync_verify::policy::options`) that also parsed `remote` itself.
     let kf = remote.to_keyfile()?;
-    let group = remote.group_name();
-    let policy = RemotePolicy::from_options(kf.entries(&group))?;
+    let policy = RemotePolicy::from_options(kf.entries(&remote.group_name()))?;
     let keyring_file = remotes.keyring_path(&remote.name)?;
     let paths = cfsync_verify::gpg::RemoteKeyringPaths {
         repo: keyring_file

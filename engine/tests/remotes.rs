@@ -10,9 +10,9 @@ use std::process::{Command, Output};
 
 use cfsync_engine::remotes::{
     KeyFile, KeyFileError, Remote, RemoteError, RemoteOrigin, RemoteStore, SignVerify, UrlSpec,
-    escape_list, escape_value, parse_set_argument, parse_url_spec, unescape_list, unescape_value,
-    validate_collection_id, validate_remote_name,
+    parse_set_argument, parse_url_spec, validate_collection_id, validate_remote_name,
 };
+use cfsync_formats::keyfile::{escape_list, escape_value, unescape_list, unescape_value};
 use tempfile::TempDir;
 
 /// One inline ed25519 public key in the format libostree expects (32 bytes, base64).

@@ -13,6 +13,7 @@ pub mod dirtree;
 pub mod file;
 pub mod gvariant;
 pub mod journal;
+pub mod keyfile;
 pub mod metadata;
 pub mod mirrorlist;
 pub mod mode;

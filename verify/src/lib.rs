@@ -12,7 +12,8 @@
 //! - [`ed25519`]: ostree's sign API for ed25519 (`ostree-sign-ed25519.c`): base64 keys,
 //!   key files, revoked keys, 64-byte signatures; key generation and signing.
 //! - [`checksum`]: SHA-256 checks and hashing readers/writers.
-//! - [`policy`]: remote configuration (`gpg-verify`, `sign-verify`, ...) and the pure
+//! - [`policy`]: remote options (`gpg-verify`, `sign-verify`, ...: the one reader of their
+//!   values, shared with the engine), the remote policy and the pure
 //!   ref-binding, collection-binding and downgrade checks of a pull.
 //!
 //! Nothing here performs network I/O. The only file reads are the keyring and key-file

@@ -238,3 +238,38 @@ fn downgrade_rules_follow_ostree_compare_timestamps() {
          with timestamp 2023-11-14T23:13:20Z; allow downgrades to accept it"
     );
 }
+
+/// Options are read raw, as in the key file, with libostree's rules (the one reader in
+/// `policy::options`, also used by the engine's remotes).
+#[test]
+fn raw_option_values_follow_libostree() {
+    // GLib ignores trailing white space after a boolean.
+    let p = RemotePolicy::from_options([("gpg-verify", "false \t"), ("gpg-verify-summary", "1")])
+        .unwrap();
+    assert!(!p.gpg_verify && p.gpg_verify_summary);
+    // Escapes are undone; an empty string counts as unset.
+    let p = RemotePolicy::from_options([
+        ("verification-ed25519-file", "/keys/a\\sb"),
+        ("collection-id", ""),
+        ("gpgkeypath", "/a\\\\b"),
+    ])
+    .unwrap();
+    assert_eq!(p.verification_ed25519_file.as_deref(), Some("/keys/a b"));
+    assert_eq!(p.collection_id, None);
+    assert_eq!(p.gpgkeypath, vec!["/a\\b"]);
+    // `ostree_sign_get_by_name("")` fails, and so does an empty type name here.
+    assert!(matches!(
+        RemotePolicy::from_options([("sign-verify", "ed25519;;spki")]),
+        Err(ConfigError::InvalidValue { .. })
+    ));
+    // A type named twice counts once.
+    let p = RemotePolicy::from_options([
+        ("sign-verify", "ed25519;ed25519"),
+        ("verification-ed25519-key", "k"),
+    ])
+    .unwrap();
+    assert_eq!(
+        p.sign_verify,
+        SignVerify::Engines(vec![SignEngine::Ed25519])
+    );
+}
