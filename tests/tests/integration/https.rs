@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use cfsync_engine::source::{FetchError, HttpSource, PathKind, SourceOptions};
 use cfsync_tests::{
-    NO_ARGS, Ostree, TreeBuilder, free_port, require, run_checked, spawn_nginx, stop_nginx, tempdir,
+    NO_ARGS, Ostree, TreeBuilder, describe, free_port, require, run_checked, spawn_nginx,
+    stop_nginx, tempdir,
 };
 use serde_json::Value as Json;
 use tempfile::TempDir;
@@ -233,15 +234,6 @@ fn cfsync(store: &Path, args: &[&str]) -> std::process::Output {
         .env("CFSYNC_HTTP_MAX_ATTEMPTS", "2")
         .env("CFSYNC_HTTP_RETRY_DELAY_MS", "10");
     cfsync_tests::output(&mut cmd)
-}
-
-fn describe(out: &std::process::Output) -> String {
-    format!(
-        "status {}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Adds remote `name` at `url` (no GPG), with `tls-ca-path` when `ca` is given.
