@@ -4,7 +4,7 @@
 use std::process::{Command, Output, Stdio};
 
 /// Formats a command line for error messages.
-fn command_line(cmd: &Command) -> String {
+pub(crate) fn command_line(cmd: &Command) -> String {
     let mut s = cmd.get_program().to_string_lossy().into_owned();
     for a in cmd.get_args() {
         s.push(' ');

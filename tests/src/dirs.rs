@@ -44,7 +44,7 @@ pub fn copy_tree(from: &Path, to: &Path) {
 /// mounted with `discard` takes seconds per repository, which the CI budget cannot pay;
 /// EROFS images cannot be mounted from tmpfs, so repositories that are mounted stay on
 /// disk ([`tempdir`]).
-pub fn scratch_dir() -> tempfile::TempDir {
+pub fn scratch_dir() -> TempDir {
     let shm = Path::new("/dev/shm");
     if shm.is_dir()
         && let Ok(d) = tempfile::Builder::new()

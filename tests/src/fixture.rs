@@ -1,14 +1,13 @@
 //! The repositories tests pull: the mkfixture fixture (real Debian packages, two
 //! versions) and the bundled demo repository.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
 use crate::command::run_checked;
 use crate::dirs::workspace_root;
-use crate::tools::require;
 
 /// Environment variable naming a ready fixture directory (output of `mkfixture.sh`).
 pub const FIXTURE_ENV: &str = "CFSYNC_FIXTURE";

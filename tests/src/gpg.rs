@@ -1,12 +1,14 @@
 //! A throwaway GnuPG home with one signing key ([`Gpg`]).
 
+use std::ffi::OsString;
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use tempfile::TempDir;
 
-use crate::command::{output, run_checked, run_stdout};
+use crate::command::{run_checked, run_stdout};
 use crate::tools::require;
 
 /// A throwaway GnuPG home with one signing key (no passphrase), deleted when dropped

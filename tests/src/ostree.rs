@@ -1,12 +1,11 @@
 //! The `ostree` command line bound to one repository, and its `ls -R -C` output parsed.
 
 use std::collections::BTreeMap;
-use std::ffi::{OsStr, OsString};
-use std::fs;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::command::{output, run_checked, run_stdout};
+use crate::command::{command_line, output, run_checked, run_stdout};
 use crate::gpg::Gpg;
 use crate::tools::require;
 
@@ -107,7 +106,7 @@ impl Ostree {
         assert!(
             id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()),
             "`{}` printed {id:?}, not a commit id",
-            describe(&cmd)
+            command_line(&cmd)
         );
         id
     }

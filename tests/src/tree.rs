@@ -5,12 +5,9 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use crate::command::run_checked;
 use crate::data::pseudo_random;
 use crate::dirs::copy_tree;
-use crate::tools::require;
 
 /// Writes test trees: files, symlinks, hard links, modes, owners and xattrs.
 ///

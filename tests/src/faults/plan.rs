@@ -2,7 +2,8 @@
 //! and request counts, the seeded [`Random`] mode, and the log of what each request got.
 
 use std::collections::HashMap;
-use std::time::Instant;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 /// What goes wrong with one answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
