@@ -49,7 +49,7 @@ pub use dirs::{copy_tree, scratch_dir, tempdir, workspace_root};
 pub use fixture::{Demo, FIXTURE_CACHE, FIXTURE_ENV, Fixture, demo, fixture};
 pub use gpg::Gpg;
 pub use mount::{Mounted, can_mount};
-pub use nginx::{LogEntry, Nginx, free_port, spawn_nginx, stop_nginx};
+pub use nginx::{LogEntry, Nginx, free_port, start_nginx, stop_nginx};
 pub use ostree::{LsEntry, NO_ARGS, Ostree};
 pub use snapshot::{Node, assert_same_tree, snapshot, xattrs};
 pub use tools::require;

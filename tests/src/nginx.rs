@@ -81,32 +81,12 @@ impl Nginx {
 
     fn start(&mut self, extra: &str) -> Result<(), String> {
         let st = self.state.path();
-        let tmp = st.join("tmp");
-        let _ = fs::create_dir_all(&tmp);
-        let pid_file = st.join("nginx.pid");
-        let _ = fs::remove_file(&pid_file);
+        let _ = fs::remove_file(st.join("nginx.pid"));
         let _ = File::create(st.join("access.log"));
-        // Running as root, workers would switch to `nobody`, who cannot read a test's
-        // 0700 temporary directories.
-        let user = if rustix::process::geteuid().is_root() {
-            "user root root;"
-        } else {
-            ""
-        };
-        let conf = format!(
-            r#"{user}
-worker_processes 1;
-daemon off;
-master_process on;
-pid {pid};
-error_log {st}/error.log;
-events {{ worker_connections 1024; }}
-http {{
-  default_type application/octet-stream;
+        let http = format!(
+            r#"
   log_format cfsync '$status $body_bytes_sent $connection $request_method $request_uri "$http_range"';
   access_log {st}/access.log cfsync;
-  client_body_temp_path {tmp}; proxy_temp_path {tmp}; fastcgi_temp_path {tmp};
-  uwsgi_temp_path {tmp}; scgi_temp_path {tmp};
   sendfile on; tcp_nopush on; keepalive_requests 100000; keepalive_timeout 65s;
   server {{
     listen 127.0.0.1:{port};
@@ -114,17 +94,12 @@ http {{
     location = {BARRIER} {{ access_log off; return 204; }}
     {extra}
   }}
-}}
 "#,
-            pid = pid_file.display(),
             st = st.display(),
-            tmp = tmp.display(),
             port = self.port,
             root = self.root.display(),
         );
-        let conf_path = st.join("nginx.conf");
-        fs::write(&conf_path, conf).map_err(|e| format!("writing nginx.conf: {e}"))?;
-        self.child = Some(spawn_nginx(&conf_path, st, &[self.port])?);
+        self.child = Some(start_nginx(st, &http, &[self.port])?);
         Ok(())
     }
 
@@ -209,11 +184,46 @@ http {{
     }
 }
 
+/// Writes `state/nginx.conf` — one worker in the foreground (as root when the test runs
+/// as root), its pid file, error log and temporary files under `state`, and an
+/// `http { }` block holding `http` — and starts nginx with it ([`spawn_nginx`]).
+pub fn start_nginx(state: &Path, http: &str, ports: &[u16]) -> Result<Child, String> {
+    let tmp = state.join("tmp");
+    fs::create_dir_all(&tmp).map_err(|e| format!("creating {}: {e}", tmp.display()))?;
+    // Running as root, workers would switch to `nobody`, who cannot read a test's 0700
+    // temporary directories.
+    let user = if rustix::process::geteuid().is_root() {
+        "user root root;"
+    } else {
+        ""
+    };
+    let conf = format!(
+        r#"{user}
+worker_processes 1;
+daemon off;
+master_process on;
+pid {st}/nginx.pid;
+error_log {st}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+  default_type application/octet-stream;
+  client_body_temp_path {tmp}; proxy_temp_path {tmp}; fastcgi_temp_path {tmp};
+  uwsgi_temp_path {tmp}; scgi_temp_path {tmp};
+{http}}}
+"#,
+        st = state.display(),
+        tmp = tmp.display(),
+    );
+    let conf_path = state.join("nginx.conf");
+    fs::write(&conf_path, conf).map_err(|e| format!("writing nginx.conf: {e}"))?;
+    spawn_nginx(&conf_path, state, ports)
+}
+
 /// Starts nginx in the foreground with `conf` and prefix `state` (where the config puts
 /// its pid file `nginx.pid`, `error.log` and where stderr goes to `stderr.log`), and waits
 /// until it is ready: its master wrote its pid file (it does so after binding) and every
 /// port in `ports` accepts connections. Bounded: 10 s, then it is stopped.
-pub fn spawn_nginx(conf: &Path, state: &Path, ports: &[u16]) -> Result<Child, String> {
+fn spawn_nginx(conf: &Path, state: &Path, ports: &[u16]) -> Result<Child, String> {
     let stderr = File::create(state.join("stderr.log"))
         .map_err(|e| format!("creating nginx's stderr log: {e}"))?;
     let child = Command::new("nginx")
