@@ -424,7 +424,7 @@ fn a_day_with_the_demo_repository() {
         );
     }
 
-    // inspect needs no repository (its fields are checked by tests/inspect.rs).
+    // inspect needs no repository (its fields are checked by the `inspect` module).
     let obj = d
         .repo
         .join(format!("objects/{}/{}.commit", &d.v2[..2], &d.v2[2..]));

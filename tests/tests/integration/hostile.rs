@@ -12,7 +12,7 @@
 //! Each must fail with a clear error naming the problem, in bounded time and memory
 //! (peak RSS measured with `/usr/bin/time`), leave no ref, pass `cfsync fsck`, and
 //! write nothing outside the repository. (A static delta part that expands without
-//! end is covered by `delta.rs`; a commit chain cannot loop, since a commit names its
+//! end is covered by the `delta` module; a commit chain cannot loop, since a commit names its
 //! parent by a hash of the parent's bytes.)
 
 use std::path::{Path, PathBuf};
