@@ -13,8 +13,6 @@
 //!
 //! Set `CFSYNC_CRASH_SEED` to replay a run of the random kills (the seed is printed).
 
-mod common;
-
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
@@ -23,8 +21,10 @@ use std::process::{Child, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use cfsync_tests::{Fixture, LogEntry, Nginx, Ostree, fixture, run_checked, tempdir};
-use common::{Repo, Rng, copy_tree, describe, num, scratch_dir};
+use cfsync_tests::{
+    Fixture, LogEntry, Nginx, Ostree, Repo, Rng, copy_tree, describe, fixture, num, run_checked,
+    scratch_dir, tempdir,
+};
 
 const REMOTE: &str = "fx";
 

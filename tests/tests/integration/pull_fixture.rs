@@ -10,16 +10,14 @@
 //! Needs ostree, nginx and cfsctl; the mount comparisons need root (CI runs as root) and
 //! are skipped with a loud notice otherwise.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use cfsync_tests::{Gpg, NO_ARGS, Nginx, Ostree, TreeBuilder, cfsctl, fixture, require, tempdir};
-use common::{
-    Mounted, Node, Repo, assert_same_tree, can_mount, cfsctl_init, cfsctl_ok, cfsctl_pull,
-    copy_tree, field_line, num, scratch_dir, snapshot,
+use cfsync_tests::{
+    Gpg, Mounted, NO_ARGS, Nginx, Node, Ostree, Repo, TreeBuilder, assert_same_tree, can_mount,
+    cfsctl, cfsctl_init, cfsctl_ok, cfsctl_pull, copy_tree, field_line, fixture, num, require,
+    scratch_dir, snapshot, tempdir,
 };
 
 /// What the cfsctl side produced.

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use cfsync_engine::source::{FetchError, HttpSource, PathKind, SourceOptions};
 use cfsync_tests::{
-    NO_ARGS, Ostree, TreeBuilder, free_port, require, run_checked, spawn_nginx, stop_nginx, tempdir,
+    NO_ARGS, Ostree, TreeBuilder, describe, free_port, require, run_checked, start_nginx,
+    stop_nginx, tempdir,
 };
 use serde_json::Value as Json;
 use tempfile::TempDir;
@@ -124,27 +125,9 @@ impl TlsNginx {
 
     fn start(&mut self, root: &Path, pki: &Pki) -> Result<(), String> {
         let st = self.state.path();
-        let tmp = st.join("tmp");
-        fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
-        // As root, workers would switch to `nobody`, who cannot read 0700 temp dirs.
-        let user = if rustix::process::geteuid().is_root() {
-            "user root root;"
-        } else {
-            ""
-        };
-        let conf = format!(
-            r#"{user}
-worker_processes 1;
-daemon off;
-master_process on;
-pid {st}/nginx.pid;
-error_log {st}/error.log;
-events {{ worker_connections 256; }}
-http {{
-  default_type application/octet-stream;
+        let http = format!(
+            r#"
   log_format t '$status $request_uri "$http_authorization"';
-  client_body_temp_path {tmp}; proxy_temp_path {tmp}; fastcgi_temp_path {tmp};
-  uwsgi_temp_path {tmp}; scgi_temp_path {tmp};
   server {{
     listen 127.0.0.1:{https} ssl;
     ssl_certificate {cert};
@@ -161,19 +144,15 @@ http {{
     location ~ ^/h1/(.*)$ {{ return 301 https://127.0.0.1:{https}/s1/$1; }}
     location / {{ return 301 https://127.0.0.1:{https}$request_uri; }}
   }}
-}}
 "#,
             st = st.display(),
-            tmp = tmp.display(),
             https = self.https,
             http = self.http,
             cert = pki.cert.display(),
             key = pki.key.display(),
             root = root.display(),
         );
-        let conf_path = st.join("nginx.conf");
-        fs::write(&conf_path, conf).map_err(|e| format!("writing nginx.conf: {e}"))?;
-        self.child = Some(spawn_nginx(&conf_path, st, &[self.https, self.http])?);
+        self.child = Some(start_nginx(st, &http, &[self.https, self.http])?);
         Ok(())
     }
 
@@ -233,15 +212,6 @@ fn cfsync(store: &Path, args: &[&str]) -> std::process::Output {
         .env("CFSYNC_HTTP_MAX_ATTEMPTS", "2")
         .env("CFSYNC_HTTP_RETRY_DELAY_MS", "10");
     cfsync_tests::output(&mut cmd)
-}
-
-fn describe(out: &std::process::Output) -> String {
-    format!(
-        "status {}\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Adds remote `name` at `url` (no GPG), with `tls-ca-path` when `ca` is given.

@@ -12,10 +12,8 @@
 //! Each must fail with a clear error naming the problem, in bounded time and memory
 //! (peak RSS measured with `/usr/bin/time`), leave no ref, pass `cfsync fsck`, and
 //! write nothing outside the repository. (A static delta part that expands without
-//! end is covered by `delta.rs`; a commit chain cannot loop, since a commit names its
+//! end is covered by the `delta` module; a commit chain cannot loop, since a commit names its
 //! parent by a hash of the parent's bytes.)
-
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -25,8 +23,7 @@ use std::time::{Duration, Instant};
 use cfsync_formats::checksum::Checksum;
 use cfsync_formats::gvariant::OwnedValue;
 use cfsync_tests::faults::{Fault, FaultServer, Rule};
-use cfsync_tests::{cfsync_bin, demo, output};
-use common::{Repo, copy_tree, describe, scratch_dir};
+use cfsync_tests::{Repo, cfsync_bin, copy_tree, demo, describe, output, scratch_dir};
 
 /// A copy of the demo repository that the tests add crafted objects to.
 fn hostile_repo() -> &'static Path {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use cfsync_tests::{
-    NO_ARGS, Nginx, Ostree, TreeBuilder, demo, run_cfsync, tempdir, workspace_root,
+    NO_ARGS, Nginx, Ostree, TreeBuilder, demo, run_cfsync, tempdir, workspace_root, xattrs,
 };
 use serde_json::Value;
 
@@ -118,24 +118,10 @@ struct DiskEntry {
     xattrs: BTreeMap<String, Vec<u8>>,
 }
 
+/// The xattrs of `path`, without SELinux labels (they come from the host policy, not
+/// from the commit).
 fn xattrs_of(path: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut names = vec![0u8; 64 * 1024];
-    let n = rustix::fs::llistxattr(path, &mut names)
-        .unwrap_or_else(|e| panic!("llistxattr {}: {e}", path.display()));
-    let mut out = BTreeMap::new();
-    for name in names[..n].split(|b| *b == 0).filter(|n| !n.is_empty()) {
-        let name = String::from_utf8_lossy(name).into_owned();
-        // SELinux labels come from the host policy, not from the commit.
-        if name == "security.selinux" {
-            continue;
-        }
-        let mut value = vec![0u8; 64 * 1024];
-        let len = rustix::fs::lgetxattr(path, name.as_str(), &mut value)
-            .unwrap_or_else(|e| panic!("lgetxattr {} {name}: {e}", path.display()));
-        value.truncate(len);
-        out.insert(name, value);
-    }
-    out
+    xattrs(path, |name| name == "security.selinux")
 }
 
 /// The tree under `root`, keyed by path relative to it (`/` for the root itself).
@@ -438,7 +424,7 @@ fn a_day_with_the_demo_repository() {
         );
     }
 
-    // inspect needs no repository (its fields are checked by tests/inspect.rs).
+    // inspect needs no repository (its fields are checked by the `inspect` module).
     let obj = d
         .repo
         .join(format!("objects/{}/{}.commit", &d.v2[..2], &d.v2[2..]));

@@ -12,14 +12,11 @@
 //!
 //! Needs root (mount); without it the tests say so loudly and return.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use cfsync_tests::faults::FaultServer;
-use cfsync_tests::{demo, output, run_checked, tempdir};
-use common::{Repo, describe};
+use cfsync_tests::{Repo, demo, describe, output, run_checked, tempdir};
 
 /// An ext4 image mounted on a loop device; unmounted when dropped.
 struct SmallFs {

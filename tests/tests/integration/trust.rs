@@ -19,7 +19,9 @@ use std::process::{Command, Output};
 
 use cfsync_formats::gvariant::OwnedValue;
 use cfsync_formats::metadata::{GPGSIGS, MetadataRef, SIGN_ED25519};
-use cfsync_tests::{Gpg, Nginx, Ostree, TreeBuilder, cfsync_command, output, run_checked};
+use cfsync_tests::{
+    Gpg, Nginx, Ostree, TreeBuilder, cfsync_command, describe, output, run_checked,
+};
 use serde_json::Value as Json;
 
 const REF: &str = "test/stable";
@@ -188,15 +190,6 @@ impl Client {
             .find(|(r, _)| r == REF)
             .map(|(_, c)| c)
     }
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "status {}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Requests for content (anything a pull fetches after the commit is accepted).

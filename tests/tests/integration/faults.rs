@@ -18,16 +18,13 @@
 //! (1 s stall and connect timeouts, 20 ms first backoff). `CFSYNC_FAULT_SEED` replays
 //! the random runs with another seed; the seed is printed.
 
-mod common;
-
 use std::path::Path;
 use std::process::Output;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use cfsync_tests::faults::{Fault, FaultServer, Logged, Random, Rule};
-use cfsync_tests::{demo, output};
-use common::{Repo, copy_tree, describe, scratch_dir};
+use cfsync_tests::{Repo, copy_tree, demo, describe, output, scratch_dir};
 
 /// Shortened HTTP timings for every pull of this suite.
 const ENV: [(&str, &str); 6] = [

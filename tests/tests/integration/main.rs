@@ -1,0 +1,19 @@
+//! cfsync's integration tests, as one test binary: each module drives the built `cfsync`
+//! (and where they check compatibility, the `ostree` command line, cfsctl, GnuPG, nginx
+//! and a fault-injecting server) against real repositories. The helpers they share are
+//! the `cfsync_tests` library (`tests/src`).
+//!
+//! Run one module with `cargo test -p cfsync-tests --test integration MODULE::`.
+
+mod cli;
+mod crash;
+mod delta;
+mod demo;
+mod diskfull;
+mod faults;
+mod harness;
+mod hostile;
+mod https;
+mod inspect;
+mod pull_fixture;
+mod trust;
