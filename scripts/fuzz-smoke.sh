@@ -4,7 +4,7 @@
 #
 #   scripts/fuzz-smoke.sh [TARGET...]      default: every target `cargo fuzz list` shows
 #
-# FUZZ_SECONDS  seconds per target (default 5: with 19 targets, the cold build (~70 s) plus
+# FUZZ_SECONDS  seconds per target (default 5: with 23 targets, the cold build (~70 s) plus
 #               the runs stay under 5 minutes on 2 shared cores; 10 s each would not)
 # FUZZ_DIR      the cargo-fuzz workspace (default: fuzz/ beside this script's parent)
 #

@@ -25,11 +25,15 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// Replaces `path` with a file that `fill` writes, atomically and durably; the parent
 /// directory is created if missing. Returns the new file, open for writing at its end.
-pub fn replace_with(path: &Path, fill: impl FnOnce(&mut File) -> io::Result<()>) -> io::Result<File> {
+pub fn replace_with(
+    path: &Path,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> io::Result<File> {
     let dir = parent(path);
     fs::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.as_file().set_permissions(fs::Permissions::from_mode(MODE))?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(MODE))?;
     fill(tmp.as_file_mut())?;
     tmp.as_file().sync_all()?;
     let file = tmp.persist(path).map_err(|e| e.error)?;
@@ -48,7 +52,8 @@ pub fn write_new(path: &Path, data: &[u8]) -> io::Result<()> {
     let dir = parent(path);
     fs::create_dir_all(dir)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.as_file().set_permissions(fs::Permissions::from_mode(MODE))?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(MODE))?;
     tmp.as_file_mut().write_all(data)?;
     tmp.as_file().sync_all()?;
     tmp.persist_noclobber(path).map_err(|e| e.error)?;
@@ -70,7 +75,10 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::AlreadyExists);
         assert_eq!(fs::read(&p).unwrap(), b"two");
         write_new(&dir.path().join("new"), b"x").unwrap();
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o644);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
         // Only the two files remain: no temporary is left behind.
         assert_eq!(fs::read_dir(dir.path().join("sub")).unwrap().count(), 1);
     }

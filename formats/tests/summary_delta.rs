@@ -254,7 +254,9 @@ fn build_fixture() -> Fixture {
             swapped: false,
         },
     ];
-    let others: [(&'static str, &[&str], DeltaName, bool, bool, bool); 5] = [
+    // (label, generate flags, name, inline, signed, swapped)
+    type Other = (&'static str, &'static [&'static str], DeltaName, bool, bool, bool);
+    let others: [Other; 5] = [
         (
             "inline",
             &["--min-fallback-size=1", "--inline"],

@@ -7,12 +7,12 @@ use cfsync_formats::checksum::Checksum;
 use cfsync_formats::delta::DeltaName;
 use cfsync_formats::delta::index::{DeltaIndex, DeltaList};
 use cfsync_formats::delta::signed::{SuperblockFile, open_superblock};
-use cfsync_formats::summary::SummaryRef;
 
 use super::plan::{Candidate, SummaryFacts, Where, where_listed};
 use crate::error::PullError;
 use crate::limits::{MAX_DELTA_INDEX, MAX_SUPERBLOCK};
 use crate::source::{PathKind, Source};
+use crate::summary::SummaryDeltas;
 use crate::trust::Trust;
 
 /// Name of a delta as users see it: "FROM-TO" or "TO".
@@ -38,21 +38,23 @@ pub(crate) enum Listed {
 /// the summary's list, else the delta index when [`where_listed`] says to look there.
 pub(crate) async fn listed_deltas(
     source: &Source,
-    summary: Option<&[u8]>,
+    summary: Option<&SummaryDeltas>,
     target: &Checksum,
 ) -> Result<Listed, PullError> {
     let mut from_summary = None;
     let mut facts = None;
-    if let Some(bytes) = summary {
-        let s = SummaryRef::from_bytes(bytes)
-            .map_err(|e| PullError::Hostile(format!("summary: {e}")))?;
+    if let Some(s) = summary {
         let listed = s
-            .static_deltas()
+            .listed
+            .as_ref()
             .map_err(|e| PullError::Hostile(format!("summary ostree.static-deltas: {e}")))?;
-        from_summary = listed.filter(|l| l.ending_at(target).next().is_some());
+        from_summary = listed
+            .as_ref()
+            .filter(|l| l.ending_at(target).next().is_some())
+            .cloned();
         facts = Some(SummaryFacts {
             lists_target: from_summary.is_some(),
-            indexed: s.indexed_deltas().ok().flatten().unwrap_or(false),
+            indexed: s.indexed,
         });
     }
     match (where_listed(facts), from_summary) {

@@ -9,6 +9,7 @@ use crate::progress::{Cancel, Reporter, Tracker};
 use crate::source::Source;
 use crate::store::Store;
 use crate::store::index::ObjectIndex;
+use crate::summary::SummaryDeltas;
 use crate::trust::Trust;
 
 /// Everything a delta pull needs to know.
@@ -20,8 +21,8 @@ pub struct DeltaRequest<'a, ObjectID: FsVerityHashValue> {
     pub source: &'a Arc<Source>,
     /// Verification policy (signed superblocks).
     pub trust: &'a Trust,
-    /// The remote's summary, when it has one (lists deltas).
-    pub summary: Option<&'a [u8]>,
+    /// What the remote's summary says about deltas, when it has one.
+    pub summary: Option<&'a SummaryDeltas>,
     /// Which stored commit holds which object.
     pub index: &'a ObjectIndex,
     /// The commit to reach.

@@ -7,7 +7,7 @@ use composefs::fsverity::FsVerityHashValue;
 use super::options::{Context, PullStats};
 use crate::error::PullError;
 use crate::progress::Event;
-use crate::summary::RefRequest;
+use crate::summary::{RefRequest, SummaryDeltas};
 
 /// The commit to pull.
 pub(super) struct Target {
@@ -15,8 +15,9 @@ pub(super) struct Target {
     pub(super) commit: Checksum,
     /// The commit the ref points at in the store now, if any.
     pub(super) previous: Option<Checksum>,
-    /// The remote's summary, when it has one (the delta route reads its delta list).
-    pub(super) summary: Option<Vec<u8>>,
+    /// What the remote's summary says about deltas, when it has one (the delta route
+    /// reads its list).
+    pub(super) deltas: Option<SummaryDeltas>,
 }
 
 /// Resolves `opts.ref_name` (or takes `opts.commit`); records the commit, the previous
@@ -47,6 +48,6 @@ pub(super) async fn resolve<ObjectID: FsVerityHashValue>(
     Ok(Target {
         commit,
         previous,
-        summary: resolved.summary,
+        deltas: resolved.deltas,
     })
 }

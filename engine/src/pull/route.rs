@@ -57,7 +57,7 @@ pub(super) async fn fetch<ObjectID: FsVerityHashValue>(
     stats: &mut PullStats,
 ) -> Result<Table<ObjectID>, PullError> {
     let (store, id) = (cx.store, target.commit);
-    let (mut builder, resumed) = crate::store::journal::open_builder(store, id)?;
+    let (mut builder, resumed) = crate::store::resume::open_builder(store, id)?;
     if resumed.loaded > 0 || resumed.dropped > 0 {
         tracing::info!(
             "resuming commit {id}: {} objects from the journal, {} dropped{}",
@@ -139,12 +139,11 @@ async fn delta<ObjectID: FsVerityHashValue>(
     if cx.opts.no_deltas {
         return Ok(None);
     }
-    // summary parsed twice until DeltaRequest takes &SummaryRef
     let req = DeltaRequest {
         store: cx.store,
         source: &cx.source,
         trust: cx.trust,
-        summary: target.summary.as_deref(),
+        summary: target.deltas.as_ref(),
         index,
         target: target.commit,
         previous: target.previous,

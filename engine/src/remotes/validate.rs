@@ -92,7 +92,7 @@ pub fn parse_url_spec(url: &str) -> Result<UrlSpec, RemoteError> {
     if url.starts_with("metalink=") {
         return bad("metalink is not supported");
     }
-    let (mirrorlist, base) = match url.strip_prefix("mirrorlist=") {
+    let (mirrorlist, base) = match url.strip_prefix(cfsync_formats::mirrorlist::PREFIX) {
         Some(rest) => (true, rest),
         None => (false, url),
     };

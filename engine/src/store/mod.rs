@@ -20,7 +20,7 @@ pub mod index;
 pub mod journal;
 mod object;
 mod refs;
-mod resume;
+pub(crate) mod resume;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

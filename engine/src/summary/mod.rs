@@ -13,6 +13,7 @@
 mod cache;
 
 use cfsync_formats::checksum::Checksum;
+use cfsync_formats::delta::index::DeltaList;
 use cfsync_formats::object::ref_path;
 use cfsync_formats::summary::SummaryRef;
 use composefs::fsverity::FsVerityHashValue;
@@ -40,13 +41,35 @@ pub(crate) struct RefRequest<'a> {
     pub(crate) cache_key: &'a str,
 }
 
+/// What a remote's summary says about static deltas, kept from the parse that resolved
+/// the ref so the delta route does not parse the summary again.
+#[derive(Debug)]
+pub struct SummaryDeltas {
+    /// `ostree.static-deltas`: the listed deltas, or why the list is malformed (reported
+    /// only if the delta route reads it, as before).
+    pub listed: Result<Option<DeltaList>, String>,
+    /// `ostree.summary.indexed-deltas` is set (a malformed value counts as unset).
+    pub indexed: bool,
+}
+
+impl SummaryDeltas {
+    /// Reads the delta facts of a parsed summary.
+    fn of(parsed: &SummaryRef<'_>) -> SummaryDeltas {
+        SummaryDeltas {
+            listed: parsed.static_deltas().map_err(|e| e.to_string()),
+            indexed: parsed.indexed_deltas().ok().flatten().unwrap_or(false),
+        }
+    }
+}
+
 /// The outcome of resolving the ref.
 #[derive(Debug, Default)]
 pub(crate) struct Resolved {
     /// The commit the ref points at (None when the ref is unknown).
     pub(crate) commit: Option<Checksum>,
-    /// The summary bytes, when the remote has one (verified if the policy says so).
-    pub(crate) summary: Option<Vec<u8>>,
+    /// What the summary says about static deltas, when the remote has a summary
+    /// (verified if the policy says so); read from the one parse of the summary.
+    pub(crate) deltas: Option<SummaryDeltas>,
     /// Valid summary signatures, one line each.
     pub(crate) signatures: Vec<String>,
 }
@@ -118,10 +141,10 @@ pub(crate) async fn resolve<ObjectID: FsVerityHashValue>(
             let parsed = SummaryRef::from_bytes(&body)
                 .map_err(|e| PullError::Hostile(format!("summary: {e}")))?;
             resolved.commit = parsed.lookup_ref(req.ref_name).map(|r| r.checksum);
+            resolved.deltas = Some(SummaryDeltas::of(&parsed));
             if use_cache {
                 cache.save(&summary, &sig)?;
             }
-            resolved.summary = Some(body);
         }
         None => {
             if trust.requires_summary_signature() {

@@ -83,9 +83,6 @@ use composefs::fsverity::FsVerityHashValue;
 use super::{Store, StoreError};
 
 pub(crate) use load::load_others;
-// Kept here for `pull.rs`, which calls `journal::open_builder`; the builder itself is
-// made in `resume.rs` from what `load` recovers.
-pub(crate) use crate::store::resume::open_builder;
 
 /// Directory under cfsync's state directory holding the journals.
 const DIR: &str = "partial";
