@@ -255,7 +255,14 @@ fn build_fixture() -> Fixture {
         },
     ];
     // (label, generate flags, name, inline, signed, swapped)
-    type Other = (&'static str, &'static [&'static str], DeltaName, bool, bool, bool);
+    type Other = (
+        &'static str,
+        &'static [&'static str],
+        DeltaName,
+        bool,
+        bool,
+        bool,
+    );
     let others: [Other; 5] = [
         (
             "inline",

@@ -25,16 +25,5 @@ pub(super) fn refs(cli: &Cli, j: &RefsArgs) -> Result<()> {
         return Ok(());
     }
     let refs = with_store!(&store, |s| s.list_refs())?;
-    if j.json {
-        let v: Vec<_> = refs
-            .iter()
-            .map(|(n, c)| serde_json::json!({"ref": n, "commit": c.to_hex()}))
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
-        for (n, c) in refs {
-            println!("{n}\t{c}");
-        }
-    }
-    Ok(())
+    super::remote::print_refs(&refs, j.json, "")
 }

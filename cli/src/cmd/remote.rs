@@ -147,18 +147,28 @@ pub(super) async fn remote(cli: &Cli, cmd: &RemoteCmd) -> Result<()> {
                 s.path()
             ))?;
             let refs = cfsync_engine::summary::remote_refs(&source, &trust).await?;
-            if *json {
-                let v: Vec<_> = refs
-                    .iter()
-                    .map(|(n, c)| serde_json::json!({"ref": n, "commit": c.to_hex()}))
-                    .collect();
-                println!("{}", serde_json::to_string_pretty(&v)?);
-            } else {
-                for (n, c) in refs {
-                    println!("{name}:{n}\t{c}");
-                }
-            }
-            Ok(())
+            print_refs(&refs, *json, &format!("{name}:"))
         }
     }
+}
+
+/// Prints refs as `PREFIXNAME<tab>COMMIT` lines, or as a JSON array of
+/// `{"ref", "commit"}` objects (the prefix is not part of the JSON name).
+pub(super) fn print_refs(
+    refs: &[(String, cfsync_formats::checksum::Checksum)],
+    json: bool,
+    prefix: &str,
+) -> Result<()> {
+    if json {
+        let v: Vec<_> = refs
+            .iter()
+            .map(|(n, c)| serde_json::json!({"ref": n, "commit": c.to_hex()}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        for (n, c) in refs {
+            println!("{prefix}{n}\t{c}");
+        }
+    }
+    Ok(())
 }

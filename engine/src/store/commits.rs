@@ -11,20 +11,14 @@ use super::commit_stream::{
     CommitStream, CommitStreamBuilder, IMAGE_REF_KEY, OSTREE_COMMIT_CONTENT_TYPE,
     commit_stream_name,
 };
-use super::{Store, StoreError, image};
+use super::{Store, StoreError, dir_entries, image};
 
 impl<ObjectID: FsVerityHashValue> Store<ObjectID> {
     /// Every commit stored in the repository (whether or not a ref names it).
     pub fn list_commits(&self) -> Result<Vec<Checksum>, StoreError> {
         let dir = self.path.join("streams");
         let mut out = Vec::new();
-        let rd = match std::fs::read_dir(&dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(StoreError::io(dir, e)),
-        };
-        for ent in rd {
-            let ent = ent.map_err(|e| StoreError::io(&dir, e))?;
+        for ent in dir_entries(&dir)? {
             let name = ent.file_name();
             if let Some(hex) = name.to_str().and_then(|n| n.strip_prefix("ostree-commit-"))
                 && let Ok(c) = hex.parse::<Checksum>()

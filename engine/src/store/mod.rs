@@ -263,3 +263,14 @@ impl<ObjectID: FsVerityHashValue> Store<ObjectID> {
         Ok(d)
     }
 }
+
+/// The entries of directory `dir`, none when it does not exist.
+fn dir_entries(dir: &Path) -> Result<Vec<std::fs::DirEntry>, StoreError> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(StoreError::io(dir, e)),
+    };
+    rd.map(|ent| ent.map_err(|e| StoreError::io(dir, e)))
+        .collect()
+}

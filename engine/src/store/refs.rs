@@ -7,7 +7,7 @@ use cfsync_formats::checksum::Checksum;
 use composefs::fsverity::FsVerityHashValue;
 
 use super::commit_stream::{commit_stream_name, ostree_ref_name, unescape_ref_name};
-use super::{Store, StoreError};
+use super::{Store, StoreError, dir_entries};
 
 impl<ObjectID: FsVerityHashValue> Store<ObjectID> {
     /// The commit an OSTree ref points at, if the ref exists.
@@ -52,13 +52,7 @@ impl<ObjectID: FsVerityHashValue> Store<ObjectID> {
     pub fn list_refs(&self) -> Result<Vec<(String, Checksum)>, StoreError> {
         let dir = self.path.join("streams/refs/ostree");
         let mut out = Vec::new();
-        let rd = match std::fs::read_dir(&dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(StoreError::io(dir, e)),
-        };
-        for ent in rd {
-            let ent = ent.map_err(|e| StoreError::io(&dir, e))?;
+        for ent in dir_entries(&dir)? {
             let name = ent.file_name().to_string_lossy().into_owned();
             if let Ok(target) = std::fs::read_link(ent.path())
                 && let Some(c) = parse_commit_link(&target)

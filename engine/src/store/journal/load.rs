@@ -4,7 +4,6 @@
 //! the journals of other commits for reuse ([`load_others`]).
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::Write;
 
 use cfsync_formats::checksum::Checksum;
@@ -13,7 +12,7 @@ use composefs::fsverity::FsVerityHashValue;
 
 use super::check::check_record;
 use super::writer::JournalWriter;
-use super::{DIR, journals};
+use super::{DIR, journals, open_lock};
 use crate::store::object::Entry;
 use crate::store::{Store, StoreError};
 
@@ -69,13 +68,7 @@ pub(crate) fn open<ObjectID: FsVerityHashValue>(
     let dir = store.state_dir()?.join(DIR);
     std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
     let path = dir.join(format!("{commit}.journal"));
-    let lock_path = dir.join(format!("{commit}.lock"));
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| StoreError::io(&lock_path, e))?;
+    let (lock, lock_path) = open_lock(&dir, commit)?;
     match rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => {}
         Err(rustix::io::Errno::WOULDBLOCK) => {

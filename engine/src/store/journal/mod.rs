@@ -99,6 +99,19 @@ pub(crate) fn journal_path<ObjectID: FsVerityHashValue>(
         .join(format!("{commit}.journal")))
 }
 
+/// Opens (creating it) the lock file of `commit`'s journal in `dir`; a pull holds an
+/// exclusive `flock` on it while it appends to the journal.
+pub(super) fn open_lock(dir: &Path, commit: &Checksum) -> Result<(File, PathBuf), StoreError> {
+    let path = dir.join(format!("{commit}.lock"));
+    let lock = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| StoreError::io(&path, e))?;
+    Ok((lock, path))
+}
+
 fn remove_file_if_exists(path: &Path) -> Result<(), StoreError> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
@@ -118,13 +131,7 @@ pub(crate) fn remove_stale<ObjectID: FsVerityHashValue>(
     if !path.exists() {
         return Ok(());
     }
-    let lock_path = dir.join(format!("{commit}.lock"));
-    let lock = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| StoreError::io(&lock_path, e))?;
+    let (lock, lock_path) = open_lock(&dir, commit)?;
     if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
         return Ok(());
     }
