@@ -44,6 +44,24 @@ pub enum PullError {
         /// The parser's message.
         error: String,
     },
+    /// Every body fetched for an object or file arrived damaged (failed its checksum,
+    /// decompression or parse), each one fetched afresh after the first.
+    #[error(
+        "{what}: every body of {url} arrived damaged, on {attempts} attempt(s) ({}); \
+         try again later or use another mirror, and if it persists report it to the \
+         server's operator",
+        failures.join("; ")
+    )]
+    Damaged {
+        /// The object or file (`<id>.<type>`, a path, a delta part).
+        what: String,
+        /// Where it was fetched from (the last mirror that answered).
+        url: String,
+        /// Bodies fetched.
+        attempts: u32,
+        /// What was wrong with each body, in order.
+        failures: Vec<String>,
+    },
     /// A required object or file is missing at the source.
     #[error("{what} not found at the source ({path})")]
     NotFound {
