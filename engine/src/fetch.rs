@@ -169,14 +169,14 @@ fn decode_filez<ObjectID: FsVerityHashValue>(
     url: &str,
 ) -> Result<Entry<ObjectID>, Failed> {
     let reader = FilezReader::new(raw).map_err(|e| match e {
-        cfsync_formats::file::Error::Io(io) if is_transient_error(&io) => {
-            Failed::Broken(FetchError::Connect {
+        cfsync_formats::file::Error::Io(io) if is_transient_error(&io) => Failed::Broken(
+            FetchError::Connect {
                 url: url.to_owned(),
                 attempts: 1,
                 source: Box::new(io),
             }
-            .into())
-        }
+            .into(),
+        ),
         e => Failed::Damaged(filez_error(id, url, e)),
     })?;
     let header = reader.header().clone();

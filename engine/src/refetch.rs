@@ -219,10 +219,16 @@ mod tests {
         assert_eq!(failures.len(), 3);
         let text = err.to_string();
         for n in 1..=3 {
-            assert!(text.contains(&format!("checksum mismatch number {n}")), "{text}");
+            assert!(
+                text.contains(&format!("checksum mismatch number {n}")),
+                "{text}"
+            );
         }
         assert!(text.contains("3 attempt(s)"), "{text}");
-        assert!(text.ends_with("report it to the server's operator"), "{text}");
+        assert!(
+            text.ends_with("report it to the server's operator"),
+            "{text}"
+        );
         assert_eq!(source.stats().refetched, 2);
     }
 

@@ -1138,9 +1138,11 @@ impl KeepAlive {
                             let head = String::from_utf8_lossy(&pending[..end]).into_owned();
                             pending.drain(..end + 4);
                             log.lock().unwrap().push((peer.port(), head));
-                            let mut reply =
-                                format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len())
-                                    .into_bytes();
+                            let mut reply = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                                body.len()
+                            )
+                            .into_bytes();
                             reply.extend_from_slice(body);
                             if sock.write_all(&reply).await.is_err() {
                                 return;

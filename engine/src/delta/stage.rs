@@ -95,7 +95,10 @@ impl Stager {
             if actual != job.checksum {
                 return Err(self.mismatch(&job, actual));
             }
-            let (payload, len) = self.decompress(&job, compressed).await.map_err(Failed::into_error)?;
+            let (payload, len) = self
+                .decompress(&job, compressed)
+                .await
+                .map_err(Failed::into_error)?;
             return Ok(StagedPart { job, payload, len });
         }
         let what = format!("part {} of delta {}", job.index, self.delta);
@@ -185,12 +188,13 @@ impl Stager {
                 std::io::BufReader::with_capacity(256 * 1024, compressed),
                 cap,
             );
-            let len = std::io::copy(&mut reader, &mut payload).map_err(|e| {
-                match part::PartError::from_io(&e) {
-                    Some(pe) => Failed::Damaged(part_err_at(&path, index, &delta, pe)),
-                    None => Failed::Final(tmp_err(&tmp, e)),
-                }
-            })?;
+            let len =
+                std::io::copy(&mut reader, &mut payload).map_err(
+                    |e| match part::PartError::from_io(&e) {
+                        Some(pe) => Failed::Damaged(part_err_at(&path, index, &delta, pe)),
+                        None => Failed::Final(tmp_err(&tmp, e)),
+                    },
+                )?;
             tracing::debug!("{path}: decompressed {len} bytes");
             Ok((payload, len))
         })

@@ -214,29 +214,46 @@ pub(crate) async fn resolve<ObjectID: FsVerityHashValue>(
 }
 
 /// A remote's refs from its summary (verified when the policy says so), without
-/// touching any repository.
+/// touching any repository. A summary that does not parse or verify is fetched again,
+/// fresh, with its signature ([`crate::refetch`]).
 pub async fn remote_refs(
     source: &Source,
     trust: &Trust,
 ) -> Result<Vec<(String, Checksum)>, PullError> {
-    let summary = source
-        .get_bytes("summary", PathKind::Metadata, MAX_SUMMARY)
-        .await?
-        .ok_or_else(|| PullError::NotFound {
-            what: "summary".into(),
-            path: "summary".into(),
-        })?;
-    if trust.requires_summary_signature() {
-        let sig = source
-            .get_bytes("summary.sig", PathKind::Metadata, MAX_SUMMARY_SIG)
-            .await?;
-        trust.verify_summary(&summary, sig.as_deref())?;
-    }
-    let parsed = SummaryRef::from_bytes(&summary)
-        .map_err(|e| PullError::Hostile(format!("summary: {e}")))?;
-    Ok(parsed
-        .refs()
-        .iter()
-        .map(|r| (r.name.to_owned(), r.checksum))
-        .collect())
+    let named = Named {
+        what: "summary",
+        path: "summary",
+        kind: PathKind::Metadata,
+    };
+    fetch_checked(source, named, |fresh| {
+        let source = source.fresh(fresh);
+        async move {
+            let summary = source
+                .get_bytes("summary", PathKind::Metadata, MAX_SUMMARY)
+                .await?
+                .ok_or_else(|| PullError::NotFound {
+                    what: "summary".into(),
+                    path: "summary".into(),
+                })?;
+            if trust.requires_summary_signature() {
+                let sig = source
+                    .get_bytes("summary.sig", PathKind::Metadata, MAX_SUMMARY_SIG)
+                    .await?;
+                if let Err(e) = trust.verify_summary(&summary, sig.as_deref()) {
+                    return Err(match sig {
+                        Some(_) => Failed::Unverified(e.into()),
+                        None => Failed::Final(e.into()),
+                    });
+                }
+            }
+            let parsed = SummaryRef::from_bytes(&summary)
+                .map_err(|e| Failed::Damaged(PullError::Hostile(format!("summary: {e}"))))?;
+            Ok(parsed
+                .refs()
+                .iter()
+                .map(|r| (r.name.to_owned(), r.checksum))
+                .collect())
+        }
+    })
+    .await
 }

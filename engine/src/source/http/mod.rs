@@ -40,7 +40,7 @@ use cfsync_formats::object::{ObjectType, RepoMode, loose_path};
 use reqwest::Url;
 use tokio::sync::Semaphore;
 
-use self::base::{Base, MAX_MIRRORLIST_SIZE, parse_mirrorlist};
+use self::base::{Base, MAX_MIRRORLIST_SIZE, join, parse_mirrorlist};
 pub use self::body::{BodyReader, BodyStream};
 use self::client::Clients;
 use self::request::{Got, Want};
@@ -206,7 +206,10 @@ impl HttpSource {
 
     /// Counts a body fetched again because it arrived damaged.
     pub(crate) fn note_refetch(&self) {
-        self.inner.counters.refetched.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .counters
+            .refetched
+            .fetch_add(1, Ordering::Relaxed);
     }
 
     /// The URL `path` is fetched from now (the mirror that last answered), or the
@@ -219,7 +222,8 @@ impl HttpSource {
         match base.urls.get() {
             Some(urls) if !urls.is_empty() => {
                 let i = base.preferred.load(Ordering::Relaxed) % urls.len();
-                urls.get(i).map_or_else(String::new, |u| self::base::join(u, path).to_string())
+                urls.get(i)
+                    .map_or_else(String::new, |u| join(u, path).to_string())
             }
             _ => format!("{path} through {}", base.describe().join(", ")),
         }
@@ -252,7 +256,14 @@ impl HttpSource {
                 let single = [list.clone()];
                 let preferred = AtomicUsize::new(0);
                 match self
-                    .run(&single, &preferred, None, MAX_MIRRORLIST_SIZE, Want::Body, false)
+                    .run(
+                        &single,
+                        &preferred,
+                        None,
+                        MAX_MIRRORLIST_SIZE,
+                        Want::Body,
+                        false,
+                    )
                     .await?
                 {
                     Got::Body { body, .. } => parse_mirrorlist(list, &body),
@@ -275,7 +286,14 @@ impl HttpSource {
     ) -> Result<Got, FetchError> {
         validate_path(path)?;
         let (base, urls) = self.base(kind).await?;
-        self.run(urls, &base.preferred, Some(path), max_size, want, self.fresh)
-            .await
+        self.run(
+            urls,
+            &base.preferred,
+            Some(path),
+            max_size,
+            want,
+            self.fresh,
+        )
+        .await
     }
 }
