@@ -226,10 +226,25 @@ mod tests {
         }
         assert!(text.contains("3 attempt(s)"), "{text}");
         assert!(
+            text.contains("attempt 2: refusing hostile input: checksum mismatch number 2"),
+            "{text}"
+        );
+        assert!(
             text.ends_with("report it to the server's operator"),
             "{text}"
         );
         assert_eq!(source.stats().refetched, 2);
+    }
+
+    #[tokio::test]
+    async fn identical_failures_are_said_once() {
+        let source = http(4);
+        let (got, _) = run(&source, |n| Err(Failed::Damaged(damaged(n.min(2))))).await;
+        let text = got.unwrap_err().to_string();
+        assert!(
+            text.contains("(attempt 1: refusing hostile input: checksum mismatch number 1; attempts 2-4: refusing hostile input: checksum mismatch number 2)"),
+            "{text}"
+        );
     }
 
     #[tokio::test]

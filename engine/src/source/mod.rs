@@ -15,6 +15,10 @@
 //!   (HTTP; the engine decodes it) or already split into header and content (local
 //!   repositories, whose bare modes have no `.filez` to serve).
 //!
+//! [`Source::fresh`] gives a copy whose requests are [`Fresh`]: for a body that arrived
+//! whole but damaged, fetched again past caches on a new connection (the engine decides
+//! when, in `refetch.rs`).
+//!
 //! Nothing here parses OSTree metadata, plans, verifies or stores: every byte handed out
 //! is untrusted and must pass `cfsync-verify` before use (docs/architecture.md, "fetchers
 //! only move bytes"). Paths are always relative to the repository root, use `/`, and are
