@@ -61,8 +61,8 @@ pub struct SourceStats {
     /// not the hops of a followed redirect; local: files opened).
     pub requests: u64,
     /// Bodies fetched again because they arrived damaged (failed their checksum,
-    /// decompression, parse or signature); counted by the engine through
-    /// [`Source::note_refetch`]. Always 0 for a local source (never refetched).
+    /// decompression, parse or signature), as the engine counted them. Always 0 for a
+    /// local source (never refetched).
     pub refetched: u64,
 }
 
