@@ -9,7 +9,7 @@
 //! The cache (`cache.rs`) keeps each remote's last summary and signature with their
 //! validators. A summary that fails verification or does not parse (cached, stale, or
 //! damaged in transit) is fetched again with its signature, both fresh and without
-//! validators, within the source's attempt budget ([`crate::refetch`]); a signature
+//! validators, within the source's attempt budget (`refetch.rs`); a signature
 //! that never verifies is refused as it was.
 
 mod cache;
@@ -215,7 +215,7 @@ pub(crate) async fn resolve<ObjectID: FsVerityHashValue>(
 
 /// A remote's refs from its summary (verified when the policy says so), without
 /// touching any repository. A summary that does not parse or verify is fetched again,
-/// fresh, with its signature ([`crate::refetch`]).
+/// fresh, with its signature (`refetch.rs`).
 pub async fn remote_refs(
     source: &Source,
     trust: &Trust,
