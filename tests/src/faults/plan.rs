@@ -462,7 +462,12 @@ mod tests {
     #[test]
     fn first_request_mode_rotates_every_kind_over_every_path() {
         let kinds = Random::first_request_faults().len() as u64;
-        let paths = ["summary", "summary.sig", "objects/ab/cd.filez", "deltas/x/0"];
+        let paths = [
+            "summary",
+            "summary.sig",
+            "objects/ab/cd.filez",
+            "deltas/x/0",
+        ];
         for path in paths {
             let mut seen = std::collections::BTreeSet::new();
             for seed in 5..5 + kinds {

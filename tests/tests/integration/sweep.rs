@@ -28,7 +28,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use cfsync_tests::faults::{Fault, FaultServer, Logged, Random, glob};
-use cfsync_tests::{demo, describe, scratch_dir};
+use cfsync_tests::{Repo, demo, describe, scratch_dir};
 
 use crate::demo_pulls::{KINDS, Kind, check_sound, pull_with};
 
@@ -81,7 +81,9 @@ fn routes() -> Vec<Kind> {
     match std::env::var("CFSYNC_SWEEP_ROUTE") {
         Ok(name) => {
             let k = KINDS.into_iter().find(|k| k.name() == name.trim());
-            vec![k.unwrap_or_else(|| panic!("CFSYNC_SWEEP_ROUTE={name}: objects, scratch or delta"))]
+            vec![
+                k.unwrap_or_else(|| panic!("CFSYNC_SWEEP_ROUTE={name}: objects, scratch or delta")),
+            ]
         }
         Err(_) => KINDS.to_vec(),
     }
@@ -90,8 +92,6 @@ fn routes() -> Vec<Kind> {
 /// What one pull met.
 #[derive(Debug, Default)]
 struct Run {
-    /// Faulted requests by fault name.
-    faults: BTreeMap<String, u64>,
     /// Flipped bodies sent whole.
     flips: u64,
     /// … of which the client asked for again.
@@ -127,9 +127,9 @@ fn account(log: &[Logged], refetched: u64) -> Result<Run, String> {
     };
     let mut problems = Vec::new();
     for l in log {
-        let Some(fault) = &l.fault else { continue };
-        *run.faults.entry(fault.name()).or_default() += 1;
-        let Fault::Flip(at) = fault else { continue };
+        let Some(Fault::Flip(at)) = &l.fault else {
+            continue;
+        };
         // A flip of a file that exists is sent whole (status 200 once written).
         let Some(len) = file_len(&l.path).filter(|_| l.status == 200) else {
             continue;
@@ -144,7 +144,11 @@ fn account(log: &[Logged], refetched: u64) -> Result<Run, String> {
                         "{} (byte {} of {len} flipped) was fetched again {}{}",
                         l.path,
                         at % len,
-                        if o.no_cache { "" } else { "without Cache-Control: no-cache " },
+                        if o.no_cache {
+                            ""
+                        } else {
+                            "without Cache-Control: no-cache "
+                        },
                         if o.on_connection == 1 {
                             String::new()
                         } else {
@@ -176,12 +180,29 @@ fn account(log: &[Logged], refetched: u64) -> Result<Run, String> {
     }
 }
 
-/// One pull of `kind` under first-request faults drawn by `seed` (none if `None`).
-fn pull_once(kind: Kind, seed: Option<u64>) -> Result<Run, String> {
+/// Faulted requests of `log` by fault name.
+fn faults_of(log: &[Logged]) -> BTreeMap<String, u64> {
+    let mut by = BTreeMap::new();
+    for f in log.iter().filter_map(|l| l.fault.as_ref()) {
+        *by.entry(f.name()).or_default() += 1;
+    }
+    by
+}
+
+/// One pull of `kind` under first-request faults drawn by `seed` (none if `None`):
+/// the faults the server injected, and the outcome.
+fn pull_once(kind: Kind, seed: Option<u64>) -> (BTreeMap<String, u64>, Result<Run, String>) {
+    let server = FaultServer::start(&demo().repo);
+    let outcome = catch_unwind(AssertUnwindSafe(|| pull_through(&server, kind, seed)))
+        .unwrap_or_else(|p| Err(panic_text(p)));
+    (faults_of(&server.log()), outcome)
+}
+
+/// The pull of [`pull_once`], through `server`.
+fn pull_through(server: &FaultServer, kind: Kind, seed: Option<u64>) -> Result<Run, String> {
     let d = demo();
-    let server = FaultServer::start(&d.repo);
     let tmp = scratch_dir();
-    let r = kind.setup(tmp.path());
+    let r = Repo::new(tmp.path().join("repo"));
     let key = d.public_key.to_str().unwrap();
     r.ok([
         "remote",
@@ -193,6 +214,13 @@ fn pull_once(kind: Kind, seed: Option<u64>) -> Result<Run, String> {
         "--set",
         "gpg-verify-summary=true",
     ]);
+    if kind == Kind::Delta {
+        // v1 through the same remote, so that the pull of v2 starts from it.
+        let out = pull_with(&r, &Kind::Scratch.args("demo"), &ENV);
+        if !out.status.success() {
+            return Err(format!("the clean pull of v1 failed:\n{}", describe(&out)));
+        }
+    }
     server.reset_log();
     if let Some(seed) = seed {
         server.random(Random::first_request(seed));
@@ -204,10 +232,15 @@ fn pull_once(kind: Kind, seed: Option<u64>) -> Result<Run, String> {
             .iter()
             .filter_map(|l| l.fault.as_ref().map(|f| format!("{} {}", f.name(), l.path)))
             .collect();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let error = stderr
+            .lines()
+            .rfind(|l| l.starts_with("error"))
+            .unwrap_or("");
         return Err(format!(
-            "pull failed under {} fault(s) [{}…]:\n{}",
+            "pull failed: {error}\nunder {} fault(s): {}\n{}",
             faulted.len(),
-            faulted[..faulted.len().min(8)].join(", "),
+            faulted.join(", "),
             describe(&out)
         ));
     }
@@ -264,19 +297,18 @@ fn seeds_times_routes_end_in_the_reference_image() {
                     let Some((kind, seed)) = work.lock().unwrap().pop_front() else {
                         return;
                     };
-                    let result = catch_unwind(AssertUnwindSafe(|| pull_once(kind, seed)))
-                        .unwrap_or_else(|p| Err(panic_text(p)));
+                    let (faults, result) = pull_once(kind, seed);
                     let mut t = tally.lock().unwrap();
                     t.runs += 1;
+                    let by_route = t.kinds_by_route.entry(kind.name()).or_default();
+                    for (name, n) in &faults {
+                        *by_route.entry(name.clone()).or_default() += n;
+                    }
+                    for (name, n) in faults {
+                        *t.faults.entry(name).or_default() += n;
+                    }
                     match result {
                         Ok(run) => {
-                            let by_route = t.kinds_by_route.entry(kind.name()).or_default();
-                            for (name, n) in &run.faults {
-                                *by_route.entry(name.clone()).or_default() += n;
-                            }
-                            for (name, n) in run.faults {
-                                *t.faults.entry(name).or_default() += n;
-                            }
                             t.flips += run.flips;
                             t.flips_refetched += run.flips_refetched;
                             t.refetched += run.refetched;
@@ -292,9 +324,10 @@ fn seeds_times_routes_end_in_the_reference_image() {
                                 None => "(clean pull, no faults)".into(),
                             };
                             let seed = seed.map_or("none".into(), |n| n.to_string());
-                            let msg = format!("seed {seed}, {} route: {e}\n  {replay}", kind.name());
-                            eprintln!("sweep FAILURE: {msg}");
-                            t.failures.push(msg);
+                            let head = format!("seed {seed}, {} route", kind.name());
+                            let first = e.lines().next().unwrap_or_default();
+                            eprintln!("sweep FAILURE: {head}: {first}\n  {replay}");
+                            t.failures.push(format!("{head}: {e}\n  {replay}"));
                         }
                     }
                 }
@@ -334,9 +367,17 @@ fn seeds_times_routes_end_in_the_reference_image() {
             .map(Fault::name)
             .collect();
         for kind in &routes {
-            let met = t.kinds_by_route.get(kind.name()).cloned().unwrap_or_default();
+            let met = t
+                .kinds_by_route
+                .get(kind.name())
+                .cloned()
+                .unwrap_or_default();
             let missing: Vec<&String> = all.iter().filter(|k| !met.contains_key(*k)).collect();
-            assert!(missing.is_empty(), "{} route never met {missing:?}", kind.name());
+            assert!(
+                missing.is_empty(),
+                "{} route never met {missing:?}",
+                kind.name()
+            );
         }
         assert!(t.flips > 0, "no flipped body was sent whole");
     }
