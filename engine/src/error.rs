@@ -44,6 +44,24 @@ pub enum PullError {
         /// The parser's message.
         error: String,
     },
+    /// Every body fetched for an object or file arrived damaged (failed its checksum,
+    /// decompression or parse), each one fetched afresh after the first.
+    #[error(
+        "{what}: every body of {url} arrived damaged, on {attempts} attempt(s) ({}); \
+         try again later or use another mirror, and if it persists report it to the \
+         server's operator",
+        attempts_described(failures)
+    )]
+    Damaged {
+        /// The object or file (`<id>.<type>`, a path, a delta part).
+        what: String,
+        /// Where it was fetched from (the last mirror that answered).
+        url: String,
+        /// Bodies fetched.
+        attempts: u32,
+        /// What was wrong with each body, in order.
+        failures: Vec<String>,
+    },
     /// A required object or file is missing at the source.
     #[error("{what} not found at the source ({path})")]
     NotFound {
@@ -67,6 +85,25 @@ pub enum PullError {
     /// A bug or broken invariant.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// What went wrong on each attempt, a run of identical failures said once: "attempt 1:
+/// A; attempts 2-5: B".
+fn attempts_described(failures: &[String]) -> String {
+    let mut runs: Vec<(usize, usize, &str)> = Vec::new();
+    for (i, f) in failures.iter().enumerate() {
+        match runs.last_mut() {
+            Some((_, last, text)) if *text == f.as_str() => *last = i + 1,
+            _ => runs.push((i + 1, i + 1, f)),
+        }
+    }
+    runs.iter()
+        .map(|(first, last, text)| match first == last {
+            true => format!("attempt {first}: {text}"),
+            false => format!("attempts {first}-{last}: {text}"),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl PullError {

@@ -10,6 +10,7 @@
 //! - [`limits`]: every size and count cap applied to what a source sends;
 //! - [`summary`]: the remote's summary and signature, cached with conditional requests;
 //! - [`trust`]: the verification policy of a remote applied to summaries and commits;
+//! - `refetch`: a body that arrives damaged fetched again, fresh, within the budget;
 //! - `fetch`: single objects fetched and verified, for both routes;
 //! - [`ingest`]: file objects verified as they stream into the composefs object store;
 //! - `walk`: the object-by-object route over a commit's trees;
@@ -30,6 +31,7 @@ pub mod ingest;
 pub mod limits;
 pub mod progress;
 pub mod pull;
+pub(crate) mod refetch;
 pub mod remotes;
 pub mod source;
 pub mod space;

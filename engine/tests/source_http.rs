@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cfsync_engine::source::{
-    Conditional, FetchError, FileObject, HttpSource, PathKind, Source, SourceOptions,
+    Conditional, FetchError, FileObject, Fresh, HttpSource, PathKind, Source, SourceOptions,
 };
 use cfsync_formats::checksum::Checksum;
 use futures::StreamExt;
@@ -1108,4 +1108,132 @@ fn open_picks_the_transport_and_refuses_other_schemes() {
     assert!(matches!(err, FetchError::InvalidUrl { .. }), "{err}");
     let err = HttpSource::new("mirrorlist=file:///x", SourceOptions::default()).unwrap_err();
     assert!(matches!(err, FetchError::InvalidUrl { .. }), "{err}");
+}
+
+/// A keep-alive HTTP/1.1 server answering every request with `body`, recording each
+/// request's head and the client port it came from.
+struct KeepAlive {
+    port: u16,
+    seen: Arc<Mutex<Vec<(u16, String)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl KeepAlive {
+    async fn start(body: &'static [u8]) -> KeepAlive {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, peer)) = listener.accept().await else {
+                    return;
+                };
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let mut pending = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    loop {
+                        while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&pending[..end]).into_owned();
+                            pending.drain(..end + 4);
+                            log.lock().unwrap().push((peer.port(), head));
+                            let mut reply = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n",
+                                body.len()
+                            )
+                            .into_bytes();
+                            reply.extend_from_slice(body);
+                            if sock.write_all(&reply).await.is_err() {
+                                return;
+                            }
+                        }
+                        match sock.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => pending.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                });
+            }
+        });
+        KeepAlive { port, seen, task }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.port)
+    }
+
+    fn seen(&self) -> Vec<(u16, String)> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for KeepAlive {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn no_cache(head: &str) -> bool {
+    let head = head.to_ascii_lowercase();
+    head.contains("\r\ncache-control: no-cache") && head.contains("\r\npragma: no-cache")
+}
+
+#[tokio::test]
+async fn a_fresh_request_says_no_cache_on_a_new_connection() {
+    let server = KeepAlive::start(b"hello").await;
+    let source = http(&server.url(), fast_options());
+    for _ in 0..2 {
+        let got = source.get_bytes("config", PathKind::Metadata, 100).await;
+        assert_eq!(got.unwrap().unwrap(), b"hello");
+    }
+    let fresh = source.with_fresh(Fresh::Yes);
+    for _ in 0..2 {
+        let got = fresh.get_bytes("config", PathKind::Metadata, 100).await;
+        assert_eq!(got.unwrap().unwrap(), b"hello");
+    }
+    let again = Source::Http(source.clone()).fresh(Fresh::No);
+    let got = again.get_bytes("config", PathKind::Metadata, 100).await;
+    assert_eq!(got.unwrap().unwrap(), b"hello");
+    let seen = server.seen();
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    let ports: Vec<u16> = seen.iter().map(|(p, _)| *p).collect();
+    // The ordinary requests share one pooled connection...
+    assert_eq!(ports[0], ports[1], "{seen:?}");
+    assert_eq!(ports[4], ports[0], "{seen:?}");
+    // ...and each fresh one has a connection of its own.
+    assert!(
+        ports[2] != ports[0] && ports[3] != ports[0] && ports[3] != ports[2],
+        "{seen:?}"
+    );
+    for (i, (_, head)) in seen.iter().enumerate() {
+        assert_eq!(no_cache(head), i == 2 || i == 3, "request {i}: {head}");
+    }
+    // Counters are shared with the fresh copies; refetches are the engine's to count.
+    assert_eq!(source.stats().requests, 5);
+    assert_eq!(source.stats().refetched, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_request_starts_from_the_next_mirror() {
+    let (a, b) = (KeepAlive::start(b"a").await, KeepAlive::start(b"b").await);
+    let list = format!("{}\n{}\n", a.url(), b.url());
+    let lists =
+        FaultServer::start(move |_, _| Reply::Close(response("200 OK", &[], list.as_bytes())))
+            .await;
+    let source = Source::open(
+        &format!("mirrorlist={}mirrors.txt", lists.url()),
+        fast_options(),
+    )
+    .unwrap();
+    let get = |s: Source| async move {
+        s.get_bytes("config", PathKind::Metadata, 100)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(get(source.clone()).await, b"a");
+    assert_eq!(get(source.fresh(Fresh::Yes)).await, b"b");
+    assert!(no_cache(&b.seen()[0].1));
+    assert!(!no_cache(&a.seen()[0].1));
 }

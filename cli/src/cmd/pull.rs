@@ -243,9 +243,14 @@ fn print_pull(stats: &PullStats, json: bool) -> Result<()> {
     }
     writeln!(
         out,
-        "{} bytes in {} requests; {} objects fetched, {} reused{}; {:.2}s",
+        "{} bytes in {} requests{}; {} objects fetched, {} reused{}; {:.2}s",
         stats.bytes_fetched,
         stats.requests,
+        if stats.refetched > 0 {
+            format!(" ({} refetched after arriving damaged)", stats.refetched)
+        } else {
+            String::new()
+        },
         stats.objects_fetched,
         stats.objects_reused,
         stats.delta.as_deref().map_or(String::new(), |d| format!(

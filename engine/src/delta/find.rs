@@ -11,6 +11,7 @@ use cfsync_formats::delta::signed::{SuperblockFile, open_superblock};
 use super::plan::{Candidate, SummaryFacts, Where, where_listed};
 use crate::error::PullError;
 use crate::limits::{MAX_DELTA_INDEX, MAX_SUPERBLOCK};
+use crate::refetch::{Failed, Named, fetch_checked};
 use crate::source::{PathKind, Source};
 use crate::summary::SummaryDeltas;
 use crate::trust::Trust;
@@ -62,33 +63,79 @@ pub(crate) async fn listed_deltas(
         (Where::Nowhere, _) => Ok(Listed::NoneToTarget),
         _ => {
             let path = cfsync_formats::delta::names::index_path(target);
-            match source
-                .get_bytes(&path, PathKind::Content, MAX_DELTA_INDEX)
-                .await?
-            {
-                Some(bytes) => {
-                    let idx = DeltaIndex::from_bytes(&bytes)
-                        .map_err(|e| PullError::Hostile(format!("delta index {path}: {e}")))?;
+            let named = Named {
+                what: &path,
+                path: &path,
+                kind: PathKind::Content,
+            };
+            // An index that does not parse may have been damaged in transit.
+            fetch_checked(source, named, |fresh| {
+                let source = source.fresh(fresh);
+                let path = &path;
+                async move {
+                    let Some(bytes) = source
+                        .get_bytes(path, PathKind::Content, MAX_DELTA_INDEX)
+                        .await?
+                    else {
+                        return Ok(Listed::Probe);
+                    };
+                    let idx = DeltaIndex::from_bytes(&bytes).map_err(|e| {
+                        Failed::Damaged(PullError::Hostile(format!("delta index {path}: {e}")))
+                    })?;
                     Ok(Listed::List(idx.deltas().clone()))
                 }
-                None => Ok(Listed::Probe),
-            }
+            })
+            .await
         }
     }
 }
 
 /// Fetches the superblock of the first candidate that has one, checked against the
-/// digest its listing gives. `None`: no candidate has a superblock.
+/// digest its listing gives and opened with [`open_checked`] (its signature, the delta
+/// it names, its commit). A superblock that fails any of these may have been damaged in
+/// transit and is fetched again, fresh ([`crate::refetch`]); one whose signature never
+/// verifies is refused as before. `None`: no candidate has a superblock.
 pub(crate) async fn first_superblock(
     source: &Source,
     candidates: Vec<Candidate>,
+    target: &Checksum,
+    trust: &Trust,
 ) -> Result<Option<(DeltaName, Vec<u8>)>, PullError> {
     for Candidate { name, digest } in candidates {
         let path = name.superblock_path();
-        let Some(bytes) = source
-            .get_bytes(&path, PathKind::Content, MAX_SUPERBLOCK)
-            .await?
-        else {
+        let named = Named {
+            what: &path,
+            path: &path,
+            kind: PathKind::Content,
+        };
+        let fetched = fetch_checked(source, named, |fresh| {
+            let source = source.fresh(fresh);
+            let (path, name) = (&path, &name);
+            async move {
+                let Some(bytes) = source
+                    .get_bytes(path, PathKind::Content, MAX_SUPERBLOCK)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                if let Some(d) = digest {
+                    let actual = Checksum::of(&bytes);
+                    if actual != d {
+                        return Err(Failed::Damaged(PullError::ChecksumMismatch {
+                            object: format!("{path} (the summary lists {d})"),
+                            actual,
+                        }));
+                    }
+                }
+                match open_checked(&bytes, name, target, trust) {
+                    Ok(_) => Ok(Some(bytes)),
+                    Err(e @ PullError::Trust(_)) => Err(Failed::Unverified(e)),
+                    Err(e) => Err(Failed::Damaged(e)),
+                }
+            }
+        })
+        .await?;
+        let Some(bytes) = fetched else {
             if digest.is_some() {
                 tracing::warn!(
                     "delta {} is listed but its superblock is missing",
@@ -97,15 +144,6 @@ pub(crate) async fn first_superblock(
             }
             continue;
         };
-        if let Some(d) = digest {
-            let actual = Checksum::of(&bytes);
-            if actual != d {
-                return Err(PullError::ChecksumMismatch {
-                    object: format!("{path} (the summary lists {d})"),
-                    actual,
-                });
-            }
-        }
         return Ok(Some((name, bytes)));
     }
     Ok(None)

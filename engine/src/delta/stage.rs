@@ -1,7 +1,8 @@
 //! Staging a part: download it into an anonymous file while hashing it (or take it from
 //! the superblock when inline), check its sha256 against the superblock, then decompress
 //! it into a second anonymous file, capped at the part's payload limit, within the
-//! delta memory budget. Nothing of the part is held in memory.
+//! delta memory budget. Nothing of the part is held in memory. A downloaded part that
+//! breaks off or arrives damaged is downloaded again ([`crate::refetch`]).
 
 use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use futures::StreamExt;
 use super::budget::Budget;
 use crate::error::PullError;
 use crate::progress::Cancel;
+use crate::refetch::{Failed, Named, fetch_checked};
 use crate::source::{PathKind, Source};
 
 /// One part to fetch and apply.
@@ -63,15 +65,14 @@ pub(crate) struct Stager {
     pub(crate) cancel: Cancel,
 }
 
-/// Attempts per part when its body breaks off mid-way.
-const PART_ATTEMPTS: u32 = 3;
-
 /// A hostile-input error naming the part and its delta.
 pub(crate) fn part_err(job: &PartJob, delta: &str, what: impl std::fmt::Display) -> PullError {
-    PullError::Hostile(format!(
-        "{} (part {} of delta {delta}): {what}",
-        job.path, job.index
-    ))
+    part_err_at(&job.path, job.index, delta, what)
+}
+
+/// [`part_err`] for the part at `path`, index `index`.
+fn part_err_at(path: &str, index: usize, delta: &str, what: impl std::fmt::Display) -> PullError {
+    PullError::Hostile(format!("{path} (part {index} of delta {delta}): {what}"))
 }
 
 fn tmp_err(dir: &Path, e: std::io::Error) -> PullError {
@@ -81,88 +82,101 @@ fn tmp_err(dir: &Path, e: std::io::Error) -> PullError {
 impl Stager {
     /// Downloads a part into an anonymous file while hashing it (nothing is held in
     /// memory), checks its sha256 against the superblock, then decompresses it into a
-    /// second anonymous file, capped at the part's payload limit.
+    /// second anonymous file, capped at the part's payload limit. A part that breaks off,
+    /// does not hash to what the superblock says or does not decompress is downloaded
+    /// again (fresh when it arrived damaged), within the source's budget
+    /// ([`crate::refetch`]); a part carried inline in the superblock is checked once.
     pub(crate) async fn stage(&self, job: PartJob) -> Result<StagedPart, PullError> {
         let tmp = self.tmp.as_path();
-        let mut compressed = tempfile::tempfile_in(tmp).map_err(|e| tmp_err(tmp, e))?;
-        let actual = match &job.inline {
-            Some(b) => {
-                compressed.write_all(b).map_err(|e| tmp_err(tmp, e))?;
-                Checksum::of(b)
+        if let Some(b) = &job.inline {
+            let mut compressed = tempfile::tempfile_in(tmp).map_err(|e| tmp_err(tmp, e))?;
+            compressed.write_all(b).map_err(|e| tmp_err(tmp, e))?;
+            let actual = Checksum::of(b);
+            if actual != job.checksum {
+                return Err(self.mismatch(&job, actual));
             }
-            None => self.download(&job, &mut compressed).await?,
-        };
-        tracing::debug!("{}: downloaded and verified", job.path);
-        if actual != job.checksum {
-            return Err(PullError::ChecksumMismatch {
-                object: format!(
-                    "{} (part {} of delta {}; the superblock says {})",
-                    job.path, job.index, self.delta, job.checksum
-                ),
-                actual,
-            });
+            let (payload, len) = self
+                .decompress(&job, compressed)
+                .await
+                .map_err(Failed::into_error)?;
+            return Ok(StagedPart { job, payload, len });
         }
-        self.decompress(job, compressed).await
+        let what = format!("part {} of delta {}", job.index, self.delta);
+        let named = Named {
+            what: &what,
+            path: &job.path,
+            kind: PathKind::Content,
+        };
+        let (payload, len) = fetch_checked(&self.source, named, |fresh| {
+            let job = &job;
+            async move {
+                let source = self.source.fresh(fresh);
+                let mut compressed = tempfile::tempfile_in(tmp).map_err(|e| tmp_err(tmp, e))?;
+                let actual = self.download(job, &mut compressed, &source).await?;
+                tracing::debug!("{}: downloaded", job.path);
+                if actual != job.checksum {
+                    return Err(Failed::Damaged(self.mismatch(job, actual)));
+                }
+                self.decompress(job, compressed).await
+            }
+        })
+        .await?;
+        Ok(StagedPart { job, payload, len })
     }
 
-    /// Downloads the part into `compressed`, retrying a body that breaks off
-    /// ([`PART_ATTEMPTS`] in all); returns the sha256 of what was written.
+    /// The error of a part that does not hash to what the superblock says.
+    fn mismatch(&self, job: &PartJob, actual: Checksum) -> PullError {
+        PullError::ChecksumMismatch {
+            object: format!(
+                "{} (part {} of delta {}; the superblock says {})",
+                job.path, job.index, self.delta, job.checksum
+            ),
+            actual,
+        }
+    }
+
+    /// Downloads the part from `source` into `compressed`; returns the sha256 of what
+    /// was written. A body that breaks off is [`Failed::Broken`].
     async fn download(
         &self,
         job: &PartJob,
         compressed: &mut std::fs::File,
-    ) -> Result<Checksum, PullError> {
+        source: &Source,
+    ) -> Result<Checksum, Failed> {
         use sha2::Digest;
         let tmp = self.tmp.as_path();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut stream = self
-                .source
-                .get_stream(&job.path, PathKind::Content, job.size)
-                .await?
-                .ok_or_else(|| PullError::NotFound {
-                    what: format!("part {} of static delta {}", job.index, self.delta),
-                    path: job.path.clone(),
-                })?;
-            compressed.set_len(0).map_err(|e| tmp_err(tmp, e))?;
-            compressed.rewind().map_err(|e| tmp_err(tmp, e))?;
-            let mut h = sha2::Sha256::new();
-            let mut broken = None;
-            while let Some(chunk) = stream.next().await {
-                match chunk {
-                    Ok(c) => {
-                        h.update(&c);
-                        compressed.write_all(&c).map_err(|e| tmp_err(tmp, e))?;
-                    }
-                    Err(e) => {
-                        broken = Some(e);
-                        break;
-                    }
-                }
-                if self.cancel.is_cancelled() {
-                    return Err(PullError::Cancelled);
-                }
-            }
-            match broken {
-                None => return Ok(Checksum(h.finalize().into())),
-                Some(e) if e.is_transient() && attempt < PART_ATTEMPTS => {
-                    tracing::debug!("{}: retrying after {e}", job.path);
-                }
-                Some(e) => return Err(e.into()),
+        let mut stream = source
+            .get_stream(&job.path, PathKind::Content, job.size)
+            .await?
+            .ok_or_else(|| PullError::NotFound {
+                what: format!("part {} of static delta {}", job.index, self.delta),
+                path: job.path.clone(),
+            })?;
+        compressed.set_len(0).map_err(|e| tmp_err(tmp, e))?;
+        compressed.rewind().map_err(|e| tmp_err(tmp, e))?;
+        let mut h = sha2::Sha256::new();
+        while let Some(chunk) = stream.next().await {
+            let c = chunk.map_err(Failed::streaming)?;
+            h.update(&c);
+            compressed.write_all(&c).map_err(|e| tmp_err(tmp, e))?;
+            if self.cancel.is_cancelled() {
+                return Err(PullError::Cancelled.into());
             }
         }
+        Ok(Checksum(h.finalize().into()))
     }
 
     /// Decompresses the verified part into an anonymous file, on a blocking thread,
-    /// once the budget has room for it.
+    /// once the budget has room for it; returns the file and the payload's length. A
+    /// part that does not decompress is [`Failed::Damaged`].
     async fn decompress(
         &self,
-        job: PartJob,
+        job: &PartJob,
         mut compressed: std::fs::File,
-    ) -> Result<StagedPart, PullError> {
+    ) -> Result<(std::fs::File, u64), Failed> {
         let tmp = self.tmp.clone();
         let delta = self.delta.clone();
+        let (path, index, cap) = (job.path.clone(), job.index, job.cap);
         // The xz dictionary is as large as the payload, up to the stream's dictionary
         // size (at least one unit of the budget, however small the part says it is).
         let permit = self.budget.take(job.estimate.max(1)).await?;
@@ -172,17 +186,17 @@ impl Stager {
             let mut payload = tempfile::tempfile_in(&tmp).map_err(|e| tmp_err(&tmp, e))?;
             let mut reader = part::PartPayloadReader::new(
                 std::io::BufReader::with_capacity(256 * 1024, compressed),
-                job.cap,
+                cap,
             );
             let len =
                 std::io::copy(&mut reader, &mut payload).map_err(
                     |e| match part::PartError::from_io(&e) {
-                        Some(pe) => part_err(&job, &delta, pe),
-                        None => tmp_err(&tmp, e),
+                        Some(pe) => Failed::Damaged(part_err_at(&path, index, &delta, pe)),
+                        None => Failed::Final(tmp_err(&tmp, e)),
                     },
                 )?;
-            tracing::debug!("{}: decompressed {len} bytes", job.path);
-            Ok(StagedPart { job, payload, len })
+            tracing::debug!("{path}: decompressed {len} bytes");
+            Ok((payload, len))
         })
         .await
         .map_err(|e| PullError::Internal(format!("delta part task failed: {e}")))?

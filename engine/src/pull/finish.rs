@@ -91,7 +91,9 @@ pub(super) fn totals<ObjectID: FsVerityHashValue>(
     cx: &Context<'_, ObjectID>,
     stats: &mut PullStats,
 ) {
-    stats.bytes_fetched = cx.source.stats().bytes_received;
-    stats.requests = cx.source.stats().requests;
+    let source = cx.source.stats();
+    stats.bytes_fetched = source.bytes_received;
+    stats.requests = source.requests;
+    stats.refetched = source.refetched;
     stats.seconds = cx.started.elapsed().as_secs_f64();
 }

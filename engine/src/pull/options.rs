@@ -61,6 +61,9 @@ pub struct PullStats {
     pub bytes_fetched: u64,
     /// HTTP requests (or local file reads) made.
     pub requests: u64,
+    /// Bodies fetched again because they arrived damaged (failed their checksum,
+    /// decompression, parse or signature).
+    pub refetched: u64,
     /// Objects fetched from the source (loose or reconstructed from a delta).
     pub objects_fetched: u64,
     /// Objects reused from the store.

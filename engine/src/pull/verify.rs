@@ -1,6 +1,7 @@
 //! Phase 2: the commit checked before any content is fetched. A commit not yet stored is
 //! fetched with its detached metadata; its signatures, its ref binding and the
-//! downgrade rule are checked. A commit already stored with its image is checked the
+//! downgrade rule are checked (detached metadata whose signature does not verify is
+//! fetched again, fresh, in case it was damaged in transit). A commit already stored with its image is checked the
 //! same way (from the stream it is stored in) before the ref may move to it, as
 //! libostree does for a commit it already has.
 
@@ -15,8 +16,10 @@ use crate::error::PullError;
 use crate::fetch::fetch_verified;
 use crate::limits::MAX_METADATA_OBJECT;
 use crate::progress::Event;
-use crate::source::PathKind;
+use crate::refetch::{Failed, Named, fetch_checked};
+use crate::source::{PathKind, Source};
 use crate::store::{ObjectLookup, Store};
+use crate::trust::{Trust, TrustError};
 
 /// The target commit, checked.
 pub(super) enum Verified<ObjectID> {
@@ -61,16 +64,9 @@ pub(super) async fn verify<ObjectID: FsVerityHashValue>(
     let id = target.commit;
     cx.reporter.report(Event::Phase("commit"));
     let bytes = fetch_verified(source, &id, ObjectType::Commit).await?;
-    let meta = source
-        .get_bytes(
-            &commitmeta_path(&id),
-            PathKind::Metadata,
-            MAX_METADATA_OBJECT,
-        )
-        .await?;
+    let (meta, verdict) = fetch_commitmeta(source, trust, &id, &bytes).await?;
     let commit = CommitRef::from_bytes(&bytes).map_err(|e| PullError::object(&id, "commit", e))?;
-    let sigs = trust.verify_commit(&id, &bytes, meta.as_deref())?;
-    stats.signatures.extend(sigs);
+    stats.signatures.extend(verdict?);
     let prev_ts = previous_timestamp(store, target.previous)?;
     trust.check_commit_rules(&id, &bytes, &opts.ref_name, prev_ts, opts.allow_downgrade)?;
     let (root_tree, root_meta) = (commit.root_contents(), commit.root_metadata());
@@ -106,17 +102,11 @@ async fn verify_stored<ObjectID: FsVerityHashValue>(
         let sigs = match trust.verify_commit(&id, &bytes, saved.as_deref()) {
             Ok(sigs) => sigs,
             Err(first) => {
-                let fetched = source
-                    .get_bytes(
-                        &commitmeta_path(&id),
-                        PathKind::Metadata,
-                        MAX_METADATA_OBJECT,
-                    )
-                    .await?;
+                let (fetched, verdict) = fetch_commitmeta(source, trust, &id, &bytes).await?;
                 if fetched.is_none() && saved.is_some() {
                     return Err(first.into());
                 }
-                let sigs = trust.verify_commit(&id, &bytes, fetched.as_deref())?;
+                let sigs = verdict?;
                 if let Some(meta) = &fetched {
                     crate::summary::save_commitmeta(store, &id, meta)?;
                 }
@@ -130,6 +120,39 @@ async fn verify_stored<ObjectID: FsVerityHashValue>(
     // A commit whose image was refused earlier is stored but never gets a ref.
     trust.check_composefs_digest(&id, &bytes, image)?;
     Ok(())
+}
+
+/// Commit `id`'s detached metadata from the source (None when it has none) and the
+/// verdict of its signatures over the commit's `bytes`. Metadata that arrives but does
+/// not verify may have been damaged in transit: it is fetched again, fresh, within the
+/// source's budget ([`crate::refetch`]); when it never verifies, the verdict is the
+/// last refusal, unchanged.
+async fn fetch_commitmeta(
+    source: &Source,
+    trust: &Trust,
+    id: &Checksum,
+    bytes: &[u8],
+) -> Result<(Option<Vec<u8>>, Result<Vec<String>, TrustError>), PullError> {
+    let path = commitmeta_path(id);
+    let named = Named {
+        what: &path,
+        path: &path,
+        kind: PathKind::Metadata,
+    };
+    fetch_checked(source, named, |fresh| {
+        let source = source.fresh(fresh);
+        let path = path.clone();
+        async move {
+            let meta = source
+                .get_bytes(&path, PathKind::Metadata, MAX_METADATA_OBJECT)
+                .await?;
+            match trust.verify_commit(id, bytes, meta.as_deref()) {
+                Err(e) if meta.is_some() => Err(Failed::Unverified(e.into())),
+                verdict => Ok((meta, verdict)),
+            }
+        }
+    })
+    .await
 }
 
 /// Where the source keeps commit `id`'s detached metadata.

@@ -15,6 +15,10 @@
 //!   (HTTP; the engine decodes it) or already split into header and content (local
 //!   repositories, whose bare modes have no `.filez` to serve).
 //!
+//! [`Source::fresh`] gives a copy whose requests are [`Fresh`]: for a body that arrived
+//! whole but damaged, fetched again past caches on a new connection (the engine decides
+//! when, in `refetch.rs`).
+//!
 //! Nothing here parses OSTree metadata, plans, verifies or stores: every byte handed out
 //! is untrusted and must pass `cfsync-verify` before use (docs/architecture.md, "fetchers
 //! only move bytes"). Paths are always relative to the repository root, use `/`, and are
@@ -56,6 +60,23 @@ pub struct SourceStats {
     /// Requests made (HTTP: every request including retries and mirror switches, but
     /// not the hops of a followed redirect; local: files opened).
     pub requests: u64,
+    /// Bodies fetched again because they arrived damaged (failed their checksum,
+    /// decompression, parse or signature), as the engine counted them. Always 0 for a
+    /// local source (never refetched).
+    pub refetched: u64,
+}
+
+/// Whether a request must reach the origin afresh: over HTTP, `Cache-Control:
+/// no-cache` and `Pragma: no-cache`, on a new connection (never one from the pool, so not
+/// the one that delivered a damaged body), starting from the next mirror. Local sources
+/// ignore it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Fresh {
+    /// An ordinary request: pooled connections, caches allowed.
+    #[default]
+    No,
+    /// A request for a body that arrived damaged before.
+    Yes,
 }
 
 /// The answer to [`Source::get_conditional`].
@@ -239,7 +260,45 @@ impl Source {
         }
     }
 
-    /// Counters so far (bytes received, requests made).
+    /// This source with its requests made [`Fresh`] or not: a cheap copy sharing the
+    /// connections, mirrors and counters. Every method of the copy honours the flag.
+    #[must_use]
+    pub fn fresh(&self, fresh: Fresh) -> Source {
+        match self {
+            Source::Http(h) => Source::Http(h.with_fresh(fresh)),
+            Source::Local(l) => Source::Local(l.clone()),
+        }
+    }
+
+    /// Bodies fetched per file at most, damaged ones included: over HTTP
+    /// [`SourceOptions::max_attempts`]; 1 for a local repository, whose corrupt file is
+    /// reported at once (reading it again gives the same bytes).
+    #[must_use]
+    pub(crate) fn body_attempts(&self) -> u32 {
+        match self {
+            Source::Http(h) => h.max_attempts(),
+            Source::Local(_) => 1,
+        }
+    }
+
+    /// Counts a body fetched again because it arrived damaged ([`SourceStats::refetched`]).
+    pub(crate) fn note_refetch(&self) {
+        if let Source::Http(h) = self {
+            h.note_refetch();
+        }
+    }
+
+    /// Where `path` is read from, for messages: the URL of the mirror that last
+    /// answered (or the mirrorlist), or the file in a local repository.
+    #[must_use]
+    pub(crate) fn location(&self, path: &str, kind: PathKind) -> String {
+        match self {
+            Source::Http(h) => h.location(path, kind),
+            Source::Local(l) => l.shown(path),
+        }
+    }
+
+    /// Counters so far (bytes received, requests made, bodies refetched).
     #[must_use]
     pub fn stats(&self) -> SourceStats {
         match self {

@@ -7,8 +7,10 @@
 //! costs one request. Without a summary, the ref is read from `refs/heads/<ref>`.
 //!
 //! The cache (`cache.rs`) keeps each remote's last summary and signature with their
-//! validators. A cached summary that fails verification is fetched again without
-//! validators and verified again before the pull fails.
+//! validators. A summary that fails verification or does not parse (cached, stale, or
+//! damaged in transit) is fetched again with its signature, both fresh and without
+//! validators, within the source's attempt budget (`refetch.rs`); a signature
+//! that never verifies is refused as it was.
 
 mod cache;
 
@@ -20,7 +22,8 @@ use composefs::fsverity::FsVerityHashValue;
 
 use crate::error::PullError;
 use crate::limits::{MAX_SUMMARY, MAX_SUMMARY_SIG};
-use crate::source::{Conditional, PathKind, Source};
+use crate::refetch::{Failed, Named, fetch_checked};
+use crate::source::{Conditional, Fresh, PathKind, Source};
 use crate::store::Store;
 use crate::trust::Trust;
 use cache::{Cache, Cached};
@@ -96,6 +99,66 @@ async fn conditional(
     })
 }
 
+/// A summary fetched (or taken from the cache) and checked: its signatures verified, and
+/// parsed once.
+struct Checked {
+    summary: Cached,
+    sig: Cached,
+    signatures: Vec<String>,
+    commit: Option<Checksum>,
+    deltas: SummaryDeltas,
+}
+
+/// Fetches `summary.sig` and `summary` and checks them: with the cached validators first
+/// (`Fresh::No`), then, after a failure, both afresh without them (the cache may be
+/// stale, or a body damaged). `Ok(None)`: the remote has no summary.
+async fn fetch_summary(
+    source: &Source,
+    trust: &Trust,
+    ref_name: &str,
+    cached: (&Cached, &Cached),
+    fresh: Fresh,
+) -> Result<Option<Checked>, Failed> {
+    let none = Cached::default();
+    let (cached_sum, cached_sig) = match fresh {
+        Fresh::No => cached,
+        Fresh::Yes => (&none, &none),
+    };
+    let source = source.fresh(fresh);
+    let sig = conditional(&source, "summary.sig", MAX_SUMMARY_SIG, cached_sig).await?;
+    let from_cache;
+    let summary = if sig.body.is_some() && sig.body == cached_sig.body && cached_sum.body.is_some()
+    {
+        from_cache = true;
+        cached_sum.clone()
+    } else {
+        let s = conditional(&source, "summary", MAX_SUMMARY, cached_sum).await?;
+        from_cache = s.body.is_some() && s.body == cached_sum.body;
+        s
+    };
+    let Some(body) = &summary.body else {
+        return Ok(None);
+    };
+    let signatures = match trust.verify_summary(body, sig.body.as_deref()) {
+        Ok(s) => s,
+        // A signature (or a cached summary) that does not verify may be damaged or
+        // stale: fetch both again.
+        Err(e) if sig.body.is_some() || from_cache => return Err(Failed::Unverified(e.into())),
+        Err(e) => return Err(Failed::Final(e.into())),
+    };
+    let parsed = SummaryRef::from_bytes(body)
+        .map_err(|e| Failed::Damaged(PullError::Hostile(format!("summary: {e}"))))?;
+    let commit = parsed.lookup_ref(ref_name).map(|r| r.checksum);
+    let deltas = SummaryDeltas::of(&parsed);
+    Ok(Some(Checked {
+        summary,
+        sig,
+        signatures,
+        commit,
+        deltas,
+    }))
+}
+
 /// Fetches (or reuses) the summary, verifies it per `trust`, and resolves `req.ref_name`.
 pub(crate) async fn resolve<ObjectID: FsVerityHashValue>(
     store: &Store<ObjectID>,
@@ -110,40 +173,25 @@ pub(crate) async fn resolve<ObjectID: FsVerityHashValue>(
     } else {
         (Cached::default(), Cached::default())
     };
-
-    let sig = conditional(source, "summary.sig", MAX_SUMMARY_SIG, &cached_sig).await?;
-    let mut from_cache = false;
-    let summary = if sig.body.is_some() && sig.body == cached_sig.body && cached_sum.body.is_some()
-    {
-        from_cache = true;
-        cached_sum.clone()
-    } else {
-        let s = conditional(source, "summary", MAX_SUMMARY, &cached_sum).await?;
-        from_cache = from_cache || (s.body.is_some() && s.body == cached_sum.body);
-        s
+    let cached = (&cached_sum, &cached_sig);
+    let named = Named {
+        what: "summary",
+        path: "summary",
+        kind: PathKind::Metadata,
     };
+    let checked = fetch_checked(source, named, move |fresh| {
+        fetch_summary(source, trust, req.ref_name, cached, fresh)
+    })
+    .await?;
 
     let mut resolved = Resolved::default();
-    match &summary.body {
-        Some(body) => {
-            let mut verified = trust.verify_summary(body, sig.body.as_deref());
-            let (mut summary, mut sig) = (summary.clone(), sig.clone());
-            if verified.is_err() && from_cache {
-                // The cache may be stale or damaged: fetch both afresh and try once more.
-                sig =
-                    conditional(source, "summary.sig", MAX_SUMMARY_SIG, &Cached::default()).await?;
-                summary = conditional(source, "summary", MAX_SUMMARY, &Cached::default()).await?;
-                let body = summary.body.as_deref().unwrap_or_default();
-                verified = trust.verify_summary(body, sig.body.as_deref());
-            }
-            resolved.signatures = verified?;
-            let body = summary.body.clone().unwrap_or_default();
-            let parsed = SummaryRef::from_bytes(&body)
-                .map_err(|e| PullError::Hostile(format!("summary: {e}")))?;
-            resolved.commit = parsed.lookup_ref(req.ref_name).map(|r| r.checksum);
-            resolved.deltas = Some(SummaryDeltas::of(&parsed));
+    match checked {
+        Some(c) => {
+            resolved.signatures = c.signatures;
+            resolved.commit = c.commit;
+            resolved.deltas = Some(c.deltas);
             if use_cache {
-                cache.save(&summary, &sig)?;
+                cache.save(&c.summary, &c.sig)?;
             }
         }
         None => {
@@ -166,29 +214,46 @@ pub(crate) async fn resolve<ObjectID: FsVerityHashValue>(
 }
 
 /// A remote's refs from its summary (verified when the policy says so), without
-/// touching any repository.
+/// touching any repository. A summary that does not parse or verify is fetched again,
+/// fresh, with its signature (`refetch.rs`).
 pub async fn remote_refs(
     source: &Source,
     trust: &Trust,
 ) -> Result<Vec<(String, Checksum)>, PullError> {
-    let summary = source
-        .get_bytes("summary", PathKind::Metadata, MAX_SUMMARY)
-        .await?
-        .ok_or_else(|| PullError::NotFound {
-            what: "summary".into(),
-            path: "summary".into(),
-        })?;
-    if trust.requires_summary_signature() {
-        let sig = source
-            .get_bytes("summary.sig", PathKind::Metadata, MAX_SUMMARY_SIG)
-            .await?;
-        trust.verify_summary(&summary, sig.as_deref())?;
-    }
-    let parsed = SummaryRef::from_bytes(&summary)
-        .map_err(|e| PullError::Hostile(format!("summary: {e}")))?;
-    Ok(parsed
-        .refs()
-        .iter()
-        .map(|r| (r.name.to_owned(), r.checksum))
-        .collect())
+    let named = Named {
+        what: "summary",
+        path: "summary",
+        kind: PathKind::Metadata,
+    };
+    fetch_checked(source, named, |fresh| {
+        let source = source.fresh(fresh);
+        async move {
+            let summary = source
+                .get_bytes("summary", PathKind::Metadata, MAX_SUMMARY)
+                .await?
+                .ok_or_else(|| PullError::NotFound {
+                    what: "summary".into(),
+                    path: "summary".into(),
+                })?;
+            if trust.requires_summary_signature() {
+                let sig = source
+                    .get_bytes("summary.sig", PathKind::Metadata, MAX_SUMMARY_SIG)
+                    .await?;
+                if let Err(e) = trust.verify_summary(&summary, sig.as_deref()) {
+                    return Err(match sig {
+                        Some(_) => Failed::Unverified(e.into()),
+                        None => Failed::Final(e.into()),
+                    });
+                }
+            }
+            let parsed = SummaryRef::from_bytes(&summary)
+                .map_err(|e| Failed::Damaged(PullError::Hostile(format!("summary: {e}"))))?;
+            Ok(parsed
+                .refs()
+                .iter()
+                .map(|r| (r.name.to_owned(), r.checksum))
+                .collect())
+        }
+    })
+    .await
 }

@@ -12,6 +12,11 @@
 //! through a client with an empty root store, and `https` URLs through a client with the
 //! platform verifier (plus [`SourceOptions::tls_ca_path`]), built on the first `https`
 //! request. When the proxy itself is `https`, every request uses the TLS client.
+//!
+//! Each has a fresh twin, built on the first fresh request (a body that arrived damaged
+//! is fetched again through it): the same settings but no idle connection kept
+//! (`pool_max_idle_per_host(0)`), so each of its requests opens a new connection and
+//! cannot reuse the one that delivered the damaged body.
 
 use std::time::Duration;
 
@@ -30,6 +35,9 @@ pub(super) struct Clients {
     plain: Option<reqwest::Client>,
     /// The client for `https` URLs, built on first use (loading the CA roots is slow).
     tls: OnceCell<reqwest::Client>,
+    /// The fresh twins of `plain` and `tls`, built on first use.
+    fresh_plain: OnceCell<reqwest::Client>,
+    fresh_tls: OnceCell<reqwest::Client>,
     /// Extra CA certificates for the TLS client ([`SourceOptions::tls_ca_path`]).
     extra_roots: Vec<reqwest::Certificate>,
     /// [`SourceOptions::extra_headers`], parsed; added to each request where it does not
@@ -46,30 +54,40 @@ impl Clients {
         let plain = if proxy_needs_tls(options) {
             None
         } else {
-            Some(build_client(options, None)?)
+            Some(build_client(options, None, false)?)
         };
         Ok(Clients {
             plain,
             tls: OnceCell::new(),
+            fresh_plain: OnceCell::new(),
+            fresh_tls: OnceCell::new(),
             extra_roots,
             headers,
         })
     }
 
     /// The client for `url`: the plain one for `http` (when there is one), else the TLS
-    /// one, built now if this is the first request that needs it.
+    /// one, built now if this is the first request that needs it; with `fresh`, its
+    /// fresh twin.
     pub(super) async fn client_for(
         &self,
         url: &Url,
         options: &SourceOptions,
+        fresh: bool,
     ) -> Result<&reqwest::Client, FetchError> {
         if url.scheme() == "http"
             && let Some(plain) = &self.plain
         {
-            return Ok(plain);
+            if !fresh {
+                return Ok(plain);
+            }
+            return self
+                .fresh_plain
+                .get_or_try_init(|| async { build_client(options, None, true) })
+                .await;
         }
-        self.tls
-            .get_or_try_init(|| async { build_client(options, Some(&self.extra_roots)) })
+        let cell = if fresh { &self.fresh_tls } else { &self.tls };
+        cell.get_or_try_init(|| async { build_client(options, Some(&self.extra_roots), fresh) })
             .await
     }
 }
@@ -120,10 +138,12 @@ fn proxy_needs_tls(options: &SourceOptions) -> bool {
 
 /// Builds a client: with `roots` (the extra CA certificates, possibly none) a TLS client
 /// using the platform verifier, which loads the system's CA roots; without, a plain
-/// client with an empty root store, for `http` URLs.
+/// client with an empty root store, for `http` URLs. A `fresh` client keeps no idle
+/// connection: each request opens its own.
 fn build_client(
     options: &SourceOptions,
     roots: Option<&[reqwest::Certificate]>,
+    fresh: bool,
 ) -> Result<reqwest::Client, FetchError> {
     // reqwest is built without a crypto provider: rustls uses ring, installed once per
     // process (an error means a provider is installed already, which is as good).
@@ -131,7 +151,11 @@ fn build_client(
     let mut builder = reqwest::Client::builder()
         .user_agent(concat!("cfsync/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(options.connect_timeout)
-        .pool_max_idle_per_host(options.max_connections_per_host.max(1))
+        .pool_max_idle_per_host(if fresh {
+            0
+        } else {
+            options.max_connections_per_host.max(1)
+        })
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
         .redirect(redirect::policy(options.max_redirects, roots.is_some()))

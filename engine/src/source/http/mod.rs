@@ -10,6 +10,10 @@
 //! on a transient failure. libostree's metalink is not supported.
 //!
 //! Retries: at most [`SourceOptions::max_attempts`] requests per file (see `request.rs`).
+//! A copy made with [`HttpSource::with_fresh`] sends fresh requests, for a body that
+//! arrived whole but damaged: `Cache-Control: no-cache` and `Pragma: no-cache`, through
+//! a client that keeps no idle connection (so never the one that delivered the damaged
+//! body), starting from the mirror after the one that last answered.
 //! Retrying is only possible before any body byte has been handed to the caller:
 //! [`HttpSource::get_bytes`] and [`HttpSource::get_conditional`] buffer the body and so
 //! also retry a body that breaks or stalls midway; [`HttpSource::get_stream`] retries
@@ -36,16 +40,19 @@ use cfsync_formats::object::{ObjectType, RepoMode, loose_path};
 use reqwest::Url;
 use tokio::sync::Semaphore;
 
-use self::base::{Base, MAX_MIRRORLIST_SIZE, parse_mirrorlist};
+use self::base::{Base, MAX_MIRRORLIST_SIZE, join, parse_mirrorlist};
 pub use self::body::{BodyReader, BodyStream};
 use self::client::Clients;
 use self::request::{Got, Want};
-use super::{Conditional, FetchError, PathKind, SourceOptions, SourceStats, validate_path};
+use super::{Conditional, FetchError, Fresh, PathKind, SourceOptions, SourceStats, validate_path};
 
 /// An HTTP(S) OSTree remote. Cheap to clone (shared client, pool and counters).
 #[derive(Debug, Clone)]
 pub struct HttpSource {
     inner: Arc<Inner>,
+    /// Whether this copy's requests are fresh ([`super::Fresh`]): sent with `no-cache`
+    /// headers through a client that keeps no idle connection, from the next mirror.
+    fresh: bool,
 }
 
 #[derive(Debug)]
@@ -66,6 +73,7 @@ struct Inner {
 struct Counters {
     bytes_received: AtomicU64,
     requests: AtomicU64,
+    refetched: AtomicU64,
 }
 
 impl HttpSource {
@@ -86,7 +94,18 @@ impl HttpSource {
                 hosts: Mutex::default(),
                 jitter_seed: AtomicU64::new(0),
             }),
+            fresh: false,
         })
+    }
+
+    /// This source with its requests made fresh or not (see [`super::Fresh`]): a cheap
+    /// copy sharing the clients, mirrors and counters.
+    #[must_use]
+    pub fn with_fresh(&self, fresh: Fresh) -> HttpSource {
+        HttpSource {
+            inner: Arc::clone(&self.inner),
+            fresh: fresh == Fresh::Yes,
+        }
     }
 
     /// Fetches `path` whole, refusing bodies over `max_size` bytes.
@@ -176,6 +195,37 @@ impl HttpSource {
         SourceStats {
             bytes_received: self.inner.counters.bytes_received.load(Ordering::Relaxed),
             requests: self.inner.counters.requests.load(Ordering::Relaxed),
+            refetched: self.inner.counters.refetched.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Requests (and so bodies) per file at most: [`SourceOptions::max_attempts`].
+    pub(crate) fn max_attempts(&self) -> u32 {
+        self.inner.options.max_attempts.max(1)
+    }
+
+    /// Counts a body fetched again because it arrived damaged.
+    pub(crate) fn note_refetch(&self) {
+        self.inner
+            .counters
+            .refetched
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The URL `path` is fetched from now (the mirror that last answered), or the
+    /// mirrorlist it will be fetched through, for messages.
+    pub(crate) fn location(&self, path: &str, kind: PathKind) -> String {
+        let base = match kind {
+            PathKind::Content => self.inner.content.as_ref().unwrap_or(&self.inner.metadata),
+            PathKind::Metadata => &self.inner.metadata,
+        };
+        match base.urls.get() {
+            Some(urls) if !urls.is_empty() => {
+                let i = base.preferred.load(Ordering::Relaxed) % urls.len();
+                urls.get(i)
+                    .map_or_else(String::new, |u| join(u, path).to_string())
+            }
+            _ => format!("{path} through {}", base.describe().join(", ")),
         }
     }
 
@@ -206,7 +256,14 @@ impl HttpSource {
                 let single = [list.clone()];
                 let preferred = AtomicUsize::new(0);
                 match self
-                    .run(&single, &preferred, None, MAX_MIRRORLIST_SIZE, Want::Body)
+                    .run(
+                        &single,
+                        &preferred,
+                        None,
+                        MAX_MIRRORLIST_SIZE,
+                        Want::Body,
+                        false,
+                    )
                     .await?
                 {
                     Got::Body { body, .. } => parse_mirrorlist(list, &body),
@@ -229,7 +286,14 @@ impl HttpSource {
     ) -> Result<Got, FetchError> {
         validate_path(path)?;
         let (base, urls) = self.base(kind).await?;
-        self.run(urls, &base.preferred, Some(path), max_size, want)
-            .await
+        self.run(
+            urls,
+            &base.preferred,
+            Some(path),
+            max_size,
+            want,
+            self.fresh,
+        )
+        .await
     }
 }

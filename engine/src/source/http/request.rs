@@ -8,6 +8,11 @@
 //! connection slot of its host, sends the request (following redirects, see
 //! [`super::redirect`]) and classifies the answer; a buffered body that breaks or stalls
 //! midway is retried like a failed request.
+//!
+//! A fresh request (for a body that arrived damaged, see [`super::super::Fresh`]) starts
+//! from the mirror after the preferred one, carries `Cache-Control: no-cache` and
+//! `Pragma: no-cache`, and goes through the fresh client, which opens a new connection
+//! for it.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -71,8 +76,8 @@ enum Failure {
 }
 
 impl HttpSource {
-    /// The retry loop: walks `bases` from `preferred`, one request per attempt, backing
-    /// off after each full pass.
+    /// The retry loop: walks `bases` from `preferred` (from the one after it when
+    /// `fresh`), one request per attempt, backing off after each full pass.
     pub(super) async fn run(
         &self,
         bases: &[Url],
@@ -80,11 +85,12 @@ impl HttpSource {
         path: Option<&str>,
         max_size: u64,
         want: Want<'_>,
+        fresh: bool,
     ) -> Result<Got, FetchError> {
         let opts = &self.inner.options;
         let max_attempts = opts.max_attempts.max(1);
         let count = bases.len().max(1);
-        let start = preferred.load(Ordering::Relaxed) % count;
+        let start = (preferred.load(Ordering::Relaxed) + usize::from(fresh)) % count;
         let mut attempts: u32 = 0;
         let mut rounds: u32 = 0;
         loop {
@@ -100,7 +106,7 @@ impl HttpSource {
                 None => base.clone(),
             };
             attempts = attempts.saturating_add(1);
-            match self.attempt(&url, attempts, max_size, want).await {
+            match self.attempt(&url, attempts, max_size, want, fresh).await {
                 Ok(got) => {
                     preferred.store(index, Ordering::Relaxed);
                     return Ok(got);
@@ -190,8 +196,14 @@ impl HttpSource {
 
     /// Sends a GET for `url` and follows its redirects (through [`redirect::policy`]),
     /// handing the chain over from the plain client to the TLS one at a redirect from
-    /// `http` to `https`. Returns the final response.
-    async fn send(&self, url: &Url, want: Want<'_>) -> Result<reqwest::Response, SendError> {
+    /// `http` to `https`. Returns the final response. A `fresh` request goes through the
+    /// fresh client (a new connection) with `no-cache` headers.
+    async fn send(
+        &self,
+        url: &Url,
+        want: Want<'_>,
+        fresh: bool,
+    ) -> Result<reqwest::Response, SendError> {
         let mut target = url.clone();
         // URLs requested so far in this chain by an earlier client.
         let mut before = 0usize;
@@ -199,10 +211,15 @@ impl HttpSource {
             let client = self
                 .inner
                 .clients
-                .client_for(&target, &self.inner.options)
+                .client_for(&target, &self.inner.options, fresh)
                 .await
                 .map_err(SendError::Client)?;
             let mut request = client.get(target.clone());
+            if fresh {
+                request = request
+                    .header(header::CACHE_CONTROL, "no-cache")
+                    .header(header::PRAGMA, "no-cache");
+            }
             if let Want::Conditional {
                 etag,
                 last_modified,
@@ -249,6 +266,7 @@ impl HttpSource {
         attempts: u32,
         max_size: u64,
         want: Want<'_>,
+        fresh: bool,
     ) -> Result<Got, Failure> {
         let opts = &self.inner.options;
         let permit = self.permit(url).await.map_err(Failure::Fatal)?;
@@ -256,7 +274,7 @@ impl HttpSource {
         let stall = opts.stall_timeout;
         let send = tokio::time::timeout(
             opts.connect_timeout.saturating_add(stall),
-            self.send(url, want),
+            self.send(url, want, fresh),
         );
         let sent = match &opts.cancel {
             Some(token) => tokio::select! {

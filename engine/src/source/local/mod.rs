@@ -120,6 +120,7 @@ impl LocalSource {
         SourceStats {
             bytes_received: self.inner.bytes_read.load(Ordering::Relaxed),
             requests: self.inner.opened.load(Ordering::Relaxed),
+            refetched: 0,
         }
     }
 
@@ -376,7 +377,8 @@ impl LocalSource {
         Ok(())
     }
 
-    fn shown(&self, path: &str) -> String {
+    /// The file at repository-relative `path`, for messages.
+    pub(crate) fn shown(&self, path: &str) -> String {
         self.inner.root.join(path).display().to_string()
     }
 
