@@ -10,8 +10,12 @@
 //!   `(seed, path, k)` decides whether and which fault applies, so a run is the same for
 //!   a given seed whatever order concurrent requests arrive in. Faults stop after
 //!   `max_per_path` requests of a path, so retrying clients get through.
+//!   [`Random::first_request`] faults the first request of every path with one of
+//!   seven kinds (503, 500, reset, truncate, flip, two stalls), rotating with the seed
+//!   ([`Pick::Rotate`]), and leaves later requests clean.
 //!
-//! Every request is logged ([`FaultServer::log`]) with the fault it got. Nothing here
+//! Every request is logged ([`FaultServer::log`]) with the fault it got, whether it
+//! came on a fresh connection and whether it said `Cache-Control: no-cache`. Nothing here
 //! sleeps to wait for a condition: a stalled answer blocks reading the connection until
 //! the client hangs up or the server is dropped (which shuts every connection down); a
 //! dripped body sleeps between chunks because slowness is the fault.
@@ -19,5 +23,5 @@
 mod plan;
 mod server;
 
-pub use plan::{Count, Fault, Logged, Random, Rule, glob};
+pub use plan::{Count, Fault, Logged, Pick, Random, Rule, glob};
 pub use server::FaultServer;

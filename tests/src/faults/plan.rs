@@ -128,6 +128,18 @@ impl Rule {
     }
 }
 
+/// How the seeded random mode picks the fault of a request it faults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pick {
+    /// Uniformly from [`Random::faults`], as they are written.
+    Uniform,
+    /// `faults[(seed + hash(path)) % faults.len()]`: over `faults.len()` consecutive
+    /// seeds every path meets every fault once. The byte counts of [`Fault::Truncate`],
+    /// [`Fault::Reset`] and [`Fault::StallBody`] are drawn from the seed too (log-uniform
+    /// in `0..65536`), and so is the offset of [`Fault::Flip`] (uniform over the body).
+    Rotate,
+}
+
 /// The seeded random mode.
 #[derive(Debug, Clone)]
 pub struct Random {
@@ -141,6 +153,73 @@ pub struct Random {
     pub max_per_path: u64,
     /// Only paths matching this pattern get faults.
     pub pattern: String,
+    /// How the fault is picked.
+    pub pick: Pick,
+}
+
+impl Random {
+    /// The faults of [`Random::first_request`], one of each kind: 503, 500, a reset and a
+    /// truncated body, a flipped byte, a stall before the headers and one in the body.
+    #[must_use]
+    pub fn first_request_faults() -> Vec<Fault> {
+        vec![
+            Fault::Status(503),
+            Fault::Status(500),
+            Fault::Reset(0),
+            Fault::Truncate(0),
+            Fault::Flip(0),
+            Fault::StallHeaders,
+            Fault::StallBody(0),
+        ]
+    }
+
+    /// The first request of every path gets a fault, later ones are clean. The fault is
+    /// [`Random::first_request_faults`]`[(seed + hash(path)) % 7]` ([`Pick::Rotate`]), so
+    /// seven consecutive seeds give every path every kind; byte counts and flip offsets
+    /// are drawn from the seed.
+    #[must_use]
+    pub fn first_request(seed: u64) -> Self {
+        Random {
+            seed,
+            percent: 100,
+            faults: Self::first_request_faults(),
+            max_per_path: 1,
+            pattern: "*".into(),
+            pick: Pick::Rotate,
+        }
+    }
+
+    /// The fault for the `nth` request of `path`, if this mode gives it one.
+    fn draw(&self, path: &str, nth: u64) -> Option<Fault> {
+        if nth > self.max_per_path || self.faults.is_empty() || !glob(&self.pattern, path) {
+            return None;
+        }
+        let h = mix(self.seed, path, nth);
+        if h % 100 >= self.percent {
+            return None;
+        }
+        let len = self.faults.len() as u64;
+        match self.pick {
+            Pick::Uniform => {
+                let pick = (mix(h, path, nth) % len) as usize;
+                self.faults.get(pick).cloned()
+            }
+            Pick::Rotate => {
+                let pick = (self.seed.wrapping_add(mix(0, path, 0)) % len) as usize;
+                let p = mix(h, path, nth);
+                // Log-uniform byte counts: as many cuts near the start as deep in.
+                let bits = (p % 17) as u32;
+                let count = usize::try_from((p >> 8) & ((1u64 << bits) - 1)).unwrap_or(0);
+                Some(match self.faults.get(pick)?.clone() {
+                    Fault::Truncate(_) => Fault::Truncate(count),
+                    Fault::Reset(_) => Fault::Reset(count),
+                    Fault::StallBody(_) => Fault::StallBody(count),
+                    Fault::Flip(_) => Fault::Flip(usize::try_from(p >> 16).unwrap_or(0)),
+                    other => other,
+                })
+            }
+        }
+    }
 }
 
 /// A request as the server saw it.
@@ -152,6 +231,10 @@ pub struct Logged {
     pub nth: u64,
     /// The fault it got, if any.
     pub fault: Option<Fault>,
+    /// The how-many-th request of its connection (1: the first on a fresh connection).
+    pub on_connection: u64,
+    /// Whether it asked for no cached answer (`Cache-Control: no-cache`).
+    pub no_cache: bool,
     /// When it arrived.
     pub at: Instant,
     /// The status answered: 0 while the answer is being sent, or when the fault
@@ -201,14 +284,22 @@ impl Plan {
         self.log_start = self.log.len();
     }
 
-    /// Decides the fault for a request of `path` and logs the request (status 0 until
-    /// [`Plan::answered`]); returns its log index and the fault.
-    pub(super) fn record(&mut self, path: &str) -> (usize, Option<Fault>) {
+    /// Decides the fault for a request of `path` (the `on_connection`-th of its
+    /// connection, asking for no cached answer if `no_cache`) and logs the request
+    /// (status 0 until [`Plan::answered`]); returns its log index and the fault.
+    pub(super) fn record(
+        &mut self,
+        path: &str,
+        on_connection: u64,
+        no_cache: bool,
+    ) -> (usize, Option<Fault>) {
         let (nth, fault) = self.decide(path);
         self.log.push(Logged {
             path: path.to_owned(),
             nth,
             fault: fault.clone(),
+            on_connection,
+            no_cache,
             at: Instant::now(),
             status: 0,
         });
@@ -251,15 +342,8 @@ impl Plan {
         }
         if chosen.is_none()
             && let Some(r) = &self.random
-            && nth <= r.max_per_path
-            && !r.faults.is_empty()
-            && glob(&r.pattern, path)
         {
-            let h = mix(r.seed, path, nth);
-            if h % 100 < r.percent {
-                let pick = (mix(h, path, nth) % r.faults.len() as u64) as usize;
-                chosen = r.faults.get(pick).cloned();
-            }
+            chosen = r.draw(path, nth);
         }
         (nth, chosen)
     }
@@ -348,6 +432,7 @@ mod tests {
                     faults: vec![Fault::Status(503), Fault::Truncate(3)],
                     max_per_path: 2,
                     pattern: "*".into(),
+                    pick: Pick::Uniform,
                 }),
                 ..Plan::default()
             };
@@ -372,5 +457,35 @@ mod tests {
         assert_ne!(a, run(8, &order), "the seed changes nothing");
         assert!(a.iter().any(|x| x.2.is_some()) && a.iter().any(|x| x.2.is_none()));
         assert!(a.iter().all(|x| x.1 <= 2 || x.2.is_none()));
+    }
+
+    #[test]
+    fn first_request_mode_rotates_every_kind_over_every_path() {
+        let kinds = Random::first_request_faults().len() as u64;
+        let paths = [
+            "summary",
+            "summary.sig",
+            "objects/ab/cd.filez",
+            "deltas/x/0",
+        ];
+        for path in paths {
+            let mut seen = std::collections::BTreeSet::new();
+            for seed in 5..5 + kinds {
+                let mut plan = Plan {
+                    random: Some(Random::first_request(seed)),
+                    ..Plan::default()
+                };
+                let first = plan.decide(path).1.expect("the first request is faulted");
+                seen.insert(first.name());
+                assert_eq!(plan.decide(path).1, None, "{path}: the second is clean");
+                // The same seed, the same fault, parameters included.
+                let mut again = Plan {
+                    random: Some(Random::first_request(seed)),
+                    ..Plan::default()
+                };
+                assert_eq!(again.decide(path).1, Some(first));
+            }
+            assert_eq!(seen.len() as u64, kinds, "{path}: {seen:?}");
+        }
     }
 }

@@ -119,8 +119,15 @@ impl Drop for FaultServer {
     }
 }
 
+/// One request head: method, target, and whether it says `Cache-Control: no-cache`.
+struct Request {
+    method: String,
+    target: String,
+    no_cache: bool,
+}
+
 /// Reads one request head; `None` at end of stream or on garbage.
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(String, String)> {
+fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;
@@ -128,6 +135,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(String, String)> {
     let mut parts = line.split_whitespace();
     let method = parts.next()?.to_owned();
     let target = parts.next()?.to_owned();
+    let mut no_cache = false;
     loop {
         let mut h = String::new();
         if reader.read_line(&mut h).ok()? == 0 {
@@ -136,8 +144,20 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<(String, String)> {
         if h == "\r\n" || h == "\n" {
             break;
         }
+        if let Some((name, value)) = h.split_once(':')
+            && name.trim().eq_ignore_ascii_case("cache-control")
+            && value
+                .split(',')
+                .any(|d| d.trim().eq_ignore_ascii_case("no-cache"))
+        {
+            no_cache = true;
+        }
     }
-    Some((method, target))
+    Some(Request {
+        method,
+        target,
+        no_cache,
+    })
 }
 
 /// Decodes `%XX` escapes.
@@ -167,15 +187,26 @@ fn serve_connection(shared: &Shared, conn: TcpStream) {
     };
     let mut reader = BufReader::new(read_half);
     let mut conn = conn;
+    let mut on_connection = 0;
     while !shared.stop.load(Ordering::SeqCst) {
-        let Some((method, target)) = read_request(&mut reader) else {
+        let Some(Request {
+            method,
+            target,
+            no_cache,
+        }) = read_request(&mut reader)
+        else {
             return;
         };
+        on_connection += 1;
         let raw_path = target.split(['?', '#']).next().unwrap_or("");
         let path =
             String::from_utf8_lossy(&percent_decode(raw_path.trim_start_matches('/'))).into_owned();
         // Logged before answering (a client may be done before the answer returns).
-        let (index, fault) = shared.plan.lock().unwrap().record(&path);
+        let (index, fault) = shared
+            .plan
+            .lock()
+            .unwrap()
+            .record(&path, on_connection, no_cache);
         let result = answer(shared, &mut conn, &method, &target, &path, fault.as_ref());
         let (status, keep) = match result {
             Ok((status, keep)) => (status, keep),

@@ -18,13 +18,13 @@
 //! (1 s stall and connect timeouts, 20 ms first backoff). `CFSYNC_FAULT_SEED` replays
 //! the random runs with another seed; the seed is printed.
 
-use std::path::Path;
 use std::process::Output;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use cfsync_tests::faults::{Fault, FaultServer, Logged, Random, Rule};
-use cfsync_tests::{Repo, copy_tree, demo, describe, output, scratch_dir};
+use cfsync_tests::faults::{Fault, FaultServer, Logged, Pick, Random, Rule};
+use cfsync_tests::{Repo, copy_tree, demo, describe, scratch_dir};
+
+use crate::demo_pulls::{KINDS, Kind, check_sound, json, pull_with, ref_now, reference};
 
 /// Shortened HTTP timings for every pull of this suite.
 const ENV: [(&str, &str); 6] = [
@@ -39,113 +39,12 @@ const ENV: [(&str, &str); 6] = [
 /// A permanent fault must be reported within this time.
 const BOUND: Duration = Duration::from_secs(40);
 
-/// What clean pulls of the demo give, and a repository holding v1 to copy.
-struct Reference {
-    v1_image: String,
-    v2_image: String,
-    v1_base: tempfile::TempDir,
-    /// A `.filez` and a `.dirtree` that the object pull of v2 fetches (the middle ones
-    /// by name): the targets of permanent faults on that route, so that the same object
-    /// fails whatever order concurrent requests come in.
-    one_filez: String,
-    one_dirtree: String,
-}
-
-fn reference() -> &'static Reference {
-    static REF: OnceLock<Reference> = OnceLock::new();
-    REF.get_or_init(|| {
-        let d = demo();
-        let server = FaultServer::start(&d.repo);
-        let v1_base = scratch_dir();
-        let base = Repo::new(v1_base.path().join("repo"));
-        let st = json(&pull(&base, &Kind::Scratch.args(&server.url())));
-        let v1_image = st["image"].as_str().unwrap().to_owned();
-        let tmp = scratch_dir();
-        let r = Repo::new(tmp.path().join("repo"));
-        server.reset_log();
-        let st = json(&pull(&r, &Kind::Objects.args(&server.url())));
-        let v2_image = st["image"].as_str().unwrap().to_owned();
-        assert_ne!(v1_image, v2_image);
-        let middle = |ext: &str| {
-            let mut paths: Vec<String> = server
-                .log()
-                .into_iter()
-                .map(|l| l.path)
-                .filter(|p| p.ends_with(ext))
-                .collect();
-            paths.sort();
-            paths.swap_remove(paths.len() / 2)
-        };
-        Reference {
-            v1_image,
-            v2_image,
-            v1_base,
-            one_filez: middle(".filez"),
-            one_dirtree: middle(".dirtree"),
-        }
-    })
-}
-
 fn pull(repo: &Repo, args: &[String]) -> Output {
-    let mut cmd = repo.command(args);
-    for (k, v) in ENV {
-        cmd.env(k, v);
-    }
-    output(&mut cmd)
+    pull_with(repo, args, &ENV)
 }
 
-fn json(out: &Output) -> serde_json::Value {
-    assert!(out.status.success(), "pull failed:\n{}", describe(out));
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("no JSON from pull ({e}):\n{}", describe(out)))
-}
-
-/// The three ways of pulling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// v2 object by object into an empty repository.
-    Objects,
-    /// v2 through the v1 → v2 delta into a repository holding v1.
-    Delta,
-    /// v1 through its scratch delta into an empty repository.
-    Scratch,
-}
-
+/// The fault matrix's targets on each kind of pull.
 impl Kind {
-    fn args(self, url: &str) -> Vec<String> {
-        let d = demo();
-        let mut a: Vec<String> = vec!["pull".into(), "--json".into()];
-        match self {
-            Kind::Objects => a.push("--no-deltas".into()),
-            Kind::Delta => {}
-            Kind::Scratch => a.extend(["--commit".into(), d.v1.clone()]),
-        }
-        a.extend([url.to_owned(), d.refname.clone()]);
-        a
-    }
-
-    /// A fresh repository for this kind of pull (holding v1 for `Delta`).
-    fn setup(self, dir: &Path) -> Repo {
-        let path = dir.join("repo");
-        if self == Kind::Delta {
-            copy_tree(&reference().v1_base.path().join("repo"), &path);
-        }
-        Repo::new(path)
-    }
-
-    fn want(self) -> (&'static str, &'static str) {
-        let (d, r) = (demo(), reference());
-        match self {
-            Kind::Objects | Kind::Delta => (&d.v2, &r.v2_image),
-            Kind::Scratch => (&d.v1, &r.v1_image),
-        }
-    }
-
-    /// What the ref points at before the pull.
-    fn before(self) -> Option<&'static str> {
-        (self == Kind::Delta).then(|| demo().v1.as_str())
-    }
-
     /// The bulk content requests of this kind: `.filez` objects or delta parts.
     fn content(self) -> &'static str {
         match self {
@@ -179,36 +78,6 @@ impl Kind {
             Kind::Delta | Kind::Scratch => self.metadata().to_owned(),
         }
     }
-
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Objects => "objects",
-            Kind::Delta => "delta",
-            Kind::Scratch => "scratch",
-        }
-    }
-}
-
-const KINDS: [Kind; 3] = [Kind::Objects, Kind::Delta, Kind::Scratch];
-
-/// fsck passes and every ref names v1 or v2 with its reference image.
-fn check_sound(r: &Repo, context: &str) {
-    r.fsck();
-    let (d, rf) = (demo(), reference());
-    for (name, commit) in r.refs() {
-        let want = if commit == d.v1 {
-            &rf.v1_image
-        } else if commit == d.v2 {
-            &rf.v2_image
-        } else {
-            panic!("{context}: ref {name} names unknown commit {commit}");
-        };
-        assert_eq!(&r.image(&name), want, "{context}: ref {name}");
-    }
-}
-
-fn ref_now(r: &Repo) -> Option<String> {
-    r.refs().get(&demo().refname).cloned()
 }
 
 /// One pull under `rules` that must succeed with the reference image. Returns the log.
@@ -490,6 +359,7 @@ fn transient_random(kind: Kind, seed: u64) -> Vec<Logged> {
         ],
         max_per_path: 2,
         pattern: "*".into(),
+        pick: Pick::Uniform,
     });
     let tmp = scratch_dir();
     let r = kind.setup(tmp.path());
