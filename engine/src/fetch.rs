@@ -235,11 +235,7 @@ pub(crate) async fn fetch_verified(
     objtype: ObjectType,
 ) -> Result<Vec<u8>, PullError> {
     let path = loose_path(id, objtype, RepoMode::Archive);
-    let named = Named {
-        what: &path,
-        path: &path,
-        kind: PathKind::Content,
-    };
+    let named = Named::path(&path, PathKind::Content);
     fetch_checked(source, named, |fresh| {
         let source = source.fresh(fresh);
         let path = path.clone();

@@ -77,6 +77,17 @@ pub(crate) struct Named<'a> {
     pub(crate) kind: PathKind,
 }
 
+impl<'a> Named<'a> {
+    /// A file shown to users by its path at the source.
+    pub(crate) fn path(path: &'a str, kind: PathKind) -> Named<'a> {
+        Named {
+            what: path,
+            path,
+            kind,
+        }
+    }
+}
+
 /// Runs `attempt` (given [`Fresh::No`] first, then [`Fresh::Yes`] after a damaged
 /// body) until it succeeds, fails for good, or `source`'s budget of bodies is spent.
 pub(crate) async fn fetch_checked<T, F, Fut>(

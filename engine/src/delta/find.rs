@@ -63,11 +63,7 @@ pub(crate) async fn listed_deltas(
         (Where::Nowhere, _) => Ok(Listed::NoneToTarget),
         _ => {
             let path = cfsync_formats::delta::names::index_path(target);
-            let named = Named {
-                what: &path,
-                path: &path,
-                kind: PathKind::Content,
-            };
+            let named = Named::path(&path, PathKind::Content);
             // An index that does not parse may have been damaged in transit.
             fetch_checked(source, named, |fresh| {
                 let source = source.fresh(fresh);
@@ -103,11 +99,7 @@ pub(crate) async fn first_superblock(
 ) -> Result<Option<(DeltaName, Vec<u8>)>, PullError> {
     for Candidate { name, digest } in candidates {
         let path = name.superblock_path();
-        let named = Named {
-            what: &path,
-            path: &path,
-            kind: PathKind::Content,
-        };
+        let named = Named::path(&path, PathKind::Content);
         let fetched = fetch_checked(source, named, |fresh| {
             let source = source.fresh(fresh);
             let (path, name) = (&path, &name);

@@ -134,11 +134,7 @@ async fn fetch_commitmeta(
     bytes: &[u8],
 ) -> Result<(Option<Vec<u8>>, Result<Vec<String>, TrustError>), PullError> {
     let path = commitmeta_path(id);
-    let named = Named {
-        what: &path,
-        path: &path,
-        kind: PathKind::Metadata,
-    };
+    let named = Named::path(&path, PathKind::Metadata);
     fetch_checked(source, named, |fresh| {
         let source = source.fresh(fresh);
         let path = path.clone();

@@ -174,11 +174,7 @@ pub(crate) async fn resolve<ObjectID: FsVerityHashValue>(
         (Cached::default(), Cached::default())
     };
     let cached = (&cached_sum, &cached_sig);
-    let named = Named {
-        what: "summary",
-        path: "summary",
-        kind: PathKind::Metadata,
-    };
+    let named = Named::path("summary", PathKind::Metadata);
     let checked = fetch_checked(source, named, move |fresh| {
         fetch_summary(source, trust, req.ref_name, cached, fresh)
     })
@@ -220,11 +216,7 @@ pub async fn remote_refs(
     source: &Source,
     trust: &Trust,
 ) -> Result<Vec<(String, Checksum)>, PullError> {
-    let named = Named {
-        what: "summary",
-        path: "summary",
-        kind: PathKind::Metadata,
-    };
+    let named = Named::path("summary", PathKind::Metadata);
     fetch_checked(source, named, |fresh| {
         let source = source.fresh(fresh);
         async move {
