@@ -235,7 +235,12 @@ pub(crate) async fn fetch_verified(
     objtype: ObjectType,
 ) -> Result<Vec<u8>, PullError> {
     let path = loose_path(id, objtype, RepoMode::Archive);
-    let named = Named::path(&path, PathKind::Content);
+    let what = format!("{objtype} object {id}");
+    let named = Named {
+        what: &what,
+        path: &path,
+        kind: PathKind::Content,
+    };
     fetch_checked(source, named, |fresh| {
         let source = source.fresh(fresh);
         let path = path.clone();
