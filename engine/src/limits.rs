@@ -10,8 +10,11 @@ pub(crate) const MAX_METADATA_OBJECT: u64 = 10 * 1024 * 1024;
 pub const MAX_METADATA_FILE: u64 = 128 * 1024 * 1024;
 /// Largest `summary` accepted.
 pub(crate) const MAX_SUMMARY: u64 = 64 * 1024 * 1024;
-/// Largest `summary.sig` accepted.
+/// Largest `summary.sig` (or `summary.idx.sig`) accepted.
 pub(crate) const MAX_SUMMARY_SIG: u64 = 1024 * 1024;
+/// Largest `summary.idx` accepted by a pull (Flathub's is a few KiB; its subsummaries,
+/// served gzip-compressed, are capped as summaries, compressed and uncompressed).
+pub(crate) const MAX_SUMMARY_INDEX: u64 = 16 * 1024 * 1024;
 /// Largest static-delta superblock accepted.
 pub(crate) const MAX_SUPERBLOCK: u64 = 256 * 1024 * 1024;
 /// Largest `delta-indexes/` file accepted.

@@ -4,7 +4,8 @@
 //! The request order follows libostree (docs/ostree-formats.md §5.5): `summary.sig`
 //! first, conditionally; when the server answers 304, or sends the signature already
 //! cached, the cached summary is used without another request. So an up-to-date pull
-//! costs one request. Without a summary, the ref is read from `refs/heads/<ref>`.
+//! costs one request. Without a summary, the ref is read through flatpak's summary
+//! index (`index.rs`) when the remote has one, else from `refs/heads/<ref>`.
 //!
 //! The cache (`cache.rs`) keeps each remote's last summary and signature with their
 //! validators. A summary that fails verification or does not parse (cached, stale, or
@@ -13,6 +14,7 @@
 //! that never verifies is refused as it was.
 
 mod cache;
+mod index;
 
 use cfsync_formats::checksum::Checksum;
 use cfsync_formats::delta::index::DeltaList;
@@ -191,6 +193,12 @@ pub(crate) async fn resolve<ObjectID: FsVerityHashValue>(
             }
         }
         None => {
+            if let Some(found) = index::resolve(source, trust, req.ref_name).await? {
+                resolved.signatures = found.signatures;
+                resolved.commit = found.commit;
+                resolved.deltas = Some(found.deltas);
+                return Ok(resolved);
+            }
             if trust.requires_summary_signature() {
                 trust.verify_summary(&[], None)?;
             }
