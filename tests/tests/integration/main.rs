@@ -17,5 +17,6 @@ mod hostile;
 mod https;
 mod inspect;
 mod pull_fixture;
+mod summary_index;
 mod sweep;
 mod trust;

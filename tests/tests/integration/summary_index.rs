@@ -1,0 +1,217 @@
+//! Pulls from a flatpak-style remote that publishes only `summary.idx` (signed by
+//! `summary.idx.sig`) and per-architecture subsummaries under `summaries/<sha256>.gz`,
+//! the Flathub layout (issue 12). The repository is made by real `ostree commit` and
+//! `flatpak build-update-repo --gpg-sign`, then its legacy `summary` and `summary.sig`
+//! are deleted; nginx serves it.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use cfsync_tests::{Gpg, Nginx, Ostree, Repo, TreeBuilder, describe, output, require, run_checked};
+
+const REF: &str = "runtime/org.example.Platform/x86_64/stable";
+
+/// A flatpak repository served by nginx, signed with `gpg`.
+struct Flatpak {
+    tmp: tempfile::TempDir,
+    repo: Ostree,
+    gpg: Gpg,
+    nginx: Nginx,
+    commits: u64,
+}
+
+impl Flatpak {
+    fn new() -> Self {
+        require("flatpak");
+        require("gzip");
+        let tmp = cfsync_tests::tempdir();
+        let repo = Ostree::init(tmp.path().join("repo"), "archive");
+        let nginx = Nginx::serve(repo.path());
+        Self {
+            tmp,
+            repo,
+            gpg: Gpg::new(),
+            nginx,
+            commits: 0,
+        }
+    }
+
+    /// Commits a small tree to [`REF`], signed, and publishes it with
+    /// `flatpak build-update-repo` signed by `other` (else the publisher's key), without
+    /// a legacy summary.
+    fn publish(&mut self, other: Option<&Gpg>) -> String {
+        self.commits += 1;
+        let n = self.commits;
+        let signer = other.unwrap_or(&self.gpg);
+        let t = TreeBuilder::new(self.tmp.path().join(format!("tree{n}")));
+        t.dir("usr/bin")
+            .random_file("usr/bin/tool", 20_000, n)
+            .file("etc/motd", format!("version {n}\n"));
+        let commit = self.repo.commit(REF, t.root(), self.gpg.sign_args());
+        let mut cmd = Command::new("flatpak");
+        cmd.arg("build-update-repo")
+            .arg(format!("--gpg-sign={}", signer.key_id()))
+            .arg(format!("--gpg-homedir={}", signer.home().display()))
+            .arg(self.repo.path());
+        run_checked(&mut cmd);
+        for f in ["summary", "summary.sig"] {
+            fs::remove_file(self.path(f)).unwrap();
+        }
+        assert!(self.path("summary.idx").is_file());
+        assert!(self.path("summary.idx.sig").is_file());
+        commit
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.repo.path().join(rel)
+    }
+
+    /// The `summaries/*.gz` files.
+    fn subsummaries(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = fs::read_dir(self.path("summaries"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension() == Some(OsStr::new("gz")))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// A client trusting the publisher's key and verifying commits and the summary.
+    fn client(&self) -> Client {
+        let c = Client {
+            repo: Repo::new(self.tmp.path().join("client")),
+            empty: self.tmp.path().join("empty"),
+        };
+        let key = self.gpg.write_public_key(self.tmp.path().join("key.asc"));
+        c.ok(&[
+            "remote".to_owned(),
+            "add".to_owned(),
+            "origin".to_owned(),
+            self.nginx.url(),
+            format!("--gpg-import={}", key.display()),
+            "--set=gpg-verify-summary=true".to_owned(),
+        ]);
+        c
+    }
+}
+
+/// A cfsync repository with no global keyring and no system remotes.
+struct Client {
+    repo: Repo,
+    empty: PathBuf,
+}
+
+impl Client {
+    fn command<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
+        fs::create_dir_all(&self.empty).unwrap();
+        let mut c = self
+            .repo
+            .command(["--remotes-dir".as_ref(), self.empty.as_os_str()]);
+        c.env("OSTREE_GPG_HOME", &self.empty)
+            .arg("--quiet")
+            .args(args);
+        c
+    }
+
+    fn ok<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
+        String::from_utf8_lossy(&run_checked(&mut self.command(args)).stdout).into_owned()
+    }
+
+    fn pull(&self) -> Output {
+        output(&mut self.command(&["pull", "--json", "origin", REF]))
+    }
+
+    fn pull_ok(&self) -> serde_json::Value {
+        let out = self.pull();
+        assert!(out.status.success(), "pull failed: {}", describe(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Fails unless the pull is refused; returns its stderr.
+    fn pull_refused(&self) -> String {
+        let out = self.pull();
+        assert!(!out.status.success(), "pull succeeded: {}", describe(&out));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    fn ref_target(&self) -> Option<String> {
+        self.repo.refs().get(REF).cloned()
+    }
+}
+
+/// Replaces the gzip file `path` with a valid gzip of other bytes.
+fn tamper(path: &Path) {
+    let script = format!(
+        "printf 'not the subsummary' | gzip -nc > '{}'",
+        path.display()
+    );
+    run_checked(Command::new("sh").args(["-c", &script]));
+}
+
+#[test]
+fn a_pull_resolves_the_ref_through_the_signed_summary_index() {
+    let mut fp = Flatpak::new();
+    let commit = fp.publish(None);
+    assert!(!fp.path("summary").exists());
+    let client = fp.client();
+    let v = client.pull_ok();
+    assert_eq!(v["commit"], commit.as_str(), "{v}");
+    assert_eq!(client.ref_target().as_deref(), Some(commit.as_str()));
+    let uris: Vec<String> = fp.nginx.log().into_iter().map(|e| e.uri).collect();
+    assert!(uris.iter().any(|u| u.ends_with("/summary.idx")), "{uris:?}");
+    assert!(
+        uris.iter().any(|u| u.ends_with("/summary.idx.sig")),
+        "{uris:?}"
+    );
+    let sub = fp.subsummaries();
+    assert_eq!(sub.len(), 1, "{sub:?}");
+    let name = sub[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(uris.iter().any(|u| u.ends_with(&name)), "{uris:?}");
+    // The same commit as ostree has under the ref.
+    assert_eq!(fp.repo.rev_parse(REF), commit);
+}
+
+#[test]
+fn a_tampered_subsummary_is_refused_and_no_ref_moves() {
+    let mut fp = Flatpak::new();
+    let first = fp.publish(None);
+    let client = fp.client();
+    client.pull_ok();
+    assert_eq!(client.ref_target().as_deref(), Some(first.as_str()));
+
+    let second = fp.publish(None);
+    assert_ne!(first, second);
+    let subs = fp.subsummaries();
+    let current = subs.last().unwrap();
+    for s in &subs {
+        tamper(s);
+    }
+    let err = client.pull_refused();
+    let name = current.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(err.contains("checksum mismatch"), "{err}");
+    assert!(err.contains(&name), "{err}");
+    assert!(err.contains("summary.idx says"), "{err}");
+    assert_eq!(client.ref_target().as_deref(), Some(first.as_str()));
+}
+
+#[test]
+fn an_index_signed_by_an_unknown_key_is_refused() {
+    let mut fp = Flatpak::new();
+    let stranger = Gpg::new();
+    fp.publish(Some(&stranger));
+    let client = fp.client();
+    let err = client.pull_refused();
+    assert!(err.contains("summary index"), "{err}");
+    assert_eq!(client.ref_target(), None);
+    let content: Vec<String> = fp
+        .nginx
+        .log()
+        .into_iter()
+        .map(|e| e.uri)
+        .filter(|u| u.contains("/objects/") || u.contains("/summaries/"))
+        .collect();
+    assert!(content.is_empty(), "{content:?}");
+}
