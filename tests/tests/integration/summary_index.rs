@@ -182,18 +182,20 @@ fn a_tampered_subsummary_is_refused_and_no_ref_moves() {
     client.pull_ok();
     assert_eq!(client.ref_target().as_deref(), Some(first.as_str()));
 
+    let before = fp.subsummaries();
     let second = fp.publish(None);
     assert_ne!(first, second);
     let subs = fp.subsummaries();
-    let current = subs.last().unwrap();
-    for s in &subs {
-        tamper(s);
-    }
+    let new: Vec<&PathBuf> = subs.iter().filter(|p| !before.contains(p)).collect();
+    assert_eq!(new.len(), 1, "{subs:?}");
+    let current = new[0];
+    tamper(current);
     let err = client.pull_refused();
     let name = current.file_name().unwrap().to_string_lossy().into_owned();
     assert!(err.contains("checksum mismatch"), "{err}");
     assert!(err.contains(&name), "{err}");
     assert!(err.contains("summary.idx says"), "{err}");
+    assert!(err.contains("arrived damaged"), "{err}");
     assert_eq!(client.ref_target().as_deref(), Some(first.as_str()));
 }
 
