@@ -206,7 +206,10 @@ fn an_index_signed_by_an_unknown_key_is_refused() {
     fp.publish(Some(&stranger));
     let client = fp.client();
     let err = client.pull_refused();
-    assert!(err.contains("summary index"), "{err}");
+    assert!(
+        err.contains("summary index: GPG verification failed"),
+        "{err}"
+    );
     assert_eq!(client.ref_target(), None);
     let content: Vec<String> = fp
         .nginx
