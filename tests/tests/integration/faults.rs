@@ -514,7 +514,10 @@ fn another_object_under_a_name_fails_clearly() {
         let wrong = parts
             .iter()
             .find(|p| {
-                let scratch = !p.parent().unwrap().to_string_lossy().contains('-');
+                // A scratch delta's directory is `REST`, a from-to one's `ROM-TO`: look at
+                // the name only (the checkout's path may hold a `-`).
+                let dir = p.parent().and_then(|d| d.file_name()).unwrap();
+                let scratch = !dir.to_string_lossy().contains('-');
                 scratch != (kind == Kind::Scratch)
             })
             .unwrap()
