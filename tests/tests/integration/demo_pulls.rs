@@ -161,3 +161,19 @@ pub(crate) fn check_sound(r: &Repo, context: &str) {
 pub(crate) fn ref_now(r: &Repo) -> Option<String> {
     r.refs().get(&demo().refname).cloned()
 }
+
+/// Adds the remote `demo` at `url` to `r`, trusting the demo's key and verifying the
+/// summary's signature too (so that summary, summary.sig and .commitmeta are all checked).
+pub(crate) fn add_verifying_remote(r: &Repo, url: &str) {
+    let key = demo().public_key.to_str().unwrap();
+    r.ok([
+        "remote",
+        "add",
+        "demo",
+        url,
+        "--gpg-import",
+        key,
+        "--set",
+        "gpg-verify-summary=true",
+    ]);
+}

@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 use cfsync_tests::faults::{Fault, FaultServer, Logged, Pick, Random, Rule};
 use cfsync_tests::{Repo, copy_tree, demo, describe, scratch_dir};
 
-use crate::demo_pulls::{KINDS, Kind, check_sound, json, pull_with, ref_now, reference};
+use crate::demo_pulls::{
+    KINDS, Kind, add_verifying_remote, check_sound, json, pull_with, ref_now, reference,
+};
 
 /// Shortened HTTP timings for every pull of this suite.
 const ENV: [(&str, &str); 6] = [
@@ -568,17 +570,7 @@ fn stale_summaries_are_refused() {
     let server = FaultServer::start(&d.repo);
     server.add(Rule::new("summary", Fault::Body(stale.clone())));
     let r = Repo::new(tmp.path().join("verified"));
-    let key = d.public_key.to_str().unwrap();
-    r.ok([
-        "remote",
-        "add",
-        "demo",
-        &server.url(),
-        "--gpg-import",
-        key,
-        "--set",
-        "gpg-verify-summary=true",
-    ]);
+    add_verifying_remote(&r, &server.url());
     let out = pull(&r, &args("demo"));
     assert!(!out.status.success(), "{}", describe(&out));
     let err = String::from_utf8_lossy(&out.stderr).to_lowercase();

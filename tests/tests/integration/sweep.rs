@@ -31,7 +31,7 @@ use std::time::Instant;
 use cfsync_tests::faults::{Fault, FaultServer, Logged, Random, glob};
 use cfsync_tests::{Repo, demo, describe, scratch_dir};
 
-use crate::demo_pulls::{KINDS, Kind, check_sound, pull_with};
+use crate::demo_pulls::{KINDS, Kind, add_verifying_remote, check_sound, pull_with};
 
 /// HTTP timings of the sweep's pulls: a stalled body costs 200 ms, stalled headers
 /// 400 ms (the client waits the connect plus the stall timeout for them; loopback
@@ -204,20 +204,9 @@ fn pull_once(kind: Kind, seed: Option<u64>) -> (BTreeMap<String, u64>, Result<Ru
 
 /// The pull of [`pull_once`], through `server`.
 fn pull_through(server: &FaultServer, kind: Kind, seed: Option<u64>) -> Result<Run, String> {
-    let d = demo();
     let tmp = scratch_dir();
     let r = Repo::new(tmp.path().join("repo"));
-    let key = d.public_key.to_str().unwrap();
-    r.ok([
-        "remote",
-        "add",
-        "demo",
-        &server.url(),
-        "--gpg-import",
-        key,
-        "--set",
-        "gpg-verify-summary=true",
-    ]);
+    add_verifying_remote(&r, &server.url());
     if kind == Kind::Delta {
         // v1 through the same remote, so that the pull of v2 starts from it.
         let out = pull_with(&r, &Kind::Scratch.args("demo"), &ENV);
