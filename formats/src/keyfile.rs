@@ -330,7 +330,44 @@ impl KeyFile {
             Some(g) => g.lines.extend(pending.into_iter().map(Line::Comment)),
             None => kf.preamble.extend(pending),
         }
+        kf.attach_comments_to_headers();
         Ok(kf)
+    }
+
+    /// Comments at the end of a group other than the last are written just before the
+    /// next group's header, where a parse attaches them to that group: move them there,
+    /// so that a file reads back as it was written (they end up at a group's end when a
+    /// repeated group is merged into its first occurrence).
+    fn attach_comments_to_headers(&mut self) {
+        let mut i = self.groups.len();
+        while i > 1 {
+            i = i.saturating_sub(1);
+            let (head, tail) = self.groups.split_at_mut(i);
+            let (Some(prev), Some(next)) = (head.last_mut(), tail.first_mut()) else {
+                break;
+            };
+            let n = prev
+                .lines
+                .iter()
+                .rev()
+                .take_while(|l| matches!(l, Line::Comment(_)))
+                .count();
+            if n == 0 {
+                continue;
+            }
+            let keep = prev.lines.len().saturating_sub(n);
+            let mut moved: Vec<String> = prev
+                .lines
+                .split_off(keep)
+                .into_iter()
+                .filter_map(|l| match l {
+                    Line::Comment(c) => Some(c),
+                    Line::Pair { .. } => None,
+                })
+                .collect();
+            moved.append(&mut next.comments);
+            next.comments = moved;
+        }
     }
 
     /// The key file as text, in GLib's syntax (also what `Display` prints).
@@ -620,6 +657,9 @@ mod tests {
         for text in [
             "[A]\nk=1\n[B]\n#c\n[A]\n[C]\n",
             "[A]\n[B]\n[A]\nk=1\n#c\n",
+            // Comments before a repeated group's pair end its first occurrence, which is
+            // written before the next group's header (found by the keyfile fuzz target).
+            "[A]\nk=1\n[B]\nx=1\n\n[A]\nk=2\n",
             "#a\r\r\n[g]\nk=v\r\r\n\r\r\n",
             "\n",
             "",
