@@ -6,8 +6,9 @@
 //! subsummary for the ref's architecture (`app/ID/ARCH/BRANCH`, `runtime/ID/ARCH/BRANCH`;
 //! else the only one) is fetched from `summaries/<sha256>.gz`, gunzipped (capped) and
 //! checked against the digest the verified index names, then read as a summary. A body
-//! that fails its checks is fetched again, fresh (`refetch.rs`). Neither file is cached,
-//! and subsummary diffs are not used.
+//! that fails its checks is fetched again, fresh (`refetch.rs`). `cfsync remote refs`
+//! lists the refs of every subsummary. Neither file is cached, and subsummary diffs are
+//! not used.
 
 use cfsync_formats::checksum::Checksum;
 use cfsync_formats::summary::SummaryRef;
@@ -31,11 +32,10 @@ pub(super) struct FromIndex {
     pub(super) deltas: SummaryDeltas,
 }
 
-/// The subsummary chosen from a verified index.
-struct Chosen {
+/// A verified index: its signatures and its subsummaries (name, digest), in its order.
+struct Index {
     signatures: Vec<String>,
-    name: String,
-    digest: Checksum,
+    subsummaries: Vec<(String, Checksum)>,
 }
 
 /// The architecture of a flatpak ref (`app/ID/ARCH/BRANCH`, `runtime/ID/ARCH/BRANCH`).
@@ -72,13 +72,9 @@ fn choose(names: &[&str], ref_name: &str) -> Result<usize, PullError> {
     })
 }
 
-/// Fetches `summary.idx` and `summary.idx.sig`, verifies the index and chooses the
-/// subsummary for `ref_name`. `Ok(None)`: the remote has no summary index.
-async fn fetch_index(
-    source: &Source,
-    trust: &Trust,
-    ref_name: &str,
-) -> Result<Option<Chosen>, Failed> {
+/// Fetches `summary.idx` and `summary.idx.sig` and verifies the index. `Ok(None)`: the
+/// remote has no summary index.
+async fn fetch_index(source: &Source, trust: &Trust) -> Result<Option<Index>, Failed> {
     let Some(index) = source
         .get_bytes("summary.idx", PathKind::Metadata, MAX_SUMMARY_INDEX)
         .await?
@@ -95,46 +91,70 @@ async fn fetch_index(
     };
     let parsed = SummaryIndexRef::from_bytes(&index)
         .map_err(|e| Failed::Damaged(PullError::Hostile(format!("summary.idx: {e}"))))?;
-    let subs = parsed.subsummaries();
-    let names: Vec<&str> = subs.iter().map(|s| s.name).collect();
-    let i = choose(&names, ref_name)?;
-    let sub = subs
-        .get(i)
-        .ok_or_else(|| PullError::Internal("subsummary index out of range".into()))?;
-    Ok(Some(Chosen {
+    let subsummaries = parsed
+        .subsummaries()
+        .iter()
+        .map(|s| (s.name.to_owned(), s.checksum))
+        .collect();
+    Ok(Some(Index {
         signatures,
-        name: sub.name.to_owned(),
-        digest: sub.checksum,
+        subsummaries,
     }))
 }
 
-/// Fetches `summaries/<digest>.gz`, gunzips it, checks its SHA-256 and reads `ref_name`
-/// and the delta facts from it.
-async fn fetch_subsummary(
+/// The remote's verified index, fetched again fresh if it arrives damaged.
+async fn verified_index(source: &Source, trust: &Trust) -> Result<Option<Index>, PullError> {
+    let named = Named::path("summary.idx", PathKind::Metadata);
+    fetch_checked(source, named, |fresh| {
+        let source = source.fresh(fresh);
+        async move { fetch_index(&source, trust).await }
+    })
+    .await
+}
+
+/// Fetches subsummary `name` (`summaries/<digest>.gz`), gunzips it, checks its SHA-256
+/// against the index's `digest` and reads it with `read`; a body that fails is fetched
+/// again, fresh.
+async fn read_subsummary<T>(
     source: &Source,
-    path: &str,
+    name: &str,
     digest: &Checksum,
-    ref_name: &str,
-) -> Result<(Option<Checksum>, SummaryDeltas), Failed> {
-    let gz = source
-        .get_bytes(path, PathKind::Metadata, MAX_SUMMARY)
-        .await?
-        .ok_or_else(|| PullError::NotFound {
-            what: "the subsummary named by summary.idx".into(),
-            path: path.to_owned(),
-        })?;
-    let damaged = |msg: String| Failed::Damaged(PullError::Hostile(format!("{path}: {msg}")));
-    let raw = summary_index::decompress_subsummary(&gz, MAX_SUMMARY)
-        .map_err(|e| damaged(e.to_string()))?;
-    let actual = Checksum::of(&raw);
-    if actual != *digest {
-        return Err(damaged(format!(
-            "checksum mismatch (content hashes to {actual}, summary.idx says {digest})"
-        )));
-    }
-    let parsed = SummaryRef::from_bytes(&raw).map_err(|e| damaged(e.to_string()))?;
-    let commit = parsed.lookup_ref(ref_name).map(|r| r.checksum);
-    Ok((commit, SummaryDeltas::of(&parsed)))
+    read: impl Fn(&SummaryRef<'_>) -> T,
+) -> Result<T, PullError> {
+    let path = summary_index::subsummary_path(digest);
+    let what = format!("subsummary {name} ({path})");
+    let named = Named {
+        what: &what,
+        path: &path,
+        kind: PathKind::Metadata,
+    };
+    let read = &read;
+    fetch_checked(source, named, |fresh| {
+        let source = source.fresh(fresh);
+        let path = &path;
+        async move {
+            let gz = source
+                .get_bytes(path, PathKind::Metadata, MAX_SUMMARY)
+                .await?
+                .ok_or_else(|| PullError::NotFound {
+                    what: "the subsummary named by summary.idx".into(),
+                    path: path.to_owned(),
+                })?;
+            let damaged =
+                |msg: String| Failed::Damaged(PullError::Hostile(format!("{path}: {msg}")));
+            let raw = summary_index::decompress_subsummary(&gz, MAX_SUMMARY)
+                .map_err(|e| damaged(e.to_string()))?;
+            let actual = Checksum::of(&raw);
+            if actual != *digest {
+                return Err(damaged(format!(
+                    "checksum mismatch (content hashes to {actual}, summary.idx says {digest})"
+                )));
+            }
+            let parsed = SummaryRef::from_bytes(&raw).map_err(|e| damaged(e.to_string()))?;
+            Ok(read(&parsed))
+        }
+    })
+    .await
 }
 
 /// Resolves `ref_name` through the remote's verified summary index; `Ok(None)` when the
@@ -144,33 +164,51 @@ pub(super) async fn resolve(
     trust: &Trust,
     ref_name: &str,
 ) -> Result<Option<FromIndex>, PullError> {
-    let named = Named::path("summary.idx", PathKind::Metadata);
-    let chosen = fetch_checked(source, named, |fresh| {
-        let source = source.fresh(fresh);
-        async move { fetch_index(&source, trust, ref_name).await }
-    })
-    .await?;
-    let Some(chosen) = chosen else {
+    let Some(index) = verified_index(source, trust).await? else {
         return Ok(None);
     };
-    let path = summary_index::subsummary_path(&chosen.digest);
-    let what = format!("subsummary {} ({path})", chosen.name);
-    let named = Named {
-        what: &what,
-        path: &path,
-        kind: PathKind::Metadata,
-    };
-    let (commit, deltas) = fetch_checked(source, named, |fresh| {
-        let source = source.fresh(fresh);
-        let (path, digest) = (&path, &chosen.digest);
-        async move { fetch_subsummary(&source, path, digest, ref_name).await }
+    let names: Vec<&str> = index.subsummaries.iter().map(|(n, _)| n.as_str()).collect();
+    let i = choose(&names, ref_name)?;
+    let (name, digest) = index
+        .subsummaries
+        .get(i)
+        .ok_or_else(|| PullError::Internal("subsummary index out of range".into()))?;
+    let (commit, deltas) = read_subsummary(source, name, digest, |parsed| {
+        (
+            parsed.lookup_ref(ref_name).map(|r| r.checksum),
+            SummaryDeltas::of(parsed),
+        )
     })
     .await?;
     Ok(Some(FromIndex {
-        signatures: chosen.signatures,
+        signatures: index.signatures,
         commit,
         deltas,
     }))
+}
+
+/// Every ref of every subsummary of the remote's verified index, sorted by name (a ref
+/// listed by several subsummaries once); `Ok(None)` when the remote has no index.
+pub(super) async fn remote_refs(
+    source: &Source,
+    trust: &Trust,
+) -> Result<Option<Vec<(String, Checksum)>>, PullError> {
+    let Some(index) = verified_index(source, trust).await? else {
+        return Ok(None);
+    };
+    let mut refs = std::collections::BTreeMap::new();
+    for (name, digest) in &index.subsummaries {
+        let listed = read_subsummary(source, name, digest, |parsed| {
+            parsed
+                .refs()
+                .iter()
+                .map(|r| (r.name.to_owned(), r.checksum))
+                .collect::<Vec<_>>()
+        })
+        .await?;
+        refs.extend(listed);
+    }
+    Ok(Some(refs.into_iter().collect()))
 }
 
 #[cfg(test)]

@@ -217,10 +217,28 @@ pub(crate) async fn resolve<ObjectID: FsVerityHashValue>(
     Ok(resolved)
 }
 
-/// A remote's refs from its summary (verified when the policy says so), without
+/// A remote's refs from its summary (verified when the policy says so), or, when it
+/// has none, from every subsummary of its verified `summary.idx`, without
 /// touching any repository. A summary that does not parse or verify is fetched again,
 /// fresh, with its signature (`refetch.rs`).
 pub async fn remote_refs(
+    source: &Source,
+    trust: &Trust,
+) -> Result<Vec<(String, Checksum)>, PullError> {
+    match legacy_remote_refs(source, trust).await {
+        // No legacy summary: a flatpak remote may list its refs in `summary.idx`.
+        Err(PullError::NotFound { what, path }) if path == "summary" => {
+            match index::remote_refs(source, trust).await? {
+                Some(refs) => Ok(refs),
+                None => Err(PullError::NotFound { what, path }),
+            }
+        }
+        other => other,
+    }
+}
+
+/// The refs of the remote's legacy `summary`.
+async fn legacy_remote_refs(
     source: &Source,
     trust: &Trust,
 ) -> Result<Vec<(String, Checksum)>, PullError> {

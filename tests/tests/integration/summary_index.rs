@@ -172,6 +172,11 @@ fn a_pull_resolves_the_ref_through_the_signed_summary_index() {
     assert!(uris.iter().any(|u| u.ends_with(&name)), "{uris:?}");
     // The same commit as ostree has under the ref.
     assert_eq!(fp.repo.rev_parse(REF), commit);
+    // `remote refs` lists it from the subsummaries too, as `origin:REF<tab>COMMIT`
+    // (beside the appstream refs flatpak build-update-repo adds).
+    let listed = client.ok(&["remote", "refs", "origin"]);
+    let want = format!("origin:{REF}\t{commit}");
+    assert!(listed.lines().any(|l| l == want), "{listed}");
 }
 
 #[test]
