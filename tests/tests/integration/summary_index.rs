@@ -9,16 +9,16 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use cfsync_tests::{Gpg, Nginx, Ostree, Repo, TreeBuilder, describe, output, require, run_checked};
+use cfsync_tests::{Gpg, describe, require, run_checked};
+
+use crate::trust::{Client, Publisher};
 
 const REF: &str = "runtime/org.example.Platform/x86_64/stable";
 
-/// A flatpak repository served by nginx, signed with `gpg`.
+/// A flatpak repository: trust's [`Publisher`] (an archive repository served by nginx,
+/// with a GPG key) published by `flatpak build-update-repo`.
 struct Flatpak {
-    tmp: tempfile::TempDir,
-    repo: Ostree,
-    gpg: Gpg,
-    nginx: Nginx,
+    p: Publisher,
     commits: u64,
 }
 
@@ -26,14 +26,8 @@ impl Flatpak {
     fn new() -> Self {
         require("flatpak");
         require("gzip");
-        let tmp = cfsync_tests::tempdir();
-        let repo = Ostree::init(tmp.path().join("repo"), "archive");
-        let nginx = Nginx::serve(repo.path());
         Self {
-            tmp,
-            repo,
-            gpg: Gpg::new(),
-            nginx,
+            p: Publisher::new(),
             commits: 0,
         }
     }
@@ -43,18 +37,14 @@ impl Flatpak {
     /// a legacy summary.
     fn publish(&mut self, other: Option<&Gpg>) -> String {
         self.commits += 1;
-        let n = self.commits;
-        let signer = other.unwrap_or(&self.gpg);
-        let t = TreeBuilder::new(self.tmp.path().join(format!("tree{n}")));
-        t.dir("usr/bin")
-            .random_file("usr/bin/tool", 20_000, n)
-            .file("etc/motd", format!("version {n}\n"));
-        let commit = self.repo.commit(REF, t.root(), self.gpg.sign_args());
+        let args = self.p.gpg.sign_args();
+        let commit = self.p.commit_with(REF, self.commits, &args);
+        let signer = other.unwrap_or(&self.p.gpg);
         let mut cmd = Command::new("flatpak");
         cmd.arg("build-update-repo")
             .arg(format!("--gpg-sign={}", signer.key_id()))
             .arg(format!("--gpg-homedir={}", signer.home().display()))
-            .arg(self.repo.path());
+            .arg(self.p.repo.path());
         run_checked(&mut cmd);
         for f in ["summary", "summary.sig"] {
             fs::remove_file(self.path(f)).unwrap();
@@ -65,7 +55,7 @@ impl Flatpak {
     }
 
     fn path(&self, rel: &str) -> PathBuf {
-        self.repo.path().join(rel)
+        self.p.path(rel)
     }
 
     /// The `summaries/*.gz` files.
@@ -81,65 +71,34 @@ impl Flatpak {
 
     /// A client trusting the publisher's key and verifying commits and the summary.
     fn client(&self) -> Client {
-        let c = Client {
-            repo: Repo::new(self.tmp.path().join("client")),
-            empty: self.tmp.path().join("empty"),
-        };
-        let key = self.gpg.write_public_key(self.tmp.path().join("key.asc"));
-        c.ok(&[
-            "remote".to_owned(),
-            "add".to_owned(),
-            "origin".to_owned(),
-            self.nginx.url(),
-            format!("--gpg-import={}", key.display()),
-            "--set=gpg-verify-summary=true".to_owned(),
-        ]);
-        c
+        self.p.client(&[])
+    }
+
+    /// The URIs nginx served.
+    fn uris(&self) -> Vec<String> {
+        self.p.nginx.log().into_iter().map(|e| e.uri).collect()
     }
 }
 
-/// A cfsync repository with no global keyring and no system remotes.
-struct Client {
-    repo: Repo,
-    empty: PathBuf,
+fn pull(c: &Client) -> Output {
+    c.run(&["pull", "--json", "origin", REF])
 }
 
-impl Client {
-    fn command<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
-        fs::create_dir_all(&self.empty).unwrap();
-        let mut c = self
-            .repo
-            .command(["--remotes-dir".as_ref(), self.empty.as_os_str()]);
-        c.env("OSTREE_GPG_HOME", &self.empty)
-            .arg("--quiet")
-            .args(args);
-        c
-    }
+fn pull_ok(c: &Client) -> serde_json::Value {
+    let out = pull(c);
+    assert!(out.status.success(), "pull failed: {}", describe(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
 
-    fn ok<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
-        String::from_utf8_lossy(&run_checked(&mut self.command(args)).stdout).into_owned()
-    }
+/// Fails unless the pull is refused; returns its stderr.
+fn pull_refused(c: &Client) -> String {
+    let out = pull(c);
+    assert!(!out.status.success(), "pull succeeded: {}", describe(&out));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
 
-    fn pull(&self) -> Output {
-        output(&mut self.command(&["pull", "--json", "origin", REF]))
-    }
-
-    fn pull_ok(&self) -> serde_json::Value {
-        let out = self.pull();
-        assert!(out.status.success(), "pull failed: {}", describe(&out));
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-
-    /// Fails unless the pull is refused; returns its stderr.
-    fn pull_refused(&self) -> String {
-        let out = self.pull();
-        assert!(!out.status.success(), "pull succeeded: {}", describe(&out));
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    }
-
-    fn ref_target(&self) -> Option<String> {
-        self.repo.refs().get(REF).cloned()
-    }
+fn ref_target(c: &Client) -> Option<String> {
+    c.refs().into_iter().find(|(r, _)| r == REF).map(|(_, c)| c)
 }
 
 /// Replaces the gzip file `path` with a valid gzip of other bytes.
@@ -157,10 +116,10 @@ fn a_pull_resolves_the_ref_through_the_signed_summary_index() {
     let commit = fp.publish(None);
     assert!(!fp.path("summary").exists());
     let client = fp.client();
-    let v = client.pull_ok();
+    let v = pull_ok(&client);
     assert_eq!(v["commit"], commit.as_str(), "{v}");
-    assert_eq!(client.ref_target().as_deref(), Some(commit.as_str()));
-    let uris: Vec<String> = fp.nginx.log().into_iter().map(|e| e.uri).collect();
+    assert_eq!(ref_target(&client).as_deref(), Some(commit.as_str()));
+    let uris = fp.uris();
     assert!(uris.iter().any(|u| u.ends_with("/summary.idx")), "{uris:?}");
     assert!(
         uris.iter().any(|u| u.ends_with("/summary.idx.sig")),
@@ -171,7 +130,7 @@ fn a_pull_resolves_the_ref_through_the_signed_summary_index() {
     let name = sub[0].file_name().unwrap().to_string_lossy().into_owned();
     assert!(uris.iter().any(|u| u.ends_with(&name)), "{uris:?}");
     // The same commit as ostree has under the ref.
-    assert_eq!(fp.repo.rev_parse(REF), commit);
+    assert_eq!(fp.p.repo.rev_parse(REF), commit);
     // `remote refs` lists it from the subsummaries too, as `origin:REF<tab>COMMIT`
     // (beside the appstream refs flatpak build-update-repo adds).
     let listed = client.ok(&["remote", "refs", "origin"]);
@@ -184,8 +143,8 @@ fn a_tampered_subsummary_is_refused_and_no_ref_moves() {
     let mut fp = Flatpak::new();
     let first = fp.publish(None);
     let client = fp.client();
-    client.pull_ok();
-    assert_eq!(client.ref_target().as_deref(), Some(first.as_str()));
+    pull_ok(&client);
+    assert_eq!(ref_target(&client).as_deref(), Some(first.as_str()));
 
     let before = fp.subsummaries();
     let second = fp.publish(None);
@@ -195,13 +154,13 @@ fn a_tampered_subsummary_is_refused_and_no_ref_moves() {
     assert_eq!(new.len(), 1, "{subs:?}");
     let current = new[0];
     tamper(current);
-    let err = client.pull_refused();
+    let err = pull_refused(&client);
     let name = current.file_name().unwrap().to_string_lossy().into_owned();
     assert!(err.contains("checksum mismatch"), "{err}");
     assert!(err.contains(&name), "{err}");
     assert!(err.contains("summary.idx says"), "{err}");
     assert!(err.contains("arrived damaged"), "{err}");
-    assert_eq!(client.ref_target().as_deref(), Some(first.as_str()));
+    assert_eq!(ref_target(&client).as_deref(), Some(first.as_str()));
 }
 
 #[test]
@@ -210,17 +169,15 @@ fn an_index_signed_by_an_unknown_key_is_refused() {
     let stranger = Gpg::new();
     fp.publish(Some(&stranger));
     let client = fp.client();
-    let err = client.pull_refused();
+    let err = pull_refused(&client);
     assert!(
         err.contains("summary index: GPG verification failed"),
         "{err}"
     );
-    assert_eq!(client.ref_target(), None);
+    assert_eq!(ref_target(&client), None);
     let content: Vec<String> = fp
-        .nginx
-        .log()
+        .uris()
         .into_iter()
-        .map(|e| e.uri)
         .filter(|u| u.contains("/objects/") || u.contains("/summaries/"))
         .collect();
     assert!(content.is_empty(), "{content:?}");

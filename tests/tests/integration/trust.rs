@@ -30,17 +30,18 @@ const REF: &str = "test/stable";
 // Helpers
 // ---------------------------------------------------------------------------------------
 
-/// An archive repository served by nginx, with a GPG key to sign with.
-struct Publisher {
+/// An archive repository served by nginx, with a GPG key to sign with (also the
+/// publisher of [`crate::summary_index`]'s flatpak repositories).
+pub(crate) struct Publisher {
     tmp: tempfile::TempDir,
-    repo: Ostree,
-    gpg: Gpg,
-    nginx: Nginx,
+    pub(crate) repo: Ostree,
+    pub(crate) gpg: Gpg,
+    pub(crate) nginx: Nginx,
     commits: u32,
 }
 
 impl Publisher {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let tmp = cfsync_tests::tempdir();
         let repo = Ostree::init(tmp.path().join("repo"), "archive");
         let nginx = Nginx::serve(repo.path());
@@ -65,7 +66,12 @@ impl Publisher {
     }
 
     /// Commits a fresh tree to `branch` with `extra` ostree arguments.
-    fn commit_with<S: AsRef<OsStr>>(&mut self, branch: &str, seed: u64, extra: &[S]) -> String {
+    pub(crate) fn commit_with<S: AsRef<OsStr>>(
+        &mut self,
+        branch: &str,
+        seed: u64,
+        extra: &[S],
+    ) -> String {
         let tree = self.tree(seed);
         self.repo.commit(branch, &tree, extra)
     }
@@ -85,7 +91,7 @@ impl Publisher {
         self.nginx.url()
     }
 
-    fn path(&self, rel: &str) -> PathBuf {
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
         self.repo.path().join(rel)
     }
 
@@ -100,7 +106,7 @@ impl Publisher {
 
     /// A fresh cfsync repository with remote `origin` trusting the publisher's key and
     /// verifying commits and the summary, plus `extra` `remote add` arguments.
-    fn client(&self, extra: &[&str]) -> Client {
+    pub(crate) fn client(&self, extra: &[&str]) -> Client {
         let c = Client::new(self.tmp.path());
         let key = self.public_key();
         let mut args = vec![
@@ -118,7 +124,7 @@ impl Publisher {
 }
 
 /// A cfsync repository driven through the binary.
-struct Client {
+pub(crate) struct Client {
     path: PathBuf,
 }
 
@@ -147,11 +153,11 @@ impl Client {
         c
     }
 
-    fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
+    pub(crate) fn run<S: AsRef<OsStr>>(&self, args: &[S]) -> Output {
         output(&mut self.command(args))
     }
 
-    fn ok<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
+    pub(crate) fn ok<S: AsRef<OsStr>>(&self, args: &[S]) -> String {
         String::from_utf8_lossy(&run_checked(&mut self.command(args)).stdout).into_owned()
     }
 
@@ -170,7 +176,7 @@ impl Client {
     }
 
     /// `ref -> commit`.
-    fn refs(&self) -> Vec<(String, String)> {
+    pub(crate) fn refs(&self) -> Vec<(String, String)> {
         let v: Json = serde_json::from_str(&self.ok(&["refs", "--json"])).unwrap();
         v.as_array()
             .unwrap()
