@@ -88,6 +88,9 @@ pub enum Command {
     /// ed25519 keys.
     #[command(subcommand)]
     Sign(cmd::sign::SignCmd),
+    /// Write an OSTree repository's summary for publishing (as `ostree summary -u`).
+    #[command(subcommand)]
+    Summary(cmd::publish::summary::SummaryCmd),
     /// Print a shell completion script (e.g. `cfsync completions bash >
     /// /etc/bash_completion.d/cfsync`).
     Completions(CompletionsArgs),
@@ -262,6 +265,10 @@ pub struct PullArgs {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
+    /// Read refs from this subsummary when the remote publishes `summary.idx` (default:
+    /// the flatpak ref's architecture, else the remote's `subsummary` option).
+    #[arg(long, value_name = "NAME")]
+    pub subsummary: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -377,6 +384,9 @@ pub enum DeltaCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Generate a static delta in an OSTree repository (as `ostree static-delta
+    /// generate`), on every core.
+    Generate(cmd::publish::delta::GenerateArgs),
 }
 
 /// `demo` arguments.

@@ -20,6 +20,7 @@
 //! - [`mod@pull`]: one pull end to end, phase by phase;
 //! - [`error`]: [`PullError`], the one error of every phase and route;
 //! - [`progress`]: progress events, counters and cancellation;
+//! - [`publish`]: the publisher's side, static deltas and summaries written for `ostree`;
 //! - [`remotes`]: remote configuration; [`atomic`]: the one atomic file write.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
@@ -30,6 +31,7 @@ pub(crate) mod fetch;
 pub mod ingest;
 pub mod limits;
 pub mod progress;
+pub mod publish;
 pub mod pull;
 pub(crate) mod refetch;
 pub mod remotes;

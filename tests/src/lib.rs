@@ -34,6 +34,7 @@ mod data;
 mod dirs;
 mod fixture;
 mod gpg;
+pub mod linkproxy;
 mod mount;
 mod nginx;
 mod ostree;

@@ -26,6 +26,7 @@ mod inspect;
 mod log;
 mod man;
 mod mount;
+pub(crate) mod publish;
 mod pull;
 mod refs;
 mod remote;
@@ -107,8 +108,10 @@ pub(crate) async fn run(cli: Cli) -> Result<()> {
             with_store!(&store, |s| gc::gc(s, a.dry_run, a.json))
         }
         Command::Inspect(i) => inspect::run(i).await,
+        Command::Delta(crate::DeltaCmd::Generate(a)) => publish::delta::run(a, cli.quiet),
         Command::Delta(d) => pull::delta(&cli, d).await,
         Command::Demo(a) => crate::demo::run(a, cli.quiet).await,
         Command::Sign(s) => sign::run(s, cli.quiet),
+        Command::Summary(s) => publish::summary::run(s, cli.quiet),
     }
 }

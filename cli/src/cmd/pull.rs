@@ -58,7 +58,10 @@ pub(super) async fn delta(cli: &Cli, cmd: &DeltaCmd) -> Result<()> {
         remote,
         allow_downgrade,
         json,
-    } = cmd;
+    } = cmd
+    else {
+        anyhow::bail!("cfsync delta: only `apply` reads into the repository");
+    };
     let (store, _) = open_or_init(cli)?;
     let stats = with_store!(&store, |s| delta_apply(
         cli,
@@ -192,6 +195,7 @@ async fn delta_apply<O: FsVerityHashValue>(
         dry_run: false,
         allow_downgrade,
         concurrency: 4,
+        subsummary: None,
         json,
     };
     if remote.is_none() && !cli.quiet && !json {

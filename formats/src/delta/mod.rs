@@ -26,6 +26,7 @@ pub mod part;
 pub mod show;
 pub mod signed;
 pub mod superblock;
+pub mod write;
 
 use crate::checksum::Checksum;
 use crate::object::ObjectType;

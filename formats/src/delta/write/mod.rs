@@ -1,0 +1,1 @@
+//! Writers for static delta files: superblocks and parts, in ostree's format.

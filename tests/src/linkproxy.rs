@@ -1,0 +1,1 @@
+//! A TCP proxy that delays and rate-limits a link, for the scheduler's tests.

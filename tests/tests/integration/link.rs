@@ -1,0 +1,1 @@
+//! The fetch scheduler across a delaying link: requests in flight and back-off.

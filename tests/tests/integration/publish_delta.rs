@@ -1,0 +1,1 @@
+//! `cfsync delta generate`: deltas that stock `ostree` applies.

@@ -1,0 +1,1 @@
+//! `cfsync summary update`: summaries that stock `ostree` reads.
