@@ -206,7 +206,10 @@ pub(super) async fn resolve(
         if got.route != SummaryRoute::IndexCached {
             cache.save_subsummary(&sub.name, &got.raw)?;
         }
-        cache.save(&[("summary.idx", &index.index), ("summary.idx.sig", &index.sig)])?;
+        cache.save(&[
+            ("summary.idx", &index.index),
+            ("summary.idx.sig", &index.sig),
+        ])?;
     }
     Ok(Some(FromIndex {
         signatures: index.signatures,
@@ -259,9 +262,13 @@ mod tests {
 
     #[test]
     fn a_missing_architecture_names_the_choices() {
-        let err = choose(&["aarch64", "x86_64"], "app/org.example.App/i386/stable", None)
-            .unwrap_err()
-            .to_string();
+        let err = choose(
+            &["aarch64", "x86_64"],
+            "app/org.example.App/i386/stable",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("\"i386\""), "{err}");
         assert!(err.contains("aarch64, x86_64"), "{err}");
         assert!(err.contains("summary.idx"), "{err}");
@@ -283,7 +290,9 @@ mod tests {
         let names = ["aarch64", "gnome-x86_64", "x86_64"];
         let r = "runtime/org.example.Platform/x86_64/stable";
         assert_eq!(choose(&names, r, Some("gnome-x86_64")).unwrap(), 1);
-        let err = choose(&names, r, Some("kde-x86_64")).unwrap_err().to_string();
+        let err = choose(&names, r, Some("kde-x86_64"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("\"kde-x86_64\""), "{err}");
         assert!(err.contains("--subsummary"), "{err}");
         let host = [host_arch(), "s390x-not-a-host"];

@@ -211,7 +211,11 @@ pub(crate) async fn resolve<ObjectID: FsVerityHashValue>(
 ) -> Result<Resolved, PullError> {
     let use_cache = matches!(source, Source::Http(_)) && !req.cache_key.is_empty();
     let cache = Cache::new(store, req.cache_key)?;
-    let memo = if use_cache { cache.memo() } else { Memo::Unknown };
+    let memo = if use_cache {
+        cache.memo()
+    } else {
+        Memo::Unknown
+    };
     let index_req = IndexRequest {
         ref_name: req.ref_name,
         subsummary: req.subsummary,
@@ -329,7 +333,10 @@ fn ref_file(ref_name: &str, body: Option<Vec<u8>>) -> Result<Resolved, PullError
     if let Some(body) = body {
         let text = String::from_utf8_lossy(&body);
         let c = text.trim().parse::<Checksum>().map_err(|e| {
-            PullError::Hostile(format!("{}: not a commit checksum: {e}", ref_path(ref_name)))
+            PullError::Hostile(format!(
+                "{}: not a commit checksum: {e}",
+                ref_path(ref_name)
+            ))
         })?;
         resolved.commit = Some(c);
     }
