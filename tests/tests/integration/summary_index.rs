@@ -349,6 +349,10 @@ fn the_second_update_check_applies_the_subsummary_delta() {
         shown(&log)
     );
     assert_eq!(v["summary_requests"], 3, "{v}");
+    eprintln!(
+        "update check through the subsummary delta: {:?}; whole subsummary {whole} bytes",
+        shown(&summary_log)
+    );
 
     // A missing delta: the whole subsummary instead.
     let third = fp.publish(None);
