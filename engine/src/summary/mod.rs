@@ -175,7 +175,12 @@ async fn fetch_summary(
         conditional(&source, "summary.sig", MAX_SUMMARY_SIG, cached_sig),
         conditional(&source, "summary", MAX_SUMMARY, cached_sum),
     );
-    let (sig, summary) = (sig?, summary?);
+    let (sig, mut summary) = (sig?, summary?);
+    // The signature already cached covers the cached summary: keep that one whatever
+    // the summary request brought (a mirror's stale or damaged copy), as libostree does.
+    if sig.body.is_some() && sig.body == cached_sig.body && cached_sum.body.is_some() {
+        summary = cached_sum.clone();
+    }
     let from_cache = summary.body.is_some() && summary.body == cached_sum.body;
     let Some(body) = &summary.body else {
         return Ok(None);
