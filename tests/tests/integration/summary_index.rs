@@ -534,3 +534,46 @@ fn the_update_check_asks_for_the_file_and_its_signature_at_once() {
     assert!(asked_while_held(&root, "summary.idx", "summary.idx.sig"));
     assert!(asked_while_held(&root, "summary.idx.sig", "summary.idx"));
 }
+
+/// A remote with neither summary nor index (an archive repository after plain `ostree
+/// commit`): the first check learns it (summary, index, then the ref file); the next one
+/// asks for `summary`, `summary.idx` and `refs/heads/<ref>` at once, without signatures.
+#[test]
+fn a_remote_with_neither_summary_nor_index_costs_three_requests_after_the_first() {
+    let mut p = Publisher::new();
+    let args = p.gpg.sign_args();
+    let first = p.commit_with(REF, 1, &args);
+    let client = p.client(&["--set=gpg-verify-summary=false"]);
+    let v = pull_ok(&client);
+    assert_eq!(v["commit"], first.as_str(), "{v}");
+    assert_eq!(v["summary_route"], "refs/heads", "{v}");
+    let second = p.commit_with(REF, 2, &args);
+    let from = p.nginx.log().len();
+    let v = pull_ok(&client);
+    assert_eq!(v["commit"], second.as_str(), "{v}");
+    assert_eq!(v["summary_route"], "refs/heads", "{v}");
+    assert_eq!(v["summary_requests"], 3, "{v}");
+    let asked: Vec<String> = p
+        .nginx
+        .log()
+        .into_iter()
+        .skip(from)
+        .map(|e| e.uri)
+        .filter(|u| u.starts_with("/summar") || u.starts_with("/refs/"))
+        .collect();
+    let mut sorted = asked.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [
+            "/refs/heads/".to_owned() + REF,
+            "/summary".into(),
+            "/summary.idx".into()
+        ],
+        "{asked:?}"
+    );
+    // A summary published later is found and used.
+    p.repo.summary_update(None);
+    let v = pull_ok(&client);
+    assert_eq!(v["summary_route"], "summary", "{v}");
+}
