@@ -277,7 +277,56 @@ pub fn load_commitmeta<ObjectID: FsVerityHashValue>(
 
 #[cfg(test)]
 mod tests {
-    use super::parse_http_date;
+    use super::{Cache, Cached, Memo, parse_http_date};
+
+    fn file(body: &[u8], etag: &str) -> Cached {
+        Cached {
+            body: Some(body.to_vec()),
+            etag: Some(etag.to_owned()),
+            last_modified: Some("Sun, 06 Nov 1994 08:49:37 GMT".to_owned()),
+        }
+    }
+
+    #[test]
+    fn saving_the_index_keeps_the_summary_validators_and_the_memo_round_trips() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Cache {
+            dir: tmp.path().join("c"),
+        };
+        assert_eq!(cache.memo(), Memo::Unknown);
+        cache
+            .save(&[
+                ("summary", &file(b"s", "\"1\"")),
+                ("summary.sig", &file(b"g", "\"2\"")),
+            ])
+            .unwrap();
+        cache
+            .save(&[
+                ("summary.idx", &file(b"i", "\"3\"")),
+                ("summary.idx.sig", &Cached::default()),
+            ])
+            .unwrap();
+        assert_eq!(cache.load("summary").etag.as_deref(), Some("\"1\""));
+        assert_eq!(cache.load("summary.sig").body.as_deref(), Some(&b"g"[..]));
+        assert_eq!(cache.load("summary.idx").etag.as_deref(), Some("\"3\""));
+        assert_eq!(cache.load("summary.idx.sig").body, None);
+        // Saved again: one line per file, the new validators.
+        cache.save(&[("summary", &file(b"t", "\"4\""))]).unwrap();
+        assert_eq!(cache.load("summary").etag.as_deref(), Some("\"4\""));
+        let v = std::fs::read_to_string(tmp.path().join("c/validators")).unwrap();
+        assert_eq!(v.lines().count(), 3, "{v}");
+        for memo in [Memo::Index, Memo::Neither, Memo::Summary] {
+            cache.save_memo(memo).unwrap();
+            assert_eq!(cache.memo(), memo);
+        }
+        cache.save_subsummary("gnome/x86_64", b"sub").unwrap();
+        assert_eq!(
+            cache.load_subsummary("gnome/x86_64").as_deref(),
+            Some(&b"sub"[..])
+        );
+        assert!(tmp.path().join("c/subsummary-gnome_x86_64").is_file());
+        assert_eq!(cache.load_subsummary("x86_64"), None);
+    }
 
     #[test]
     fn http_dates() {
