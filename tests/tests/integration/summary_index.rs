@@ -243,6 +243,16 @@ fn the_aarch64_runtime_comes_through_its_own_subsummary_or_the_one_named() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("\"gnome-x86_64\""), "{err}");
     assert!(err.contains("aarch64, x86_64"), "{err}");
+    // The remote's `subsummary` option names the subsummary; --subsummary overrides it.
+    let named = fp.p.client(&["--set=subsummary=gnome-x86_64"]);
+    let out = named.run(&["pull", "--dry-run", "origin", REF]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("\"gnome-x86_64\""),
+        "{err}"
+    );
+    let out = named.run(&["pull", "--dry-run", "--subsummary", "x86_64", "origin", REF]);
+    assert!(out.status.success(), "{}", describe(&out));
     // The human-readable dry run says the route.
     let out = client.run(&["pull", "--dry-run", "origin", REF]);
     let text = String::from_utf8_lossy(&out.stdout);
