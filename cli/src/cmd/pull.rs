@@ -96,6 +96,7 @@ async fn pull<O: FsVerityHashValue>(
         ),
         None => None,
     };
+    let mut subsummary = a.subsummary.clone();
     let (source, trust, cache_key) = match remotes.get(&a.source)? {
         _ if remote.is_some() => {
             let remote = remote.as_ref().ok_or_else(|| anyhow!("no remote"))?;
@@ -105,6 +106,11 @@ async fn pull<O: FsVerityHashValue>(
             (source, trust, format!("offline-{}", remote.name))
         }
         Some(remote) => {
+            if subsummary.is_none() {
+                subsummary = remote
+                    .extra_string("subsummary")
+                    .with_context(|| format!("remote {}", remote.name))?;
+            }
             let url = remote
                 .url
                 .clone()
@@ -141,6 +147,7 @@ async fn pull<O: FsVerityHashValue>(
     opts.allow_downgrade = a.allow_downgrade;
     opts.concurrency = a.concurrency.max(1);
     opts.cache_key = cache_key;
+    opts.subsummary = subsummary;
     let progress = Arc::new(Progress::new(cli.quiet || a.json));
     {
         let cancel = cancel.clone();
@@ -214,7 +221,16 @@ fn print_pull(stats: &PullStats, json: bool) -> Result<()> {
         return Ok(());
     }
     let mut out = std::io::stdout().lock();
+    let route = stats.summary_route.map_or(String::new(), |r| {
+        format!(
+            "ref resolved through {r} ({} bytes in {} requests)",
+            stats.summary_bytes, stats.summary_requests
+        )
+    });
     if stats.dry_run {
+        if !route.is_empty() {
+            writeln!(out, "{route}")?;
+        }
         writeln!(
             out,
             "would pull commit {}: {} via {}",
@@ -244,6 +260,9 @@ fn print_pull(stats: &PullStats, json: bool) -> Result<()> {
     }
     for s in &stats.signatures {
         writeln!(out, "verified {s}")?;
+    }
+    if !route.is_empty() {
+        writeln!(out, "{route}")?;
     }
     writeln!(
         out,

@@ -11,6 +11,7 @@ use composefs::fsverity::FsVerityHashValue;
 use crate::progress::{Cancel, Reporter, Tracker};
 use crate::source::Source;
 use crate::store::Store;
+use crate::summary::SummaryRoute;
 use crate::trust::Trust;
 
 /// What to pull and how.
@@ -30,6 +31,10 @@ pub struct PullOptions {
     pub concurrency: usize,
     /// Key under which the remote's summary is cached (a remote name or URL).
     pub cache_key: String,
+    /// The subsummary of the remote's `summary.idx` to read the ref from (`--subsummary`,
+    /// else the remote's `subsummary` option); `None`: the flatpak ref's architecture,
+    /// else the only subsummary, else the one for this machine's architecture.
+    pub subsummary: Option<String>,
 }
 
 impl PullOptions {
@@ -38,6 +43,7 @@ impl PullOptions {
         let ref_name = ref_name.into();
         Self {
             cache_key: String::new(),
+            subsummary: None,
             ref_name,
             commit: None,
             no_deltas: false,
@@ -83,6 +89,15 @@ pub struct PullStats {
     pub estimated_bytes: Option<u64>,
     /// Signatures that were verified, one line each.
     pub signatures: Vec<String>,
+    /// How the ref was resolved: `summary`, `index+subsummary`,
+    /// `index+subsummary-delta`, `index+kept-subsummary`, `refs/heads`, or `commit`
+    /// (the commit was given and the remote has no summary).
+    pub summary_route: Option<SummaryRoute>,
+    /// Body bytes received while resolving the ref (summary, index, signatures,
+    /// subsummary or its diff, ref file); included in `bytes_fetched`.
+    pub summary_bytes: u64,
+    /// Requests made while resolving the ref; included in `requests`.
+    pub summary_requests: u64,
     /// Wall-clock seconds.
     pub seconds: f64,
 }

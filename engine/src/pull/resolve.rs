@@ -21,7 +21,8 @@ pub(super) struct Target {
 }
 
 /// Resolves `opts.ref_name` (or takes `opts.commit`); records the commit, the previous
-/// one and the summary's signatures in `stats`.
+/// one, the summary's signatures and the summary route with its bytes and requests in
+/// `stats`.
 pub(super) async fn resolve<ObjectID: FsVerityHashValue>(
     cx: &Context<'_, ObjectID>,
     stats: &mut PullStats,
@@ -35,8 +36,14 @@ pub(super) async fn resolve<ObjectID: FsVerityHashValue>(
         ref_name: &opts.ref_name,
         commit_given: opts.commit.is_some(),
         cache_key: &opts.cache_key,
+        subsummary: opts.subsummary.as_deref(),
     };
+    let before = cx.source.stats();
     let resolved = crate::summary::resolve(cx.store, &cx.source, cx.trust, req).await?;
+    let after = cx.source.stats();
+    stats.summary_route = resolved.route;
+    stats.summary_bytes = after.bytes_received.saturating_sub(before.bytes_received);
+    stats.summary_requests = after.requests.saturating_sub(before.requests);
     let commit = opts
         .commit
         .or(resolved.commit)

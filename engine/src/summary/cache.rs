@@ -1,10 +1,13 @@
 //! The on-disk state the summary route keeps beside the store: the last summary and
-//! `summary.sig` of each remote with the validators of their conditional requests, and
+//! `summary.sig` (or `summary.idx`, its signature and subsummaries) of each remote with the validators of their conditional requests, and
 //! each pulled commit's detached metadata.
 //!
-//! Cache: `<repo>/cfsync/summaries/<key>/{summary,summary.sig,validators}` where
-//! `validators` holds the ETag and Last-Modified of each file, one `name\tetag\tlm` line
-//! each. Detached metadata: `<repo>/cfsync/commitmeta/<commit>.commitmeta`.
+//! Cache: `<repo>/cfsync/summaries/<key>/{summary,summary.sig,summary.idx,
+//! summary.idx.sig,validators}` where `validators` holds the ETag and Last-Modified of
+//! each file, one `name\tetag\tlm` line each; `subsummary-<name>`: the last subsummary
+//! of that name, uncompressed (its SHA-256 is its digest in `summary.idx`); `route`: what
+//! the remote published at the last check (`summary`, `index` or `neither`). Detached
+//! metadata: `<repo>/cfsync/commitmeta/<commit>.commitmeta`.
 
 use std::path::PathBuf;
 
@@ -98,10 +101,18 @@ impl Cache {
         c
     }
 
-    pub(super) fn save(&self, summary: &Cached, sig: &Cached) -> Result<(), StoreError> {
+    /// Saves `files` (name, body and validators; a file without a body is removed),
+    /// keeping the validators of the other files of this cache.
+    pub(super) fn save(&self, files: &[(&str, &Cached)]) -> Result<(), StoreError> {
         std::fs::create_dir_all(&self.dir).map_err(|e| StoreError::io(&self.dir, e))?;
-        let mut validators = String::new();
-        for (name, c) in [("summary", summary), ("summary.sig", sig)] {
+        let saved = |n: &str| files.iter().any(|(f, _)| *f == n);
+        let mut validators: String = std::fs::read_to_string(self.dir.join("validators"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !saved(l.split('\t').next().unwrap_or("")))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        for (name, c) in files {
             let path = self.dir.join(name);
             match &c.body {
                 Some(b) => {
@@ -122,6 +133,73 @@ impl Cache {
         }
         write_atomic(&self.dir.join("validators"), validators.as_bytes())
     }
+
+    /// The last subsummary kept under `name` (uncompressed; the caller checks its
+    /// digest), if any.
+    pub(super) fn load_subsummary(&self, name: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.dir.join(subsummary_file(name))).ok()
+    }
+
+    /// Keeps `data` as the last subsummary `name` (replacing the one kept before).
+    pub(super) fn save_subsummary(&self, name: &str, data: &[u8]) -> Result<(), StoreError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| StoreError::io(&self.dir, e))?;
+        write_atomic(&self.dir.join(subsummary_file(name)), data)
+    }
+
+    /// Which route resolved the last ref of this remote ([`Memo::Unknown`] when none is
+    /// kept or the cache is off).
+    pub(super) fn memo(&self) -> Memo {
+        match std::fs::read_to_string(self.dir.join("route")).as_deref() {
+            Ok("summary\n") => Memo::Summary,
+            Ok("index\n") => Memo::Index,
+            Ok("neither\n") => Memo::Neither,
+            _ => Memo::Unknown,
+        }
+    }
+
+    /// Keeps which route resolved the ref, so the next update check asks the remote for
+    /// that route first.
+    pub(super) fn save_memo(&self, memo: Memo) -> Result<(), StoreError> {
+        let word = match memo {
+            Memo::Summary => "summary\n",
+            Memo::Index => "index\n",
+            Memo::Neither => "neither\n",
+            Memo::Unknown => return Ok(()),
+        };
+        if self.memo() == memo {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|e| StoreError::io(&self.dir, e))?;
+        write_atomic(&self.dir.join("route"), word.as_bytes())
+    }
+}
+
+/// What a remote published at the last update check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Memo {
+    /// Nothing is known.
+    Unknown,
+    /// A legacy `summary`.
+    Summary,
+    /// `summary.idx` and no legacy summary.
+    Index,
+    /// Neither: refs are read from `refs/heads/`.
+    Neither,
+}
+
+/// The cache file of subsummary `name` (any character outside `[A-Za-z0-9._-]` as `_`).
+fn subsummary_file(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("subsummary-{safe}")
 }
 
 fn write_atomic(path: &std::path::Path, data: &[u8]) -> Result<(), StoreError> {
@@ -199,7 +277,56 @@ pub fn load_commitmeta<ObjectID: FsVerityHashValue>(
 
 #[cfg(test)]
 mod tests {
-    use super::parse_http_date;
+    use super::{Cache, Cached, Memo, parse_http_date};
+
+    fn file(body: &[u8], etag: &str) -> Cached {
+        Cached {
+            body: Some(body.to_vec()),
+            etag: Some(etag.to_owned()),
+            last_modified: Some("Sun, 06 Nov 1994 08:49:37 GMT".to_owned()),
+        }
+    }
+
+    #[test]
+    fn saving_the_index_keeps_the_summary_validators_and_the_memo_round_trips() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Cache {
+            dir: tmp.path().join("c"),
+        };
+        assert_eq!(cache.memo(), Memo::Unknown);
+        cache
+            .save(&[
+                ("summary", &file(b"s", "\"1\"")),
+                ("summary.sig", &file(b"g", "\"2\"")),
+            ])
+            .unwrap();
+        cache
+            .save(&[
+                ("summary.idx", &file(b"i", "\"3\"")),
+                ("summary.idx.sig", &Cached::default()),
+            ])
+            .unwrap();
+        assert_eq!(cache.load("summary").etag.as_deref(), Some("\"1\""));
+        assert_eq!(cache.load("summary.sig").body.as_deref(), Some(&b"g"[..]));
+        assert_eq!(cache.load("summary.idx").etag.as_deref(), Some("\"3\""));
+        assert_eq!(cache.load("summary.idx.sig").body, None);
+        // Saved again: one line per file, the new validators.
+        cache.save(&[("summary", &file(b"t", "\"4\""))]).unwrap();
+        assert_eq!(cache.load("summary").etag.as_deref(), Some("\"4\""));
+        let v = std::fs::read_to_string(tmp.path().join("c/validators")).unwrap();
+        assert_eq!(v.lines().count(), 3, "{v}");
+        for memo in [Memo::Index, Memo::Neither, Memo::Summary] {
+            cache.save_memo(memo).unwrap();
+            assert_eq!(cache.memo(), memo);
+        }
+        cache.save_subsummary("gnome/x86_64", b"sub").unwrap();
+        assert_eq!(
+            cache.load_subsummary("gnome/x86_64").as_deref(),
+            Some(&b"sub"[..])
+        );
+        assert!(tmp.path().join("c/subsummary-gnome_x86_64").is_file());
+        assert_eq!(cache.load_subsummary("x86_64"), None);
+    }
 
     #[test]
     fn http_dates() {
