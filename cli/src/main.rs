@@ -266,7 +266,8 @@ pub struct PullArgs {
     #[arg(long, default_value_t = 16)]
     pub concurrency: usize,
     /// Read refs from this subsummary when the remote publishes `summary.idx` (default:
-    /// the flatpak ref's architecture, else the remote's `subsummary` option).
+    /// the remote's `subsummary` option, else the flatpak ref's architecture, else the
+    /// only subsummary, else this machine's architecture).
     #[arg(long, value_name = "NAME")]
     pub subsummary: Option<String>,
     /// Print the result as JSON.
