@@ -348,7 +348,10 @@ fn export_gpg_secret_key(key_id: &str, homedir: Option<&Path>) -> Result<GpgSign
         "--export-secret-keys",
         key_id,
     ]);
-    let where_ = homedir.map_or_else(|| "gpg's default home".to_owned(), |h| h.display().to_string());
+    let where_ = homedir.map_or_else(
+        || "gpg's default home".to_owned(),
+        |h| h.display().to_string(),
+    );
     let out = cmd
         .output()
         .with_context(|| format!("running gpg to export secret key {key_id} from {where_}"))?;
@@ -358,8 +361,7 @@ fn export_gpg_secret_key(key_id: &str, homedir: Option<&Path>) -> Result<GpgSign
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    GpgSigner::from_bytes(&out.stdout)
-        .with_context(|| format!("secret key {key_id} from {where_}"))
+    GpgSigner::from_bytes(&out.stdout).with_context(|| format!("secret key {key_id} from {where_}"))
 }
 
 fn aay(items: Vec<Vec<u8>>) -> OwnedValue {

@@ -122,7 +122,10 @@ impl SummaryContents {
             let mut entries = Vec::with_capacity(collections.len());
             for (id, refs) in collections {
                 names::validate_collection_id(id)?;
-                entries.push(OwnedValue::entry(OwnedValue::str(id.as_str()), ref_map(refs)?));
+                entries.push(OwnedValue::entry(
+                    OwnedValue::str(id.as_str()),
+                    ref_map(refs)?,
+                ));
             }
             let map = OwnedValue::array("{sa(s(taya{sv}))}", entries);
             items.push((

@@ -223,12 +223,11 @@ pub(super) fn deltas(repo: &Path) -> Result<Vec<DeltaEntry>, E> {
                 continue;
             }
             let rest = utf8_name(&sub, &s.file_name())?;
-            let name = DeltaName::from_dir(&format!("deltas/{head}/{rest}")).map_err(|e| {
-                E::BadDelta {
+            let name =
+                DeltaName::from_dir(&format!("deltas/{head}/{rest}")).map_err(|e| E::BadDelta {
                     path: sub.clone(),
                     message: e.to_string(),
-                }
-            })?;
+                })?;
             out.push(DeltaEntry {
                 name,
                 superblock_digest: sha256_file(&superblock)?,

@@ -50,12 +50,10 @@ pub fn write(repo: &Path, prepared: &Prepared, signature: Option<&[u8]>) -> Resu
     match signature {
         Some(s) => {
             put(&sig, s)?;
-            let times = fs::metadata(&sig)
-                .and_then(|m| m.modified())
-                .and_then(|t| {
-                    let f = fs::File::options().write(true).open(&summary)?;
-                    f.set_times(fs::FileTimes::new().set_modified(t).set_accessed(t))
-                });
+            let times = fs::metadata(&sig).and_then(|m| m.modified()).and_then(|t| {
+                let f = fs::File::options().write(true).open(&summary)?;
+                f.set_times(fs::FileTimes::new().set_modified(t).set_accessed(t))
+            });
             times.map_err(|source| E::Io {
                 path: summary.clone(),
                 what: "setting the modification time of",
