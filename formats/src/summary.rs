@@ -25,7 +25,8 @@
 //! with the `a{sv}` entry order of libostree's hash tables ([`glib_order`]).
 
 mod build;
-pub mod glib_order;
+
+pub use crate::delta::index::glib_order;
 
 pub use build::{MAX_GLIB_TIMESTAMP, SummaryContents};
 

@@ -174,6 +174,13 @@ pub(crate) fn read_ed25519_secret_keys(path: &Path) -> Result<Vec<ed25519::Signi
     Ok(keys)
 }
 
+/// Fresh signatures over one file, and one line per signature for the user.
+struct Signatures {
+    gpg: Vec<Vec<u8>>,
+    ed25519: Vec<Vec<u8>>,
+    lines: Vec<String>,
+}
+
 /// Every key given on the command line, loaded and checked before anything is written.
 pub(crate) struct Signers {
     gpg: Vec<GpgSigner>,
@@ -209,7 +216,11 @@ impl Signers {
     /// `ostree.sign.ed25519`, in the entry order ostree writes), and one line per
     /// signature made.
     pub(crate) fn signature_file(&self, data: &[u8]) -> Result<(Vec<u8>, Vec<String>)> {
-        let (gpg, ed, lines) = self.sign_all(data)?;
+        let Signatures {
+            gpg,
+            ed25519: ed,
+            lines,
+        } = self.sign_all(data)?;
         let mut items = Vec::new();
         if !gpg.is_empty() {
             items.push((GPGSIGS, gpg));
@@ -223,7 +234,7 @@ impl Signers {
 
     /// Signatures over `data` by every GPG key, then every ed25519 key, and one line per
     /// signature.
-    fn sign_all(&self, data: &[u8]) -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<String>)> {
+    fn sign_all(&self, data: &[u8]) -> Result<Signatures> {
         let mut lines = Vec::new();
         let mut new_gpg = Vec::new();
         for s in &self.gpg {
@@ -238,7 +249,11 @@ impl Signers {
                 ed25519::format_public_key(&k.verifying_key())
             ));
         }
-        Ok((new_gpg, new_ed, lines))
+        Ok(Signatures {
+            gpg: new_gpg,
+            ed25519: new_ed,
+            lines,
+        })
     }
 
     fn load(keys: &SignKeys) -> Result<Self> {
@@ -277,7 +292,11 @@ fn sign_into(signers: &Signers, data: &[u8], meta_path: &Path) -> Result<Vec<Str
         .map(MetadataRef::from_bytes)
         .transpose()
         .with_context(|| format!("{} is not valid detached metadata", meta_path.display()))?;
-    let (new_gpg, new_ed, lines) = signers.sign_all(data)?;
+    let Signatures {
+        gpg: new_gpg,
+        ed25519: new_ed,
+        lines,
+    } = signers.sign_all(data)?;
     let bytes = merge_signatures(meta.as_ref(), &[(GPGSIGS, new_gpg), (SIGN_ED25519, new_ed)])
         .with_context(|| format!("updating {}", meta_path.display()))?;
     write_atomic(meta_path, &bytes)?;

@@ -7,12 +7,13 @@
 //! (`src/libostree/ostree-repo.c`, `ostree-repo-static-delta-core.c`); the index lists every
 //! delta that ends at the index's `to` commit. Entry order is not significant to readers;
 //! the writers here ([`static_deltas_dict`], [`index_to_bytes`]) put entries in the order
-//! libostree's `GVariantDict` does ([`crate::summary::glib_order`]), so their bytes equal
-//! ostree's.
+//! libostree's `GVariantDict` does ([`glib_order`], also used by the summary writer), so
+//! their bytes equal ostree's.
 
 use crate::checksum::Checksum;
 use crate::metadata::{self, Metadata, MetadataRef, STATIC_DELTAS, Variant};
-use crate::summary::glib_order;
+
+pub mod glib_order;
 
 use super::names::{DeltaName, DeltaNameError};
 

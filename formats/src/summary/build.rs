@@ -5,14 +5,14 @@
 //! Per ref: the commit object's size, its checksum, and `{ostree.commit.timestamp (t,
 //! big-endian, when it is a valid GLib date), ostree.commit.version (s, when the commit's
 //! `version` is a string)}`. Repository metadata, inserted in this order and written in
-//! `GVariantDict` order ([`super::glib_order`]): `ostree.static-deltas` (when there are
+//! `GVariantDict` order ([`glib_order`]): `ostree.static-deltas` (when there are
 //! deltas), `ostree.summary.last-modified`, `.mode`, `.tombstone-commits`,
 //! `.indexed-deltas` (always true), `.collection-id` (when the repository has one) and
 //! `.collection-map` (when refs of other collections exist, ids and refs sorted).
 
 use crate::checksum::Checksum;
 use crate::commit::CommitRef;
-use crate::delta::index::{DeltaEntry, static_deltas_dict};
+use crate::delta::index::{DeltaEntry, glib_order, static_deltas_dict};
 use crate::gvariant::OwnedValue;
 use crate::metadata::{
     COMMIT_TIMESTAMP, COMMIT_VERSION, Metadata, STATIC_DELTAS, SUMMARY_COLLECTION_ID,
@@ -21,7 +21,6 @@ use crate::metadata::{
 };
 use crate::names;
 
-use super::glib_order;
 use super::{Summary, SummaryError, SummaryRefEntry};
 
 /// The last second `g_date_time_new_from_unix_utc` accepts (9999-12-31T23:59:59Z): later

@@ -53,7 +53,7 @@ impl Table {
     }
 
     fn set_shift(&mut self, shift: usize) {
-        let shift = shift.clamp(MIN_SHIFT, PRIME_MOD.len() - 1);
+        let shift = shift.clamp(MIN_SHIFT, PRIME_MOD.len().saturating_sub(1));
         self.shift = shift;
         self.hashes.resize(1 << shift, 0);
         self.keys.resize(1 << shift, usize::MAX);
@@ -64,28 +64,28 @@ impl Table {
     }
 
     fn mask(&self) -> usize {
-        self.size() - 1
+        self.size().wrapping_sub(1)
     }
 
     fn home(&self, hash: u32) -> usize {
         let m = PRIME_MOD.get(self.shift).copied().unwrap_or(1);
-        (hash.wrapping_mul(11) % m) as usize
+        hash.wrapping_mul(11).checked_rem(m).unwrap_or(0) as usize
     }
 
     /// Inserts a key known to be new.
     fn insert(&mut self, hash: u32, key: usize) {
         let mut i = self.home(hash);
-        let mut step = 0;
+        let mut step: usize = 0;
         while self.hashes.get(i).copied().unwrap_or(0) != 0 {
-            step += 1;
-            i = (i + step) & self.mask();
+            step = step.wrapping_add(1);
+            i = i.wrapping_add(step) & self.mask();
         }
         if let (Some(h), Some(k)) = (self.hashes.get_mut(i), self.keys.get_mut(i)) {
             *h = hash;
             *k = key;
         }
-        self.occupied += 1;
-        if self.size() <= self.occupied + self.occupied / 16 {
+        self.occupied = self.occupied.saturating_add(1);
+        if self.size() <= self.occupied.saturating_add(self.occupied / 16) {
             self.grow();
         }
     }
@@ -95,7 +95,7 @@ impl Table {
         let old_size = self.size();
         // `(gint)(nnodes * 1.333)`, then `g_hash_table_find_closest_shift` (bit length).
         let target = (self.occupied as f64 * 1.333) as usize;
-        let bits = usize::BITS - target.leading_zeros();
+        let bits = usize::BITS.saturating_sub(target.leading_zeros());
         self.set_shift(bits as usize);
         let mut moved = vec![false; self.size().max(old_size)];
         for i in 0..old_size {
@@ -113,10 +113,10 @@ impl Table {
             let mut key = self.keys.get(i).copied().unwrap_or(usize::MAX);
             loop {
                 let mut j = self.home(hash);
-                let mut step = 0;
+                let mut step: usize = 0;
                 while moved.get(j).copied().unwrap_or(false) {
-                    step += 1;
-                    j = (j + step) & self.mask();
+                    step = step.wrapping_add(1);
+                    j = j.wrapping_add(step) & self.mask();
                 }
                 if let Some(m) = moved.get_mut(j) {
                     *m = true;
