@@ -238,3 +238,60 @@ fn subdirs(dir: &Path) -> Result<Vec<String>, SummaryUpdateError> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn repo() -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(
+            d.path().join("config"),
+            "[core]\nrepo_version=1\nmode=archive-z2\n",
+        )
+        .unwrap();
+        fs::create_dir_all(d.path().join("refs/heads")).unwrap();
+        d
+    }
+
+    #[test]
+    fn empty_repository_and_errors_that_name_the_fix() {
+        let d = repo();
+        let p = prepare(d.path(), 5).unwrap();
+        assert_eq!((p.refs, p.deltas, p.indexes.len()), (0, 0, 0));
+        assert!(p.config.as_deref().unwrap().contains("indexed-deltas=true"));
+        write(d.path(), &p, None).unwrap();
+        assert_eq!(fs::read(d.path().join("summary")).unwrap(), p.summary);
+        // A second run leaves config alone.
+        assert!(prepare(d.path(), 5).unwrap().config.is_none());
+
+        let e = prepare(&d.path().join("nope"), 0).unwrap_err();
+        assert!(matches!(e, SummaryUpdateError::NotARepo(_)), "{e}");
+
+        fs::write(
+            d.path().join("refs/heads/r"),
+            format!("{}\n", "ab".repeat(32)),
+        )
+        .unwrap();
+        let e = prepare(d.path(), 0).unwrap_err().to_string();
+        assert!(
+            e.contains("ref r points to commit abab") && e.contains("ostree fsck"),
+            "{e}"
+        );
+
+        fs::write(d.path().join("refs/heads/r"), "not a checksum\n").unwrap();
+        let e = prepare(d.path(), 0).unwrap_err().to_string();
+        assert!(e.contains("not a commit checksum"), "{e}");
+        fs::remove_file(d.path().join("refs/heads/r")).unwrap();
+
+        fs::create_dir_all(d.path().join("deltas/xx/bad")).unwrap();
+        fs::write(d.path().join("deltas/xx/bad/superblock"), b"").unwrap();
+        let e = prepare(d.path(), 0).unwrap_err().to_string();
+        assert!(
+            e.contains("static delta") && e.contains("deltas/xx/bad"),
+            "{e}"
+        );
+    }
+}
