@@ -9,9 +9,12 @@
 //! then `summary.sig` (or removes a `summary.sig` that no longer matches), every file
 //! replaced atomically ([`crate::atomic`]).
 //!
+//! Hold [`lock_shared`] across both, as ostree holds its repository lock.
+//!
 //! Not done (unlike `ostree summary -u`): the `ostree-metadata` commit that ostree makes
-//! for a repository with a collection ID, `--add-metadata`, and the repository lock.
+//! for a repository with a collection ID, and `--add-metadata`.
 
+mod lock;
 mod read;
 mod write;
 
@@ -23,6 +26,7 @@ use cfsync_formats::checksum::Checksum;
 use cfsync_formats::delta::index::{DeltaEntry, DeltaListError, index_to_bytes};
 use cfsync_formats::summary::{SummaryContents, SummaryError, SummaryRefEntry};
 
+pub use lock::{RepoLock, lock_shared};
 pub use write::write;
 
 /// Why a summary could not be updated.
@@ -42,6 +46,14 @@ pub enum SummaryUpdateError {
         /// The error.
         #[source]
         source: io::Error,
+    },
+    /// Another process holds the repository lock exclusive (`ostree prune`, …).
+    #[error("{} is locked by another process (ostree prune or static-delta delete?); gave up after {seconds} s (core.lock-timeout-secs)", path.display())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// How long it waited.
+        seconds: i64,
     },
     /// The repository's `config` is not a valid key file.
     #[error("{}: {message}", path.display())]

@@ -555,3 +555,49 @@ fn cfsync_reads_and_pulls_through_its_summary() {
         serde_json::from_str(&cfsync(&["show".as_ref(), REF.as_ref(), "--json".as_ref()])).unwrap();
     assert_eq!(shown["commit"].as_str(), Some(p.v2.as_str()));
 }
+
+/// ostree's lock (an open-file-description write lock on `.lock`, as `ostree prune`
+/// takes it) held by another process: `cfsync summary update` waits
+/// `core.lock-timeout-secs`, then fails without writing; once released, it succeeds.
+#[test]
+fn waits_for_ostree_repository_lock() {
+    let p = Publisher::new(None);
+    let config = p.repo.path().join("config");
+    let mut text = fs::read_to_string(&config).unwrap();
+    text = text.replace("[core]\n", "[core]\nlock-timeout-secs=1\n");
+    fs::write(&config, text).unwrap();
+    let script = "import fcntl, struct, sys\n\
+        f = open(sys.argv[1], 'a+')\n\
+        fcntl.fcntl(f, 38, struct.pack('hhqqi', fcntl.F_WRLCK, 0, 0, 0, 0))\n\
+        print('locked', flush=True)\n\
+        sys.stdin.read()";
+    let mut holder = Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(p.repo.path().join(".lock"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let mut cmd = cfsync_command();
+    cmd.args(["summary", "update"]).arg(p.repo.path());
+    let out = output(&mut cmd);
+    assert!(
+        !out.status.success(),
+        "updated a locked repository: {}",
+        describe(&out)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("locked by another process"), "{err}");
+    assert!(!p.repo.path().join("summary").exists());
+    drop(holder.stdin.take());
+    holder.wait().unwrap();
+    summary_update(p.repo.path(), &[] as &[&str]);
+    assert!(p.repo.path().join("summary").exists());
+}

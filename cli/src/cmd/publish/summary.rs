@@ -47,6 +47,8 @@ pub(crate) fn run(cmd: &SummaryCmd, quiet: bool) -> Result<()> {
             let now = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
+            let _lock = summary::lock_shared(repo)
+                .with_context(|| format!("updating the summary of {}", repo.display()))?;
             let prepared = summary::prepare(repo, now)
                 .with_context(|| format!("updating the summary of {}", repo.display()))?;
             let (sig, lines) = if signers.is_empty() {
