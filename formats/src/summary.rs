@@ -20,6 +20,15 @@
 //! sorted and the metadata in stored order, so a parsed summary written back is
 //! byte-identical to what `ostree summary -u` wrote (GVariant normal form is unique; the
 //! `a{sv}` entry order, which ostree takes from a hash table, is kept).
+//!
+//! [`SummaryContents`] (in `build`) assembles a new summary as `ostree summary -u` does,
+//! with the `a{sv}` entry order of libostree's hash tables ([`glib_order`]).
+
+mod build;
+
+pub use crate::delta::index::glib_order;
+
+pub use build::{MAX_GLIB_TIMESTAMP, SummaryContents};
 
 use crate::checksum::Checksum;
 use crate::delta::index::{DeltaList, DeltaListError};
@@ -76,6 +85,14 @@ pub enum SummaryError {
     /// The delta list is invalid.
     #[error("summary: {0}")]
     Deltas(#[from] DeltaListError),
+    /// A ref's commit object is invalid.
+    #[error("commit {checksum}: {message}")]
+    Commit {
+        /// The commit.
+        checksum: Checksum,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 /// One ref of a summary ref map.

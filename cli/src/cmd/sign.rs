@@ -13,6 +13,9 @@
 //!   and `ostree summary --sign` do. Run it after every `ostree summary -u`, which
 //!   rewrites the summary.
 //!
+//! `cfsync summary update --gpg-sign/--sign` signs with the same [`Signers`]
+//! ([`Signers::from_homedir_and_files`], [`Signers::signature_file`]).
+//!
 //! GPG keys come from a secret key file (`gpg --export-secret-keys KEY > FILE`, armored
 //! or binary, without a passphrase); ed25519 keys from files with one base64 secret key
 //! per line. Files are replaced atomically. A signature already present is not added
@@ -149,7 +152,7 @@ fn keygen(path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn read_ed25519_secret_keys(path: &Path) -> Result<Vec<ed25519::SigningKey>> {
+pub(crate) fn read_ed25519_secret_keys(path: &Path) -> Result<Vec<ed25519::SigningKey>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading ed25519 secret key file {}", path.display()))?;
     let mut keys = Vec::new();
@@ -171,13 +174,88 @@ fn read_ed25519_secret_keys(path: &Path) -> Result<Vec<ed25519::SigningKey>> {
     Ok(keys)
 }
 
+/// Fresh signatures over one file, and one line per signature for the user.
+struct Signatures {
+    gpg: Vec<Vec<u8>>,
+    ed25519: Vec<Vec<u8>>,
+    lines: Vec<String>,
+}
+
 /// Every key given on the command line, loaded and checked before anything is written.
-struct Signers {
+pub(crate) struct Signers {
     gpg: Vec<GpgSigner>,
     ed25519: Vec<ed25519::SigningKey>,
 }
 
 impl Signers {
+    /// GPG keys by ID from a GnuPG home (as `ostree --gpg-sign KEYID --gpg-homedir DIR`:
+    /// each is exported with `gpg --export-secret-keys`, so it must have no passphrase)
+    /// and ed25519 secret key files (as `ostree --sign`, but from files).
+    pub(crate) fn from_homedir_and_files(
+        gpg_key_ids: &[String],
+        gpg_homedir: Option<&Path>,
+        ed25519_files: &[PathBuf],
+    ) -> Result<Self> {
+        let mut gpg = Vec::new();
+        for id in gpg_key_ids {
+            gpg.push(export_gpg_secret_key(id, gpg_homedir)?);
+        }
+        let mut ed = Vec::new();
+        for path in ed25519_files {
+            ed.extend(read_ed25519_secret_keys(path)?);
+        }
+        Ok(Self { gpg, ed25519: ed })
+    }
+
+    /// Whether no key is loaded.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.gpg.is_empty() && self.ed25519.is_empty()
+    }
+
+    /// A fresh signature file over `data` (`summary.sig`: `ostree.gpgsigs` and
+    /// `ostree.sign.ed25519`, in the entry order ostree writes), and one line per
+    /// signature made.
+    pub(crate) fn signature_file(&self, data: &[u8]) -> Result<(Vec<u8>, Vec<String>)> {
+        let Signatures {
+            gpg,
+            ed25519: ed,
+            lines,
+        } = self.sign_all(data)?;
+        let mut items = Vec::new();
+        if !gpg.is_empty() {
+            items.push((GPGSIGS, gpg));
+        }
+        if !ed.is_empty() {
+            items.push((SIGN_ED25519, ed));
+        }
+        let items = cfsync_formats::summary::glib_order::in_dict_order(items);
+        Ok((merge_signatures(None, &items)?, lines))
+    }
+
+    /// Signatures over `data` by every GPG key, then every ed25519 key, and one line per
+    /// signature.
+    fn sign_all(&self, data: &[u8]) -> Result<Signatures> {
+        let mut lines = Vec::new();
+        let mut new_gpg = Vec::new();
+        for s in &self.gpg {
+            new_gpg.push(s.sign_detached(data)?);
+            lines.push(format!("gpg key {}", s.fingerprint()));
+        }
+        let mut new_ed = Vec::new();
+        for k in &self.ed25519 {
+            new_ed.push(ed25519::sign(data, k).to_vec());
+            lines.push(format!(
+                "ed25519 key {}",
+                ed25519::format_public_key(&k.verifying_key())
+            ));
+        }
+        Ok(Signatures {
+            gpg: new_gpg,
+            ed25519: new_ed,
+            lines,
+        })
+    }
+
     fn load(keys: &SignKeys) -> Result<Self> {
         if keys.gpg_key.is_empty() && keys.ed25519_key.is_empty() {
             bail!("no key given: pass --gpg-key FILE and/or --ed25519-key FILE");
@@ -214,20 +292,11 @@ fn sign_into(signers: &Signers, data: &[u8], meta_path: &Path) -> Result<Vec<Str
         .map(MetadataRef::from_bytes)
         .transpose()
         .with_context(|| format!("{} is not valid detached metadata", meta_path.display()))?;
-    let mut lines = Vec::new();
-    let mut new_gpg = Vec::new();
-    for s in &signers.gpg {
-        new_gpg.push(s.sign_detached(data)?);
-        lines.push(format!("gpg key {}", s.fingerprint()));
-    }
-    let mut new_ed = Vec::new();
-    for k in &signers.ed25519 {
-        new_ed.push(ed25519::sign(data, k).to_vec());
-        lines.push(format!(
-            "ed25519 key {}",
-            ed25519::format_public_key(&k.verifying_key())
-        ));
-    }
+    let Signatures {
+        gpg: new_gpg,
+        ed25519: new_ed,
+        lines,
+    } = signers.sign_all(data)?;
     let bytes = merge_signatures(meta.as_ref(), &[(GPGSIGS, new_gpg), (SIGN_ED25519, new_ed)])
         .with_context(|| format!("updating {}", meta_path.display()))?;
     write_atomic(meta_path, &bytes)?;
@@ -280,6 +349,38 @@ fn merge_signatures(
         ));
     }
     Ok(OwnedValue::array("{sv}", entries).to_bytes()?)
+}
+
+/// The secret key `key_id` exported from the GnuPG home `homedir` (or gpg's default).
+fn export_gpg_secret_key(key_id: &str, homedir: Option<&Path>) -> Result<GpgSigner> {
+    let mut cmd = std::process::Command::new("gpg");
+    if let Some(h) = homedir {
+        cmd.arg("--homedir").arg(h);
+    }
+    cmd.args([
+        "--batch",
+        "--quiet",
+        "--pinentry-mode",
+        "loopback",
+        "--passphrase",
+        "",
+        "--export-secret-keys",
+        key_id,
+    ]);
+    let where_ = homedir.map_or_else(
+        || "gpg's default home".to_owned(),
+        |h| h.display().to_string(),
+    );
+    let out = cmd
+        .output()
+        .with_context(|| format!("running gpg to export secret key {key_id} from {where_}"))?;
+    if !out.status.success() || out.stdout.is_empty() {
+        bail!(
+            "gpg could not export secret key {key_id} from {where_} (does the key exist, without a passphrase?): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    GpgSigner::from_bytes(&out.stdout).with_context(|| format!("secret key {key_id} from {where_}"))
 }
 
 fn aay(items: Vec<Vec<u8>>) -> OwnedValue {

@@ -5,10 +5,15 @@
 //! (`<from>-<to>` or `<to>`) → `v` holding an `ay` of the 32-byte SHA-256 of that delta's
 //! superblock file. Written by `regenerate_metadata` and `ostree_repo_static_delta_reindex`
 //! (`src/libostree/ostree-repo.c`, `ostree-repo-static-delta-core.c`); the index lists every
-//! delta that ends at the index's `to` commit. Entry order is not significant.
+//! delta that ends at the index's `to` commit. Entry order is not significant to readers;
+//! the writers here ([`static_deltas_dict`], [`index_to_bytes`]) put entries in the order
+//! libostree's `GVariantDict` does ([`glib_order`], also used by the summary writer), so
+//! their bytes equal ostree's.
 
 use crate::checksum::Checksum;
-use crate::metadata::{self, MetadataRef, STATIC_DELTAS};
+use crate::metadata::{self, Metadata, MetadataRef, STATIC_DELTAS, Variant};
+
+pub mod glib_order;
 
 use super::names::{DeltaName, DeltaNameError};
 
@@ -141,5 +146,63 @@ impl<'a> DeltaIndex<'a> {
     /// The deltas listed.
     pub fn deltas(&self) -> &DeltaList {
         &self.deltas
+    }
+}
+
+/// The `ostree.static-deltas` dictionary for `entries` (delta name → `ay` superblock
+/// digest), as libostree writes it when the entries are inserted in the given order (the
+/// summary inserts them in `deltas/` directory order, an index sorted by `from`).
+/// Entries listed twice are kept once.
+pub fn static_deltas_dict(entries: &[DeltaEntry]) -> Metadata {
+    let items: Vec<(String, Checksum)> = entries
+        .iter()
+        .map(|e| (e.name.to_string(), e.superblock_digest))
+        .collect();
+    let mut m = Metadata::new();
+    for (name, digest) in glib_order::in_dict_order(items) {
+        // Delta names are hex and '-': never empty, never NUL.
+        let _ = m.insert(&name, Variant::bytes(&digest.0));
+    }
+    m
+}
+
+/// A delta index file (`delta-indexes/XX/REST.index`) listing `entries`, which should all
+/// end at the index's commit: `{'ostree.static-deltas': <static_deltas_dict(sorted)>}`.
+/// Entries are inserted sorted by `from` (scratch first), as ostree means to.
+pub fn index_to_bytes(entries: &[DeltaEntry]) -> Result<Vec<u8>, DeltaListError> {
+    let mut sorted = entries.to_vec();
+    sorted.sort_by_key(|e| e.name.from.map(|c| c.to_hex()));
+    let mut top = Metadata::new();
+    top.insert(STATIC_DELTAS, Variant::dict(&static_deltas_dict(&sorted))?)?;
+    Ok(top.to_bytes()?)
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::delta::names::DeltaName;
+
+    #[test]
+    fn index_round_trips() {
+        let to = Checksum([7; 32]);
+        let entries = [
+            DeltaEntry {
+                name: DeltaName::new(Some(Checksum([1; 32])), to),
+                superblock_digest: Checksum([9; 32]),
+            },
+            DeltaEntry {
+                name: DeltaName::new(None, to),
+                superblock_digest: Checksum([8; 32]),
+            },
+        ];
+        let bytes = index_to_bytes(&entries).unwrap();
+        let idx = DeltaIndex::from_bytes(&bytes).unwrap();
+        assert_eq!(idx.deltas().len(), 2);
+        assert_eq!(idx.deltas().get(&entries[0].name), Some(Checksum([9; 32])));
+        assert_eq!(idx.deltas().get(&entries[1].name), Some(Checksum([8; 32])));
+        assert_eq!(idx.deltas().ending_at(&to).count(), 2);
+        let empty = index_to_bytes(&[]).unwrap();
+        assert!(DeltaIndex::from_bytes(&empty).unwrap().deltas().is_empty());
     }
 }
