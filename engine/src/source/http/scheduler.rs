@@ -11,7 +11,10 @@
 //! After [`PROBE_EPOCHS`] epochs without gain it probes one step higher (links change).
 //! An error, a 429 or a 503 halves the window (once per round: failures of requests
 //! started before the last cut are not counted again) and a `Retry-After` holds back
-//! every new request of the host until it passes. The window stays within
+//! every new request of the host until it passes. The window that failed is a ceiling
+//! afterwards: growth stops just below it, and only a probe (after [`PROBE_EPOCHS`]
+//! epochs without gain) tries it again, so an overloaded server sees a few refusals per
+//! probe rather than per round. The window stays within
 //! [`Limits::min`] and the bound of the protocol: [`Limits::max_http1`] until a
 //! response shows HTTP/2, [`Limits::max_http2`] after.
 
@@ -129,6 +132,8 @@ pub(crate) struct Scheduler {
     blocked_until: Option<Instant>,
     /// After a cut the window grows by steps of a quarter instead of doubling.
     recovering: bool,
+    /// The window at the last cut: growth stops below it until a probe.
+    ceiling: Option<usize>,
 }
 
 impl Scheduler {
@@ -150,6 +155,7 @@ impl Scheduler {
             cut_at: None,
             blocked_until: None,
             recovering: false,
+            ceiling: None,
         }
     }
 
@@ -222,6 +228,7 @@ impl Scheduler {
         if self.cut_at.is_some_and(|at| started < at) {
             return;
         }
+        self.ceiling = Some(self.limit);
         self.limit = (self.limit / 2).max(self.limits.min);
         self.cut_at = Some(now);
         self.recovering = true;
@@ -269,6 +276,7 @@ impl Scheduler {
                     self.flat = 0;
                     self.reference = Some((rate, self.limit));
                     self.recovering = true;
+                    self.ceiling = None;
                     self.grow();
                 }
             }
@@ -276,12 +284,15 @@ impl Scheduler {
     }
 
     fn grow(&mut self) {
-        let next = if self.recovering {
+        let mut next = if self.recovering {
             self.limit.saturating_add((self.limit / 4).max(1))
         } else {
             self.limit.saturating_mul(2)
         };
-        self.limit = next.min(self.bound()).max(self.limits.min);
+        if let Some(ceiling) = self.ceiling {
+            next = next.min(ceiling.saturating_sub(1));
+        }
+        self.limit = next.min(self.bound()).max(self.limits.min).max(self.limit);
     }
 }
 
@@ -458,9 +469,47 @@ mod tests {
         s.finish(link.now, t, Outcome::Failed);
         assert_eq!(s.limit(), 32);
         let limits = link.rounds(&mut s, 40);
-        // Grows back, by quarters (32 → 40 → 50 → 62 → 64), not by doubling.
+        // Grows back, by quarters (32 → 40 → 50 → 62 → 63), not by doubling, and
+        // stops below the window that failed...
         assert!(limits.contains(&40) && limits.contains(&50), "{limits:?}");
+        assert_eq!(s.limit(), 63, "{limits:?}");
+        // ...until a probe tries it again.
+        link.rounds(&mut s, 20);
         assert_eq!(s.limit(), 64);
+    }
+
+    #[test]
+    fn an_overloaded_server_sees_few_refusals() {
+        // A server that refuses whatever is in flight beyond 12.
+        let mut link = Link::new(20, 10_000.0, 10_000);
+        let mut s = Scheduler::new(LIMITS, None, link.now);
+        let (mut refused, mut served) = (0u64, 0u64);
+        for _ in 0..400 {
+            let n = s.limit();
+            let started: Vec<_> = (0..n).map(|_| s.try_start(link.now).unwrap()).collect();
+            let _ = s.try_start(link.now);
+            let step = link.rtt / u32::try_from(n).unwrap();
+            for (i, t) in started.into_iter().enumerate() {
+                link.now += step;
+                if i < 12 {
+                    served += 1;
+                    s.finish(link.now, t, Outcome::Done(10_000));
+                } else {
+                    refused += 1;
+                    s.finish(link.now, t, Outcome::Overloaded(None));
+                }
+            }
+            assert!(
+                s.limit() <= 16,
+                "window {} over an overloaded server",
+                s.limit()
+            );
+        }
+        assert!(refused > 0);
+        assert!(
+            refused * 50 < served,
+            "{refused} refused for {served} served"
+        );
     }
 
     #[test]
