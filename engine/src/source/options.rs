@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::progress::Cancel;
+use crate::remotes::{Remote, RemoteError};
 
 /// Options for opening a [`super::Source`]. Defaults follow libostree where it has one
 /// (docs/ostree-formats.md §8.1).
@@ -143,6 +144,33 @@ impl Default for SourceOptions {
 }
 
 impl SourceOptions {
+    /// Applies the fetch settings of `remote`'s keys: `http2` (`false` forces HTTP/1.1),
+    /// `http2-prior-knowledge` (HTTP/2 without negotiation on plain `http`) and
+    /// `max-in-flight` (a positive count capping the requests in flight per host, over
+    /// both protocols). Absent keys change nothing; a malformed value is an error naming
+    /// the remote and the key.
+    pub fn apply_remote(&mut self, remote: &Remote) -> Result<(), RemoteError> {
+        if let Some(http2) = remote.extra_bool("http2")? {
+            self.http2 = http2;
+        }
+        if let Some(prior) = remote.extra_bool("http2-prior-knowledge")? {
+            self.http2_prior_knowledge = prior;
+        }
+        if let Some(raw) = remote.extra_string("max-in-flight")? {
+            let cap = raw
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| {
+                    remote.invalid("max-in-flight", &raw, "not a positive count".to_owned())
+                })?;
+            self.max_connections_per_host = self.max_connections_per_host.min(cap);
+            self.max_streams_per_host = self.max_streams_per_host.min(cap);
+        }
+        Ok(())
+    }
+
     /// libostree's defaults, ignoring the environment: 8 requests in flight per host,
     /// fixed.
     #[must_use]
@@ -167,5 +195,32 @@ impl SourceOptions {
             extra_headers: Vec::new(),
             cancel: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_keys_set_http2_and_cap_the_window() {
+        let mut remote = Remote::new("r", "http://example.com/repo").unwrap();
+        let mut o = SourceOptions::libostree();
+        o.max_connections_per_host = 64;
+        o.max_streams_per_host = 128;
+        o.apply_remote(&remote).unwrap();
+        assert!(o.http2 && !o.http2_prior_knowledge);
+        assert_eq!((o.max_connections_per_host, o.max_streams_per_host), (64, 128));
+        remote.apply_set("http2-prior-knowledge", "true").unwrap();
+        remote.apply_set("max-in-flight", "32").unwrap();
+        o.apply_remote(&remote).unwrap();
+        assert!(o.http2_prior_knowledge);
+        assert_eq!((o.max_connections_per_host, o.max_streams_per_host), (32, 32));
+        remote.apply_set("http2", "false").unwrap();
+        o.apply_remote(&remote).unwrap();
+        assert!(!o.http2);
+        remote.apply_set("max-in-flight", "0").unwrap();
+        let err = o.apply_remote(&remote).unwrap_err().to_string();
+        assert!(err.contains("max-in-flight"), "{err}");
     }
 }
