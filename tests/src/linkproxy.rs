@@ -4,7 +4,7 @@
 //! delay, which stands for the link's round trip: a client gets more answers per second
 //! only by keeping more requests in flight, as through a delaying link.
 //!
-//! It counts the requests in flight (read, not yet answered) and keeps the highest
+//! It counts the requests in flight (read, answer not yet started) and keeps the highest
 //! count seen ([`LinkServer::max_in_flight`]); with [`LinkServer::overload_above`] it
 //! answers `503 Service Unavailable` to a request that arrives while more than that many
 //! are in flight, as an overloaded server would. A thread per connection; stopped when
@@ -176,6 +176,11 @@ fn serve_connection(shared: &Shared, conn: TcpStream) {
                 None => ("404 Not Found", Vec::new()),
             }
         };
+        // No longer counted once the answer starts: the client's request lasts until it
+        // has the whole answer, so the count never runs ahead of the client's (a thread
+        // descheduled after writing would otherwise be counted beside the client's next
+        // request).
+        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
         let header = format!(
             "HTTP/1.1 {head}\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n",
             body.len()
@@ -184,7 +189,6 @@ fn serve_connection(shared: &Shared, conn: TcpStream) {
             .write_all(header.as_bytes())
             .and_then(|()| conn.write_all(&body))
             .and_then(|()| conn.flush());
-        shared.in_flight.fetch_sub(1, Ordering::SeqCst);
         if sent.is_err() {
             return;
         }
