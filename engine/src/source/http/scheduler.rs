@@ -134,6 +134,9 @@ pub(crate) struct Scheduler {
     recovering: bool,
     /// The window at the last cut: growth stops below it until a probe.
     ceiling: Option<usize>,
+    /// The window to start from once HTTP/2 is seen (the remembered one may be above
+    /// the HTTP/1.1 bound, which applies until the protocol is known).
+    start: usize,
 }
 
 impl Scheduler {
@@ -146,7 +149,7 @@ impl Scheduler {
             .clamp(limits.min, limits.max_http1.max(limits.max_http2));
         Scheduler {
             limits,
-            limit: start,
+            limit: start.min(limits.max_http1),
             in_flight: 0,
             http2: false,
             epoch: Epoch::new(now),
@@ -156,6 +159,7 @@ impl Scheduler {
             blocked_until: None,
             recovering: false,
             ceiling: None,
+            start,
         }
     }
 
@@ -178,8 +182,13 @@ impl Scheduler {
         }
     }
 
-    /// Records which protocol the host answered with: its bound applies from now on.
+    /// Records which protocol the host answered with: its bound applies from now on
+    /// (until then, the HTTP/1.1 one). The first HTTP/2 answer lifts the window to the
+    /// start it was given, if the HTTP/1.1 bound held it lower.
     pub(crate) fn set_http2(&mut self, http2: bool) {
+        if http2 && !self.http2 && self.cut_at.is_none() {
+            self.limit = self.limit.max(self.start.min(self.limits.max_http2));
+        }
         self.http2 = http2;
         self.limit = self.limit.min(self.bound());
     }
@@ -527,14 +536,18 @@ mod tests {
     fn remembered_window_is_the_start_within_bounds() {
         let now = Instant::now();
         assert_eq!(Scheduler::new(LIMITS, Some(48), now).limit(), 48);
-        assert_eq!(Scheduler::new(LIMITS, Some(1000), now).limit(), 128);
+        // The HTTP/1.1 bound holds until an answer shows HTTP/2.
+        let mut s = Scheduler::new(LIMITS, Some(1000), now);
+        assert_eq!(s.limit(), 64);
+        s.set_http2(true);
+        assert_eq!(s.limit(), 128);
         assert_eq!(Scheduler::new(LIMITS, Some(0), now).limit(), 1);
-        // A configured bound below the initial window caps it.
+        // A configured HTTP/1.1 bound below the initial window caps it.
         let small = Limits {
             initial: 8,
             min: 1,
             max_http1: 2,
-            max_http2: 2,
+            max_http2: 128,
         };
         let mut s = Scheduler::new(small, None, now);
         assert_eq!(s.limit(), 2);
