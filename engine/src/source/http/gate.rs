@@ -29,6 +29,8 @@ const MAX_MEMORY_SIZE: u64 = 64 * 1024;
 /// One host's window and the requests waiting for it.
 #[derive(Debug)]
 pub(super) struct Gate {
+    /// `host:port`, for the log.
+    host: String,
     scheduler: Mutex<Scheduler>,
     notify: Notify,
 }
@@ -81,7 +83,11 @@ impl Gate {
     fn finish(&self, started: Instant, outcome: Outcome) {
         let free = {
             let mut s = self.lock();
+            let before = s.limit();
             s.finish(Instant::now(), started, outcome);
+            if s.limit() != before {
+                tracing::debug!(host = %self.host, from = before, to = s.limit(), ?outcome, "fetch window");
+            }
             s.limit().saturating_sub(s.in_flight())
         };
         // One waiter per free slot (a grown window frees more than the one given back).
@@ -166,6 +172,7 @@ impl Gates {
         }
         let remembered = self.remembered.get(&key).copied();
         let gate = Arc::new(Gate {
+            host: key.clone(),
             scheduler: Mutex::new(Scheduler::new(self.limits, remembered, Instant::now())),
             notify: Notify::new(),
         });
