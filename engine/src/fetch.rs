@@ -34,6 +34,11 @@ pub(crate) trait ObjectSource<ObjectID: FsVerityHashValue>: Send + Sync + 'stati
         self: Arc<Self>,
         id: Checksum,
     ) -> BoxFuture<'static, Result<Entry<ObjectID>, PullError>>;
+    /// How many fetches are worth keeping pending so that the source's request window
+    /// stays full (the walk keeps at least its own `concurrency`). Default 0.
+    fn wanted_in_flight(&self) -> usize {
+        0
+    }
 }
 
 /// Adapts a [`Source`] to the walker (and to the delta route, for fallback objects).
@@ -76,6 +81,10 @@ impl<ObjectID: FsVerityHashValue> ObjectSource<ObjectID> for SourceObjects<Objec
             })
             .await
         })
+    }
+
+    fn wanted_in_flight(&self) -> usize {
+        self.source.wanted_in_flight()
     }
 }
 

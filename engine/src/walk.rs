@@ -277,7 +277,9 @@ async fn drain<ObjectID: FsVerityHashValue, S: ObjectSource<ObjectID>>(
 }
 
 /// Fetches every object of the tree rooted at (`root_tree`, `root_meta`) that `builder`
-/// and the store do not hold, with up to `concurrency` requests in flight.
+/// and the store do not hold, keeping at least `concurrency` fetches pending, or more
+/// when the source's request window wants more ([`ObjectSource::wanted_in_flight`]: the
+/// source's fetch scheduler decides how many are actually in flight).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn walk<ObjectID: FsVerityHashValue, S: ObjectSource<ObjectID>>(
     source: Arc<S>,
@@ -313,7 +315,8 @@ pub(crate) async fn walk<ObjectID: FsVerityHashValue, S: ObjectSource<ObjectID>>
         if cancel.is_cancelled() {
             return Err(PullError::Cancelled);
         }
-        while pending.len() < concurrency {
+        let target = concurrency.max(w.source.wanted_in_flight());
+        while pending.len() < target {
             match w.next_task() {
                 Some(t) => {
                     pending.spawn(t);

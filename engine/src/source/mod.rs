@@ -298,6 +298,16 @@ impl Source {
         }
     }
 
+    /// How many requests are worth keeping ready for this source (see
+    /// [`HttpSource::wanted_in_flight`]); 0 for a local repository (no window).
+    #[must_use]
+    pub fn wanted_in_flight(&self) -> usize {
+        match self {
+            Source::Http(h) => h.wanted_in_flight(),
+            Source::Local(_) => 0,
+        }
+    }
+
     /// Counters so far (bytes received, requests made, bodies refetched).
     #[must_use]
     pub fn stats(&self) -> SourceStats {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::progress::Cancel;
+use crate::remotes::{Remote, RemoteError};
 
 /// Options for opening a [`super::Source`]. Defaults follow libostree where it has one
 /// (docs/ostree-formats.md §8.1).
@@ -33,10 +34,30 @@ pub struct SourceOptions {
     pub retry_max_delay: Duration,
     /// Cap on a server's `Retry-After` (seconds form). Default 60 s.
     pub retry_after_cap: Duration,
-    /// Concurrent requests to one host (`host:port`) at most; further requests wait.
-    /// Also the idle keep-alive pool size per host. Default 8 (libostree's
-    /// `max-outstanding-fetcher-requests`). At least 1 is used.
+    /// Requests in flight to one host (`host:port`) at most over HTTP/1.1 (one
+    /// connection each); further requests wait. The fetch scheduler's window grows up to
+    /// it while throughput grows (see `http/scheduler.rs`). Also the idle keep-alive pool
+    /// size per host. Default 64 ([`SourceOptions::libostree`]: 8, libostree's
+    /// `max-outstanding-fetcher-requests`, the bound and the start); capped by
+    /// `CFSYNC_HTTP_MAX_IN_FLIGHT`. At least 1 is used.
     pub max_connections_per_host: usize,
+    /// Requests in flight to one host at most once it answered over HTTP/2 (streams
+    /// multiplexed on one connection; hyper queues streams beyond the server's
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`, so a larger bound only stops paying, the
+    /// scheduler then stops growing). Default 128 (nginx's `http2_max_concurrent_streams`);
+    /// capped by `CFSYNC_HTTP_MAX_IN_FLIGHT`. Ignored without [`SourceOptions::http2`].
+    pub max_streams_per_host: usize,
+    /// The fetch scheduler's first window per host (when nothing is remembered), at most
+    /// the bounds above. Default 8 (`CFSYNC_HTTP_INITIAL_IN_FLIGHT`).
+    pub initial_in_flight: usize,
+    /// Where the fetch scheduler remembers, per host, the window it ended with (file
+    /// `fetch-windows`), so that the next pull starts there. Default none: every pull
+    /// starts from [`SourceOptions::initial_in_flight`].
+    pub scheduler_dir: Option<PathBuf>,
+    /// Speak HTTP/2 without negotiation on plain `http` (prior knowledge, `h2c`): only
+    /// for servers known to accept it (the remote's `http2-prior-knowledge`,
+    /// `CFSYNC_HTTP_PRIOR_KNOWLEDGE=1`). `https` always negotiates by ALPN. Default false.
+    pub http2_prior_knowledge: bool,
     /// Redirects followed per request at most. Default 10.
     pub max_redirects: usize,
     /// Offer HTTP/2 (negotiated by ALPN on `https`). `false` forces HTTP/1.1 (the
@@ -69,6 +90,16 @@ const ENV_RETRY_MAX_DELAY_MS: &str = "CFSYNC_HTTP_RETRY_MAX_DELAY_MS";
 const ENV_RETRY_AFTER_CAP_MS: &str = "CFSYNC_HTTP_RETRY_AFTER_CAP_MS";
 /// Overrides [`SourceOptions::max_attempts`] (a count).
 const ENV_MAX_ATTEMPTS: &str = "CFSYNC_HTTP_MAX_ATTEMPTS";
+/// Caps [`SourceOptions::max_connections_per_host`] and
+/// [`SourceOptions::max_streams_per_host`] (a count).
+const ENV_MAX_IN_FLIGHT: &str = "CFSYNC_HTTP_MAX_IN_FLIGHT";
+/// Overrides [`SourceOptions::initial_in_flight`] (a count).
+const ENV_INITIAL_IN_FLIGHT: &str = "CFSYNC_HTTP_INITIAL_IN_FLIGHT";
+/// `1` or `true` sets [`SourceOptions::http2_prior_knowledge`].
+const ENV_PRIOR_KNOWLEDGE: &str = "CFSYNC_HTTP_PRIOR_KNOWLEDGE";
+/// The default bounds of the fetch scheduler (HTTP/1.1, HTTP/2).
+const DEFAULT_MAX_HTTP1: usize = 64;
+const DEFAULT_MAX_HTTP2: usize = 128;
 
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok()?.trim().parse().ok()
@@ -79,11 +110,26 @@ fn env_millis(name: &str, default: Duration) -> Duration {
 }
 
 impl Default for SourceOptions {
-    /// libostree's defaults, with the timing overrides of the `CFSYNC_HTTP_*`
-    /// environment variables (`CFSYNC_HTTP_STALL_TIMEOUT_MS` and the others) applied.
+    /// libostree's defaults, but with the fetch scheduler free to grow to 64 requests in
+    /// flight per host (128 over HTTP/2), and with the overrides of the `CFSYNC_HTTP_*`
+    /// environment variables (`CFSYNC_HTTP_STALL_TIMEOUT_MS`, `CFSYNC_HTTP_MAX_IN_FLIGHT`
+    /// and the others) applied.
     fn default() -> Self {
         let base = SourceOptions::libostree();
+        let cap = env_u64(ENV_MAX_IN_FLIGHT)
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|&n| n > 0)
+            .unwrap_or(usize::MAX);
+        let prior = std::env::var(ENV_PRIOR_KNOWLEDGE)
+            .is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes"));
         SourceOptions {
+            max_connections_per_host: DEFAULT_MAX_HTTP1.min(cap),
+            max_streams_per_host: DEFAULT_MAX_HTTP2.min(cap),
+            initial_in_flight: env_u64(ENV_INITIAL_IN_FLIGHT)
+                .and_then(|n| usize::try_from(n).ok())
+                .filter(|&n| n > 0)
+                .unwrap_or(base.initial_in_flight),
+            http2_prior_knowledge: prior,
             connect_timeout: env_millis(ENV_CONNECT_TIMEOUT_MS, base.connect_timeout),
             stall_timeout: env_millis(ENV_STALL_TIMEOUT_MS, base.stall_timeout),
             max_attempts: env_u64(ENV_MAX_ATTEMPTS)
@@ -98,7 +144,35 @@ impl Default for SourceOptions {
 }
 
 impl SourceOptions {
-    /// libostree's defaults, ignoring the environment.
+    /// Applies the fetch settings of `remote`'s keys: `http2` (`false` forces HTTP/1.1),
+    /// `http2-prior-knowledge` (HTTP/2 without negotiation on plain `http`) and
+    /// `max-in-flight` (a positive count capping the requests in flight per host, over
+    /// both protocols). Absent keys change nothing; a malformed value is an error naming
+    /// the remote and the key.
+    pub fn apply_remote(&mut self, remote: &Remote) -> Result<(), RemoteError> {
+        if let Some(http2) = remote.extra_bool("http2")? {
+            self.http2 = http2;
+        }
+        if let Some(prior) = remote.extra_bool("http2-prior-knowledge")? {
+            self.http2_prior_knowledge = prior;
+        }
+        if let Some(raw) = remote.extra_string("max-in-flight")? {
+            let cap = raw
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| {
+                    remote.invalid("max-in-flight", &raw, "not a positive count".to_owned())
+                })?;
+            self.max_connections_per_host = self.max_connections_per_host.min(cap);
+            self.max_streams_per_host = self.max_streams_per_host.min(cap);
+        }
+        Ok(())
+    }
+
+    /// libostree's defaults, ignoring the environment: 8 requests in flight per host,
+    /// fixed.
     #[must_use]
     pub fn libostree() -> Self {
         SourceOptions {
@@ -110,6 +184,10 @@ impl SourceOptions {
             retry_max_delay: Duration::from_secs(10),
             retry_after_cap: Duration::from_secs(60),
             max_connections_per_host: 8,
+            max_streams_per_host: 8,
+            initial_in_flight: 8,
+            scheduler_dir: None,
+            http2_prior_knowledge: false,
             max_redirects: 10,
             http2: true,
             proxy: None,
@@ -117,5 +195,32 @@ impl SourceOptions {
             extra_headers: Vec::new(),
             cancel: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_keys_set_http2_and_cap_the_window() {
+        let mut remote = Remote::new("r", "http://example.com/repo").unwrap();
+        let mut o = SourceOptions::libostree();
+        o.max_connections_per_host = 64;
+        o.max_streams_per_host = 128;
+        o.apply_remote(&remote).unwrap();
+        assert!(o.http2 && !o.http2_prior_knowledge);
+        assert_eq!((o.max_connections_per_host, o.max_streams_per_host), (64, 128));
+        remote.apply_set("http2-prior-knowledge", "true").unwrap();
+        remote.apply_set("max-in-flight", "32").unwrap();
+        o.apply_remote(&remote).unwrap();
+        assert!(o.http2_prior_knowledge);
+        assert_eq!((o.max_connections_per_host, o.max_streams_per_host), (32, 32));
+        remote.apply_set("http2", "false").unwrap();
+        o.apply_remote(&remote).unwrap();
+        assert!(!o.http2);
+        remote.apply_set("max-in-flight", "0").unwrap();
+        let err = o.apply_remote(&remote).unwrap_err().to_string();
+        assert!(err.contains("max-in-flight"), "{err}");
     }
 }

@@ -93,6 +93,8 @@ struct TlsNginx {
     state: TempDir,
     https: u16,
     http: u16,
+    /// Plain HTTP/2 only (prior knowledge), serving the root.
+    h2c: u16,
 }
 
 impl TlsNginx {
@@ -111,8 +113,12 @@ impl TlsNginx {
                 state,
                 https: free_port(),
                 http: free_port(),
+                h2c: free_port(),
             };
-            if server.https == server.http {
+            if server.https == server.http
+                || server.h2c == server.https
+                || server.h2c == server.http
+            {
                 continue;
             }
             match server.start(&root, pki) {
@@ -128,11 +134,13 @@ impl TlsNginx {
         let http = format!(
             r#"
   log_format t '$status $request_uri "$http_authorization"';
+  log_format p '$server_protocol $connection $request_uri';
   server {{
-    listen 127.0.0.1:{https} ssl;
+    listen 127.0.0.1:{https} ssl http2;
     ssl_certificate {cert};
     ssl_certificate_key {key};
     access_log {st}/https.log t;
+    access_log {st}/https-proto.log p;
     root {root};
     location ~ ^/s1/(.*)$ {{ return 301 https://127.0.0.1:{https}/$1; }}
     location ~ ^/down/(.*)$ {{ return 301 http://127.0.0.1:{http}/$1; }}
@@ -144,15 +152,21 @@ impl TlsNginx {
     location ~ ^/h1/(.*)$ {{ return 301 https://127.0.0.1:{https}/s1/$1; }}
     location / {{ return 301 https://127.0.0.1:{https}$request_uri; }}
   }}
+  server {{
+    listen 127.0.0.1:{h2c} http2;
+    access_log {st}/h2c-proto.log p;
+    root {root};
+  }}
 "#,
             st = st.display(),
             https = self.https,
             http = self.http,
+            h2c = self.h2c,
             cert = pki.cert.display(),
             key = pki.key.display(),
             root = root.display(),
         );
-        self.child = Some(start_nginx(st, &http, &[self.https, self.http])?);
+        self.child = Some(start_nginx(st, &http, &[self.https, self.http, self.h2c])?);
         Ok(())
     }
 
@@ -166,9 +180,26 @@ impl TlsNginx {
         format!("http://127.0.0.1:{}/", self.http)
     }
 
+    /// `http://127.0.0.1:PORT/` of the HTTP/2-only plain block.
+    fn h2c_url(&self) -> String {
+        format!("http://127.0.0.1:{}/", self.h2c)
+    }
+
     /// The access log of the `https` or the `http` block, one line per request.
     fn log(&self, https: bool) -> Vec<String> {
-        let name = if https { "https.log" } else { "http.log" };
+        self.read_log(if https { "https.log" } else { "http.log" })
+    }
+
+    /// The protocol log (`PROTOCOL CONNECTION URI`) of the `https` or the `h2c` block.
+    fn proto_log(&self, https: bool) -> Vec<String> {
+        self.read_log(if https {
+            "https-proto.log"
+        } else {
+            "h2c-proto.log"
+        })
+    }
+
+    fn read_log(&self, name: &str) -> Vec<String> {
         // A request is logged once its response is sent: give the worker a moment.
         std::thread::sleep(Duration::from_millis(50));
         fs::read_to_string(self.state.path().join(name))
@@ -391,4 +422,61 @@ async fn redirect_chain_across_the_handover() {
         ),
         "{err:?}"
     );
+}
+
+/// Many requests at once over HTTP/2 (negotiated by ALPN on `https`, by prior knowledge
+/// on plain `http`): once a first request opened the connection, all go on it,
+/// multiplexed, and all are answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_requests_share_one_http2_connection() {
+    let tmp = tempdir();
+    let pki = make_pki(&tmp.path().join("pki"));
+    let (repo, _commit) = small_repo(tmp.path());
+    let summary = fs::read(repo.path().join("summary")).unwrap();
+    let server = TlsNginx::serve(repo.path(), &pki);
+    for https in [true, false] {
+        let mut o = SourceOptions::default();
+        o.tls_ca_path = Some(pki.ca.clone());
+        o.http2_prior_knowledge = !https;
+        o.max_attempts = 1;
+        let url = if https {
+            server.https_url()
+        } else {
+            server.h2c_url()
+        };
+        let source = HttpSource::new(&url, o).unwrap();
+        let config = source
+            .get_bytes("config", PathKind::Metadata, 1 << 20)
+            .await
+            .unwrap();
+        assert!(config.is_some(), "{url}: no config");
+        let tasks: Vec<_> = (0..40)
+            .map(|_| {
+                let source = source.clone();
+                tokio::spawn(async move {
+                    source
+                        .get_bytes("summary", PathKind::Metadata, 1 << 20)
+                        .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            let got = t.await.unwrap().unwrap();
+            assert_eq!(got.as_deref(), Some(summary.as_slice()), "{url}");
+        }
+        let log: Vec<String> = server
+            .proto_log(https)
+            .into_iter()
+            .filter(|l| l.ends_with(" /summary"))
+            .collect();
+        assert_eq!(log.len(), 40, "{url}: {log:?}");
+        let connections: std::collections::BTreeSet<&str> = log
+            .iter()
+            .map(|l| {
+                assert!(l.starts_with("HTTP/2.0 "), "{url}: not HTTP/2: {l}");
+                l.split(' ').nth(1).unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(connections.len(), 1, "{url}: {log:?}");
+    }
 }

@@ -1,6 +1,6 @@
 //! Response bodies: [`BodyStream`] applies the stall timeout, the size cap, the byte
-//! counter and cancellation to the chunks of a response, holds the host's connection
-//! slot until it ends, and can buffer the whole body ([`BodyStream::read_all`]);
+//! counter and cancellation to the chunks of a response, holds the request's slot in
+//! its host's window until it ends (and tells the scheduler how it ended), and can buffer the whole body ([`BodyStream::read_all`]);
 //! [`BodyReader`] turns it into an [`AsyncRead`].
 
 use std::pin::Pin;
@@ -13,10 +13,11 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use reqwest::Url;
 use tokio::io::{AsyncRead, ReadBuf};
-use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use super::Counters;
+use super::gate::Slot;
+use super::scheduler::Outcome;
 use crate::source::{FetchError, SourceOptions};
 
 /// Initial buffer reservation for a body of unknown length, so a lying or missing
@@ -54,7 +55,7 @@ pub struct BodyStream {
     content_length: Option<u64>,
     attempts: u32,
     counters: Arc<Counters>,
-    permit: Option<OwnedSemaphorePermit>,
+    slot: Option<Slot>,
     done: bool,
 }
 
@@ -72,7 +73,7 @@ impl std::fmt::Debug for BodyStream {
 impl BodyStream {
     /// The body of `response` (from `url`, fetched in `attempts` attempts), capped at
     /// `max_size` bytes, with the stall timeout and cancellation of `options`; it holds
-    /// the host's connection slot `permit` until it ends.
+    /// the request's `slot` until it ends.
     pub(super) fn new(
         response: reqwest::Response,
         url: &Url,
@@ -80,7 +81,7 @@ impl BodyStream {
         attempts: u32,
         options: &SourceOptions,
         counters: Arc<Counters>,
-        permit: OwnedSemaphorePermit,
+        slot: Slot,
     ) -> BodyStream {
         let stall = options.stall_timeout;
         BodyStream {
@@ -97,7 +98,7 @@ impl BodyStream {
             received: 0,
             attempts,
             counters,
-            permit: Some(permit),
+            slot: Some(slot),
             done: false,
         }
     }
@@ -158,9 +159,12 @@ impl BodyStream {
         }
     }
 
-    fn finish(&mut self) {
+    /// Ends the stream, giving the slot back with `outcome`.
+    fn finish(&mut self, outcome: Outcome) {
         self.done = true;
-        self.permit = None;
+        if let Some(slot) = self.slot.take() {
+            slot.finish(outcome);
+        }
         self.cancel = None;
     }
 }
@@ -176,7 +180,7 @@ impl Stream for BodyStream {
         if let Some(cancel) = this.cancel.as_mut()
             && cancel.as_mut().poll(cx).is_ready()
         {
-            this.finish();
+            this.finish(Outcome::Abandoned);
             return Poll::Ready(Some(Err(FetchError::Cancelled)));
         }
         loop {
@@ -188,7 +192,7 @@ impl Stream for BodyStream {
                         .bytes_received
                         .fetch_add(len, Ordering::Relaxed);
                     if this.received > this.max_size {
-                        this.finish();
+                        this.finish(Outcome::Done(this.received));
                         return Poll::Ready(Some(Err(this.too_large())));
                     }
                     let deadline = tokio::time::Instant::now() + this.stall_timeout;
@@ -199,7 +203,7 @@ impl Stream for BodyStream {
                     Poll::Ready(Some(Ok(chunk)))
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    this.finish();
+                    this.finish(Outcome::Failed);
                     Poll::Ready(Some(Err(FetchError::Connect {
                         url: this.url.clone(),
                         attempts: this.attempts,
@@ -207,12 +211,12 @@ impl Stream for BodyStream {
                     })))
                 }
                 Poll::Ready(None) => {
-                    this.finish();
+                    this.finish(Outcome::Done(this.received));
                     Poll::Ready(None)
                 }
                 Poll::Pending => {
                     if this.stall.as_mut().poll(cx).is_ready() {
-                        this.finish();
+                        this.finish(Outcome::Failed);
                         let e = stall_error(&this.url, this.stall_timeout, this.attempts);
                         return Poll::Ready(Some(Err(e)));
                     }

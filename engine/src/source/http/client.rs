@@ -1,8 +1,11 @@
 //! The `reqwest` clients, built here and nowhere else (never `Client::new()`).
 //!
 //! Every client has: a keep-alive pool sized by
-//! [`SourceOptions::max_connections_per_host`], HTTP/2 when the server offers it through
-//! ALPN (unless [`SourceOptions::http2`] is off), the connect timeout, the redirect
+//! [`SourceOptions::max_connections_per_host`] (the fetch scheduler's HTTP/1.1 bound, so
+//! that a full window does not churn connections), HTTP/2 when the server offers it
+//! through ALPN (unless [`SourceOptions::http2`] is off; with
+//! [`SourceOptions::http2_prior_knowledge`], HTTP/2 without negotiation on plain `http`;
+//! many requests then share one connection as streams), the connect timeout, the redirect
 //! policy of [`super::redirect`], no automatic decompression (byte counters measure what
 //! crossed the wire), no proxy from the environment, and the user agent
 //! `cfsync/<version>`.
@@ -163,6 +166,9 @@ fn build_client(
         .no_proxy();
     if !options.http2 {
         builder = builder.http1_only();
+    } else if roots.is_none() && options.http2_prior_knowledge {
+        // Plain `http` only: `https` negotiates by ALPN.
+        builder = builder.http2_prior_knowledge();
     }
     if let Some(proxy) = &options.proxy {
         let proxy = reqwest::Proxy::all(proxy.as_str()).map_err(|e| FetchError::InvalidUrl {

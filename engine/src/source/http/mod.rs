@@ -23,26 +23,30 @@
 //! Files, from the URL to the bytes: `base.rs` (base URLs, mirrorlists, joining paths),
 //! `client.rs` (the two `reqwest` clients, TLS), `redirect.rs` (the redirect policy and
 //! the hand-over from the plain client to the TLS one), `request.rs` (one request, its
-//! classification and the retry loop), `body.rs` (streaming a body under its cap).
+//! classification and the retry loop), `body.rs` (streaming a body under its cap),
+//! `scheduler.rs` (how many requests a host gets in flight: the fetch scheduler's
+//! decisions, pure) and `gate.rs` (the scheduler at work: slots per host, and the
+//! windows remembered between pulls in [`SourceOptions::scheduler_dir`]).
 
 mod base;
 mod body;
 mod client;
+mod gate;
 mod redirect;
 mod request;
+mod scheduler;
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use cfsync_formats::checksum::Checksum;
 use cfsync_formats::object::{ObjectType, RepoMode, loose_path};
 use reqwest::Url;
-use tokio::sync::Semaphore;
 
 use self::base::{Base, MAX_MIRRORLIST_SIZE, join, parse_mirrorlist};
 pub use self::body::{BodyReader, BodyStream};
 use self::client::Clients;
+use self::gate::Gates;
 use self::request::{Got, Want};
 use super::{Conditional, FetchError, Fresh, PathKind, SourceOptions, SourceStats, validate_path};
 
@@ -63,9 +67,16 @@ struct Inner {
     content: Option<Base>,
     options: SourceOptions,
     counters: Arc<Counters>,
-    /// A connection-slot semaphore per `host:port`.
-    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// The fetch scheduler's window per `host:port`.
+    gates: Gates,
     jitter_seed: AtomicU64,
+}
+
+impl Drop for Inner {
+    /// Remembers the windows learned, for the next pull (when a directory is set).
+    fn drop(&mut self) {
+        self.gates.save();
+    }
 }
 
 /// What a source has moved so far (see [`SourceStats`]).
@@ -84,6 +95,7 @@ impl HttpSource {
         let metadata = Base::parse(url)?;
         let content = options.contenturl.as_deref().map(Base::parse).transpose()?;
         let clients = Clients::new(&options)?;
+        let gates = Gates::new(&options);
         Ok(HttpSource {
             inner: Arc::new(Inner {
                 clients,
@@ -91,7 +103,7 @@ impl HttpSource {
                 content,
                 options,
                 counters: Arc::default(),
-                hosts: Mutex::default(),
+                gates,
                 jitter_seed: AtomicU64::new(0),
             }),
             fresh: false,
@@ -197,6 +209,13 @@ impl HttpSource {
             requests: self.inner.counters.requests.load(Ordering::Relaxed),
             refetched: self.inner.counters.refetched.load(Ordering::Relaxed),
         }
+    }
+
+    /// How many requests are worth keeping ready for this source: twice the fetch
+    /// scheduler's current windows, so that each can fill and grow.
+    #[must_use]
+    pub fn wanted_in_flight(&self) -> usize {
+        self.inner.gates.wanted()
     }
 
     /// Requests (and so bodies) per file at most: [`SourceOptions::max_attempts`].

@@ -5,9 +5,11 @@
 //! (connection error, stall, 5xx, 408, 429), backing off with jitter after each full pass
 //! and honouring `Retry-After` (seconds form, capped). A 404 or 410 is a definite "not
 //! found"; other 4xx statuses and refused redirects are final. Each attempt waits for a
-//! connection slot of its host, sends the request (following redirects, see
-//! [`super::redirect`]) and classifies the answer; a buffered body that breaks or stalls
-//! midway is retried like a failed request.
+//! slot in its host's window (the fetch scheduler, [`super::gate`]), sends the request
+//! (following redirects, see [`super::redirect`]) and classifies the answer; a buffered
+//! body that breaks or stalls midway is retried like a failed request. The slot is given
+//! back with the outcome: the body's bytes once it ends, overload for 429 and 503 (with
+//! the `Retry-After`), failure for other transient errors.
 //!
 //! A fresh request (for a body that arrived damaged, see [`super::super::Fresh`]) starts
 //! from the mirror after the preferred one, carries `Cache-Control: no-cache` and
@@ -21,11 +23,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use reqwest::header::{self, Entry, HeaderMap, HeaderName};
-use reqwest::{StatusCode, Url};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use reqwest::{StatusCode, Url, Version};
 
 use super::base::join;
 use super::body::{BodyStream, stall_error};
+use super::gate::Slot;
+use super::scheduler::Outcome;
 use super::{HttpSource, redirect};
 use crate::source::FetchError;
 
@@ -163,35 +166,10 @@ impl HttpSource {
         }
     }
 
-    /// A connection slot for `url`'s host.
-    async fn permit(&self, url: &Url) -> Result<OwnedSemaphorePermit, FetchError> {
-        let key = format!(
-            "{}:{}",
-            url.host_str().unwrap_or_default(),
-            url.port_or_known_default().unwrap_or_default()
-        );
-        let semaphore = {
-            let mut hosts = self
-                .inner
-                .hosts
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            Arc::clone(hosts.entry(key).or_insert_with(|| {
-                Arc::new(Semaphore::new(
-                    self.inner.options.max_connections_per_host.max(1),
-                ))
-            }))
-        };
-        let acquire = semaphore.acquire_owned();
-        let permit = match &self.inner.options.cancel {
-            Some(token) => tokio::select! {
-                () = token.cancelled() => return Err(FetchError::Cancelled),
-                p = acquire => p,
-            },
-            None => acquire.await,
-        };
-        // The semaphore is never closed.
-        permit.map_err(|_| FetchError::Cancelled)
+    /// A slot in the window of `url`'s host.
+    async fn slot(&self, url: &Url) -> Result<Slot, FetchError> {
+        let gate = self.inner.gates.gate(url);
+        gate.acquire(self.inner.options.cancel.as_ref()).await
     }
 
     /// Sends a GET for `url` and follows its redirects (through [`redirect::policy`]),
@@ -269,7 +247,7 @@ impl HttpSource {
         fresh: bool,
     ) -> Result<Got, Failure> {
         let opts = &self.inner.options;
-        let permit = self.permit(url).await.map_err(Failure::Fatal)?;
+        let slot = self.slot(url).await.map_err(Failure::Fatal)?;
         self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
         let stall = opts.stall_timeout;
         let send = tokio::time::timeout(
@@ -285,18 +263,28 @@ impl HttpSource {
         };
         let response = match sent {
             Err(_elapsed) => {
+                slot.finish(Outcome::Failed);
                 return Err(Failure::Retry(stall_error(url, stall, attempts), None));
             }
             Ok(Err(SendError::Client(e))) => return Err(Failure::Fatal(e)),
-            Ok(Err(SendError::Request(e))) => return Err(classify_send_error(url, attempts, e)),
+            Ok(Err(SendError::Request(e))) => {
+                let failure = classify_send_error(url, attempts, e);
+                if matches!(failure, Failure::Retry(..)) {
+                    slot.finish(Outcome::Failed);
+                }
+                return Err(failure);
+            }
             Ok(Ok(r)) => r,
         };
+        slot.note_http2(response.version() == Version::HTTP_2);
         let status = response.status();
         let conditional = matches!(want, Want::Conditional { .. });
         if status == StatusCode::NOT_FOUND || status == StatusCode::GONE {
+            slot.finish(Outcome::Done(0));
             return Ok(Got::NotFound);
         }
         if status == StatusCode::NOT_MODIFIED && conditional {
+            slot.finish(Outcome::Done(0));
             return Ok(Got::NotModified);
         }
         if !status.is_success() {
@@ -311,8 +299,16 @@ impl HttpSource {
             return Err(if transient {
                 let retry_after =
                     retry_after(response.headers()).map(|d| d.min(opts.retry_after_cap));
+                let overloaded = status == StatusCode::TOO_MANY_REQUESTS
+                    || status == StatusCode::SERVICE_UNAVAILABLE;
+                slot.finish(if overloaded {
+                    Outcome::Overloaded(retry_after)
+                } else {
+                    Outcome::Failed
+                });
                 Failure::Retry(error, retry_after)
             } else {
+                slot.finish(Outcome::Done(0));
                 Failure::Fatal(error)
             });
         }
@@ -332,7 +328,7 @@ impl HttpSource {
         let etag = header_string(header::ETAG);
         let last_modified = header_string(header::LAST_MODIFIED);
         let counters = Arc::clone(&self.inner.counters);
-        let stream = BodyStream::new(response, url, max_size, attempts, opts, counters, permit);
+        let stream = BodyStream::new(response, url, max_size, attempts, opts, counters, slot);
         if matches!(want, Want::Stream) {
             return Ok(Got::Stream(stream));
         }
