@@ -262,9 +262,11 @@ pub struct PullArgs {
     /// Accept a commit older than the ref's current one.
     #[arg(long = "allow-downgrade")]
     pub allow_downgrade: bool,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 16)]
-    pub concurrency: usize,
+    /// At most this many requests in flight per host (default: adaptive, from 8 up to
+    /// 64 over HTTP/1.1 and 128 over HTTP/2 while throughput grows; the remote option
+    /// `max-in-flight` and CFSYNC_HTTP_MAX_IN_FLIGHT cap it too).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
     /// Read refs from this subsummary when the remote publishes `summary.idx` (default:
     /// the remote's `subsummary` option, else the flatpak ref's architecture, else the
     /// only subsummary, else this machine's architecture).

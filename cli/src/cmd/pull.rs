@@ -88,6 +88,14 @@ async fn pull<O: FsVerityHashValue>(
     let cancel = Cancel::new();
     let mut sopts = SourceOptions::default();
     sopts.cancel = Some(cancel.clone());
+    // What the fetch scheduler learned about each host, kept for the next pull.
+    sopts.scheduler_dir = Some(store.state_dir()?);
+    if let Some(n) = a.concurrency {
+        let n = n.max(1);
+        sopts.max_connections_per_host = sopts.max_connections_per_host.min(n);
+        sopts.max_streams_per_host = sopts.max_streams_per_host.min(n);
+        sopts.initial_in_flight = sopts.initial_in_flight.min(n);
+    }
     let remote = match trust_of {
         Some(name) => Some(
             remotes
@@ -145,7 +153,9 @@ async fn pull<O: FsVerityHashValue>(
     opts.no_deltas = a.no_deltas;
     opts.dry_run = a.dry_run;
     opts.allow_downgrade = a.allow_downgrade;
-    opts.concurrency = a.concurrency.max(1);
+    if let Some(n) = a.concurrency {
+        opts.concurrency = n.max(1);
+    }
     opts.cache_key = cache_key;
     opts.subsummary = subsummary;
     let progress = Arc::new(Progress::new(cli.quiet || a.json));
@@ -201,7 +211,7 @@ async fn delta_apply<O: FsVerityHashValue>(
         commit: Some(staged.to.to_hex()),
         dry_run: false,
         allow_downgrade,
-        concurrency: 4,
+        concurrency: Some(4),
         subsummary: None,
         json,
     };

@@ -11,13 +11,15 @@ use cfsync_engine::store::AnyStore;
 use super::repo::{open_or_init, state_dir};
 use crate::{Cli, RemoteCmd};
 
-/// `sopts` with what `remote`'s keys set for fetching from it: `contenturl` and
-/// `tls-ca-path` (a PEM bundle of extra CA certificates for `https`, as in libostree).
+/// `sopts` with what `remote`'s keys set for fetching from it: `contenturl`,
+/// `tls-ca-path` (a PEM bundle of extra CA certificates for `https`, as in libostree),
+/// `http2`, `http2-prior-knowledge` and `max-in-flight`.
 pub(super) fn remote_source_options(
     remote: &Remote,
     mut sopts: SourceOptions,
 ) -> Result<SourceOptions> {
     sopts.contenturl = remote.contenturl.clone();
+    sopts.apply_remote(remote)?;
     if let Some(path) = remote.extra_string("tls-ca-path")?
         && !path.is_empty()
     {
