@@ -557,3 +557,67 @@ pub fn import_gpg_keys(
     crate::atomic::write(&dest, &bytes).map_err(|source| SetupError::Io { path: dest, source })?;
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    /// Sets its flag when dropped (a fetch aborted mid-way drops its future).
+    struct Dropped(Arc<AtomicBool>);
+
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_held_fetch_is_taken_once() {
+        let held = Held::default();
+        held.hold("a".into(), async { Ok(Some(b"body".to_vec())) });
+        assert!(held.take("b").await.is_none(), "nothing held under b");
+        let got = held.take("a").await.expect("held").expect("fetched");
+        assert_eq!(got.as_deref(), Some(&b"body"[..]));
+        assert!(held.take("a").await.is_none(), "taken twice");
+    }
+
+    #[tokio::test]
+    async fn dropping_the_last_clone_aborts_what_is_still_running() {
+        let held = Held::default();
+        let dropped = Arc::new(AtomicBool::new(false));
+        let guard = Dropped(Arc::clone(&dropped));
+        let (_never, rx) = tokio::sync::oneshot::channel::<()>();
+        held.hold("slow".into(), async move {
+            let _guard = guard;
+            let _ = rx.await;
+            Ok(None)
+        });
+        let weak = held.downgrade();
+        let copy = held.clone();
+        drop(held);
+        assert!(weak.upgrade().is_some(), "a clone still holds it");
+        drop(copy);
+        assert!(weak.upgrade().is_none());
+        // The abort takes effect when the runtime next polls the task.
+        for _ in 0..100 {
+            if dropped.load(Ordering::SeqCst) {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(dropped.load(Ordering::SeqCst), "the fetch kept running");
+    }
+
+    #[tokio::test]
+    async fn each_pull_starts_with_nothing_held() {
+        let trust = Trust::unverified();
+        trust
+            .held
+            .hold("x".into(), async { Ok(Some(b"old".to_vec())) });
+        let pull = trust.for_pull();
+        assert!(pull.held.take("x").await.is_none());
+        assert!(trust.held.take("x").await.is_some());
+    }
+}

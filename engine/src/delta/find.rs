@@ -278,3 +278,70 @@ pub(crate) fn open_checked<'b>(
     }
     Ok(file)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::SourceOptions;
+
+    /// The demo repository (`demo/repo`: v1, v2, the scratch delta to v1, the v1 → v2
+    /// delta, their delta indexes), read as a local source.
+    fn demo() -> (Arc<Source>, Checksum, Checksum) {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../demo");
+        let commits = std::fs::read_to_string(format!("{dir}/commits")).unwrap();
+        let commit = |v: &str| -> Checksum {
+            let line = commits.lines().find(|l| l.starts_with(v)).unwrap();
+            line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        };
+        let source = Source::open(&format!("{dir}/repo"), SourceOptions::default()).unwrap();
+        (Arc::new(source), commit("v1 "), commit("v2 "))
+    }
+
+    #[tokio::test]
+    async fn without_a_summary_the_index_and_then_the_first_superblock_are_held() {
+        let (source, v1, v2) = demo();
+        let held = Held::default();
+        let stored = HashSet::from([v1]);
+        look_ahead(&held, &source, None, stored, Some(v1), v2);
+        let list = held_listing(&held, &v2).await.expect("the index is held");
+        assert!(list.get(&DeltaName::new(Some(v1), v2)).is_some());
+        // Held as soon as the index was in: the v1 -> v2 delta's superblock.
+        let path = DeltaName::new(Some(v1), v2).superblock_path();
+        let bytes = held.take(&path).await.expect("held").unwrap().unwrap();
+        let trust = Trust::unverified();
+        open_checked(&bytes, &DeltaName::new(Some(v1), v2), &v2, &trust).unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_index_leads_to_the_scratch_superblock_when_no_from_commit_is_stored() {
+        let (source, v1, _) = demo();
+        let held = Held::default();
+        let index = cfsync_formats::delta::names::index_path(&v1);
+        look_ahead(&held, &source, None, HashSet::new(), None, v1);
+        assert!(held_listing(&held, &v1).await.is_some());
+        assert!(held.take(&index).await.is_none(), "the index is taken once");
+        let path = DeltaName::new(None, v1).superblock_path();
+        assert!(matches!(held.take(&path).await, Some(Ok(Some(_)))));
+    }
+
+    #[tokio::test]
+    async fn a_summary_listing_nothing_to_the_target_holds_nothing() {
+        let (source, v1, v2) = demo();
+        let held = Held::default();
+        let summary = SummaryDeltas {
+            listed: Ok(None),
+            indexed: false,
+        };
+        look_ahead(
+            &held,
+            &source,
+            Some(&summary),
+            HashSet::from([v1]),
+            Some(v1),
+            v2,
+        );
+        assert!(held_listing(&held, &v2).await.is_none());
+        let path = DeltaName::new(Some(v1), v2).superblock_path();
+        assert!(held.take(&path).await.is_none(), "a superblock was fetched");
+    }
+}
