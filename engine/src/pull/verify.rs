@@ -5,11 +5,13 @@
 //! its image is checked the same way (from the stream it is stored in) before the ref
 //! may move to it, as libostree does for a commit it already has.
 //!
-//! The requests that do not wait on each other go out together, in one round trip: the
-//! commit, its detached metadata, and the delta route's first fetch (the superblock of
-//! the delta it will try first, or the delta index) are all requested at once. What
-//! comes back early is held by the pull's [`Trust`] and read only after the commit is
-//! accepted, through the same checks as before; a refused commit drops it unread.
+//! The requests that do not wait on each other go out together: the commit, its
+//! detached metadata, and the delta route's first fetch (the superblock of the delta it
+//! will try first, or the delta index) are all requested at once, one round trip where
+//! the connections allow it (over HTTP/1.1 a request that finds no idle connection pays
+//! a TCP handshake first). What comes back early is held by the pull's [`Trust`] and
+//! read only after the commit is accepted, through the same checks as before; a
+//! refused commit drops it unread.
 
 use std::sync::Arc;
 
