@@ -2,19 +2,28 @@
 //! superblock paths ostree probes), fetching the first candidate superblock that exists
 //! (checked against the digest its listing gives), and opening it with its trust
 //! checks: signature, the delta its path names, the commit it embeds.
+//!
+//! The first of these requests (the delta index when the summary points there, then the
+//! first candidate's superblock) can start before the commit is verified
+//! ([`look_ahead`]): their answers are held by the pull's [`Trust`], unread, and the
+//! functions here take them as their first attempt once the route runs, so the same
+//! checks apply to them, in the same order, as to a body fetched then.
+
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use cfsync_formats::checksum::Checksum;
 use cfsync_formats::delta::DeltaName;
 use cfsync_formats::delta::index::{DeltaIndex, DeltaList};
 use cfsync_formats::delta::signed::{SuperblockFile, open_superblock};
 
-use super::plan::{Candidate, SummaryFacts, Where, where_listed};
+use super::plan::{self, Candidate, SummaryFacts, Where, where_listed};
 use crate::error::PullError;
 use crate::limits::{MAX_DELTA_INDEX, MAX_SUPERBLOCK};
 use crate::refetch::{Failed, Named, fetch_checked};
-use crate::source::{PathKind, Source};
+use crate::source::{Fresh, PathKind, Source};
 use crate::summary::SummaryDeltas;
-use crate::trust::Trust;
+use crate::trust::{Held, Trust};
 
 /// Name of a delta as users see it: "FROM-TO" or "TO".
 pub(crate) fn display_name(name: &DeltaName) -> String {
@@ -35,13 +44,12 @@ pub(crate) enum Listed {
     Probe,
 }
 
-/// The deltas the remote lists as ending at `target` (with their superblock digests):
-/// the summary's list, else the delta index when [`where_listed`] says to look there.
-pub(crate) async fn listed_deltas(
-    source: &Source,
+/// Where the deltas to `target` are listed, from the summary's facts, with the
+/// summary's list when it lists some to `target`.
+fn listing(
     summary: Option<&SummaryDeltas>,
     target: &Checksum,
-) -> Result<Listed, PullError> {
+) -> Result<(Where, Option<DeltaList>), PullError> {
     let mut from_summary = None;
     let mut facts = None;
     if let Some(s) = summary {
@@ -58,7 +66,17 @@ pub(crate) async fn listed_deltas(
             indexed: s.indexed,
         });
     }
-    match (where_listed(facts), from_summary) {
+    Ok((where_listed(facts), from_summary))
+}
+
+/// The deltas the remote lists as ending at `target` (with their superblock digests):
+/// the summary's list, else the delta index when [`where_listed`] says to look there.
+pub(crate) async fn listed_deltas(
+    source: &Source,
+    summary: Option<&SummaryDeltas>,
+    target: &Checksum,
+) -> Result<Listed, PullError> {
+    match listing(summary, target)? {
         (Where::Summary, Some(list)) => Ok(Listed::List(list)),
         (Where::Nowhere, _) => Ok(Listed::NoneToTarget),
         _ => {
@@ -86,11 +104,92 @@ pub(crate) async fn listed_deltas(
     }
 }
 
+/// What the delta route needs before anything else, started now and held in `held`:
+/// the delta index when the summary points there (and, as soon as the index arrives,
+/// the superblock of the first delta it offers), else the superblock of the first
+/// delta the summary lists (or that a probe tries first). `stored` are the commits the
+/// store holds and `previous` the ref's, as the route will see them, so that the same
+/// first candidate is chosen. Nothing held is parsed for anything but choosing what to
+/// fetch next; no part is ever fetched ahead.
+pub(crate) fn look_ahead(
+    held: &Held,
+    source: &Arc<Source>,
+    summary: Option<&SummaryDeltas>,
+    stored: HashSet<Checksum>,
+    previous: Option<Checksum>,
+    target: Checksum,
+) {
+    let Ok(found) = listing(summary, &target) else {
+        // A malformed list is reported by the route, which reads it again.
+        return;
+    };
+    match found {
+        (Where::Summary, Some(list)) => {
+            let first = plan::candidates(Some(list.entries()), &stored, previous, target);
+            hold_superblock(held, source, first.first());
+        }
+        (Where::Nowhere, _) => {}
+        _ => {
+            let path = cfsync_formats::delta::names::index_path(&target);
+            let (source, weak) = (Arc::clone(source), held.downgrade());
+            let fetch_path = path.clone();
+            held.hold(path, async move {
+                let got = source
+                    .get_bytes(&fetch_path, PathKind::Content, MAX_DELTA_INDEX)
+                    .await;
+                // What the route will list: the index's deltas, or none (probe). A
+                // failed or damaged index is fetched again by the route, which then
+                // chooses for itself.
+                let list = match &got {
+                    Ok(Some(bytes)) => DeltaIndex::from_bytes(bytes)
+                        .ok()
+                        .map(|i| Some(i.deltas().clone())),
+                    Ok(None) => Some(None),
+                    Err(_) => None,
+                };
+                if let (Some(list), Some(held)) = (list, weak.upgrade()) {
+                    let entries = list.as_ref().map(DeltaList::entries);
+                    let first = plan::candidates(entries, &stored, previous, target);
+                    hold_superblock(&held, &source, first.first());
+                }
+                got
+            });
+        }
+    }
+}
+
+/// Starts fetching `candidate`'s superblock into `held`.
+fn hold_superblock(held: &Held, source: &Arc<Source>, candidate: Option<&Candidate>) {
+    let Some(c) = candidate else {
+        return;
+    };
+    let path = c.name.superblock_path();
+    let (source, fetch_path) = (Arc::clone(source), path.clone());
+    held.hold(path, async move {
+        source
+            .get_bytes(&fetch_path, PathKind::Content, MAX_SUPERBLOCK)
+            .await
+    });
+}
+
+/// The deltas the delta index held by [`look_ahead`] lists (waiting for it if it is
+/// still on its way), for the route to take as if the summary had listed them; `None`
+/// when no index is held, or it is missing, failed or does not parse (the route then
+/// fetches it itself, as without a look ahead).
+pub(crate) async fn held_listing(held: &Held, target: &Checksum) -> Option<DeltaList> {
+    let path = cfsync_formats::delta::names::index_path(target);
+    let bytes = held.take(&path).await?.ok()??;
+    DeltaIndex::from_bytes(&bytes)
+        .ok()
+        .map(|i| i.deltas().clone())
+}
+
 /// Fetches the superblock of the first candidate that has one, checked against the
 /// digest its listing gives and opened with [`open_checked`] (its signature, the delta
 /// it names, its commit). A superblock that fails any of these may have been damaged in
 /// transit and is fetched again, fresh ([`crate::refetch`]); one whose signature never
-/// verifies is refused as before. `None`: no candidate has a superblock.
+/// verifies is refused as before. A superblock [`look_ahead`] fetched is taken from
+/// `trust`'s [`Held`] as the first attempt. `None`: no candidate has a superblock.
 pub(crate) async fn first_superblock(
     source: &Source,
     candidates: Vec<Candidate>,
@@ -100,14 +199,21 @@ pub(crate) async fn first_superblock(
     for Candidate { name, digest } in candidates {
         let path = name.superblock_path();
         let named = Named::path(&path, PathKind::Content);
+        let mut early = trust.held.take(&path).await;
         let fetched = fetch_checked(source, named, |fresh| {
+            let early = early.take().filter(|_| fresh == Fresh::No);
             let source = source.fresh(fresh);
             let (path, name) = (&path, &name);
             async move {
-                let Some(bytes) = source
-                    .get_bytes(path, PathKind::Content, MAX_SUPERBLOCK)
-                    .await?
-                else {
+                let got = match early {
+                    Some(got) => got,
+                    None => {
+                        source
+                            .get_bytes(path, PathKind::Content, MAX_SUPERBLOCK)
+                            .await
+                    }
+                };
+                let Some(bytes) = got? else {
                     return Ok(None);
                 };
                 if let Some(d) = digest {
@@ -171,4 +277,71 @@ pub(crate) fn open_checked<'b>(
         )));
     }
     Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::SourceOptions;
+
+    /// The demo repository (`demo/repo`: v1, v2, the scratch delta to v1, the v1 → v2
+    /// delta, their delta indexes), read as a local source.
+    fn demo() -> (Arc<Source>, Checksum, Checksum) {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../demo");
+        let commits = std::fs::read_to_string(format!("{dir}/commits")).unwrap();
+        let commit = |v: &str| -> Checksum {
+            let line = commits.lines().find(|l| l.starts_with(v)).unwrap();
+            line.split_whitespace().nth(1).unwrap().parse().unwrap()
+        };
+        let source = Source::open(&format!("{dir}/repo"), SourceOptions::default()).unwrap();
+        (Arc::new(source), commit("v1 "), commit("v2 "))
+    }
+
+    #[tokio::test]
+    async fn without_a_summary_the_index_and_then_the_first_superblock_are_held() {
+        let (source, v1, v2) = demo();
+        let held = Held::default();
+        let stored = HashSet::from([v1]);
+        look_ahead(&held, &source, None, stored, Some(v1), v2);
+        let list = held_listing(&held, &v2).await.expect("the index is held");
+        assert!(list.get(&DeltaName::new(Some(v1), v2)).is_some());
+        // Held as soon as the index was in: the v1 -> v2 delta's superblock.
+        let path = DeltaName::new(Some(v1), v2).superblock_path();
+        let bytes = held.take(&path).await.expect("held").unwrap().unwrap();
+        let trust = Trust::unverified();
+        open_checked(&bytes, &DeltaName::new(Some(v1), v2), &v2, &trust).unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_index_leads_to_the_scratch_superblock_when_no_from_commit_is_stored() {
+        let (source, v1, _) = demo();
+        let held = Held::default();
+        let index = cfsync_formats::delta::names::index_path(&v1);
+        look_ahead(&held, &source, None, HashSet::new(), None, v1);
+        assert!(held_listing(&held, &v1).await.is_some());
+        assert!(held.take(&index).await.is_none(), "the index is taken once");
+        let path = DeltaName::new(None, v1).superblock_path();
+        assert!(matches!(held.take(&path).await, Some(Ok(Some(_)))));
+    }
+
+    #[tokio::test]
+    async fn a_summary_listing_nothing_to_the_target_holds_nothing() {
+        let (source, v1, v2) = demo();
+        let held = Held::default();
+        let summary = SummaryDeltas {
+            listed: Ok(None),
+            indexed: false,
+        };
+        look_ahead(
+            &held,
+            &source,
+            Some(&summary),
+            HashSet::from([v1]),
+            Some(v1),
+            v2,
+        );
+        assert!(held_listing(&held, &v2).await.is_none());
+        let path = DeltaName::new(Some(v1), v2).superblock_path();
+        assert!(held.take(&path).await.is_none(), "a superblock was fetched");
+    }
 }

@@ -1,10 +1,15 @@
-//! What a delta pull is given ([`DeltaRequest`]) and what it reports ([`Applied`]).
+//! What a delta pull is given ([`DeltaRequest`]) and what it reports ([`Applied`]);
+//! and what the pull may start before it has a request to give (the delta route's
+//! first fetches, [`DeltaRequest::look_ahead`], while the commit is being verified).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use cfsync_formats::checksum::Checksum;
+use cfsync_formats::delta::index::DeltaList;
 use composefs::fsverity::FsVerityHashValue;
 
+use crate::error::PullError;
 use crate::progress::{Cancel, Reporter, Tracker};
 use crate::source::Source;
 use crate::store::Store;
@@ -50,4 +55,34 @@ pub struct Applied {
     pub objects: u64,
     /// Bytes the delta costs to fetch (parts chosen, plus the superblock).
     pub estimated_bytes: Option<u64>,
+}
+
+impl<ObjectID: FsVerityHashValue> DeltaRequest<'_, ObjectID> {
+    /// Starts the delta route's first fetches for `target` now, before the commit is
+    /// verified, held by `trust` (the pull's own copy): the delta index when the summary
+    /// points there, the first candidate's superblock. The route takes them as its first
+    /// attempts after the commit is accepted, with every check it makes on a body it
+    /// fetches itself; a refused commit drops them unread. No part is fetched ahead.
+    pub(crate) fn look_ahead(
+        store: &Store<ObjectID>,
+        source: &Arc<Source>,
+        trust: &Trust,
+        summary: Option<&SummaryDeltas>,
+        previous: Option<Checksum>,
+        target: Checksum,
+    ) -> Result<(), PullError> {
+        // The commits the route will see as stored (the object index covers exactly
+        // these), so that the same delta is tried first.
+        let stored: HashSet<Checksum> = store.list_commits()?.into_iter().collect();
+        super::find::look_ahead(&trust.held, source, summary, stored, previous, target);
+        Ok(())
+    }
+
+    /// The deltas to `target` that the delta index fetched by [`Self::look_ahead`]
+    /// lists, once the commit is accepted: the pull hands them to the route as the
+    /// summary's list, so that the route does not fetch the index again. `None`: no index
+    /// was held, or it is missing or unusable (the route fetches it itself).
+    pub(crate) async fn held_listing(trust: &Trust, target: &Checksum) -> Option<DeltaList> {
+        super::find::held_listing(&trust.held, target).await
+    }
 }

@@ -41,6 +41,8 @@ pub async fn pull<ObjectID: FsVerityHashValue>(
     reporter: Option<Arc<dyn Reporter>>,
     cancel: &Cancel,
 ) -> Result<PullStats, PullError> {
+    // The pull's own copy: what it fetches ahead is held there, and dropped with it.
+    let trust = &trust.for_pull();
     let cx = Context {
         store,
         source,
@@ -63,11 +65,14 @@ async fn run<ObjectID: FsVerityHashValue>(
         dry_run: cx.opts.dry_run,
         ..PullStats::default()
     };
-    let target = resolve::resolve(cx, &mut stats).await?;
+    let mut target = resolve::resolve(cx, &mut stats).await?;
     if cx.cancel.is_cancelled() {
         return Err(PullError::Cancelled);
     }
     let verified = verify::verify(cx, &target, &mut stats).await?;
+    if let Verified::Fetched(_) = verified {
+        verify::take_listing(cx, &mut target).await;
+    }
     // The one place a dry run parts from a real pull: every phase above only reads;
     // below, a dry run plans the route and stores nothing.
     match (cx.opts.dry_run, verified) {

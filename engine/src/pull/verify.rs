@@ -1,9 +1,19 @@
 //! Phase 2: the commit checked before any content is fetched. A commit not yet stored is
 //! fetched with its detached metadata; its signatures, its ref binding and the
 //! downgrade rule are checked (detached metadata whose signature does not verify is
-//! fetched again, fresh, in case it was damaged in transit). A commit already stored with its image is checked the
-//! same way (from the stream it is stored in) before the ref may move to it, as
-//! libostree does for a commit it already has.
+//! fetched again, fresh, in case it was damaged in transit). A commit already stored with
+//! its image is checked the same way (from the stream it is stored in) before the ref
+//! may move to it, as libostree does for a commit it already has.
+//!
+//! The requests that do not wait on each other go out together: the commit, its
+//! detached metadata, and the delta route's first fetch (the superblock of the delta it
+//! will try first, or the delta index) are all requested at once, one round trip where
+//! the connections allow it (over HTTP/1.1 a request that finds no idle connection pays
+//! a TCP handshake first). What comes back early is held by the pull's [`Trust`] and
+//! read only after the commit is accepted, through the same checks as before; a
+//! refused commit drops it unread.
+
+use std::sync::Arc;
 
 use cfsync_formats::checksum::Checksum;
 use cfsync_formats::commit::CommitRef;
@@ -12,13 +22,15 @@ use composefs::fsverity::FsVerityHashValue;
 
 use super::options::{Context, PullStats};
 use super::resolve::Target;
+use crate::delta::DeltaRequest;
 use crate::error::PullError;
 use crate::fetch::fetch_verified;
 use crate::limits::MAX_METADATA_OBJECT;
 use crate::progress::Event;
 use crate::refetch::{Failed, Named, fetch_checked};
-use crate::source::{PathKind, Source};
+use crate::source::{Fresh, PathKind, Source};
 use crate::store::{ObjectLookup, Store};
+use crate::summary::SummaryDeltas;
 use crate::trust::{Trust, TrustError};
 
 /// The target commit, checked.
@@ -63,6 +75,13 @@ pub(super) async fn verify<ObjectID: FsVerityHashValue>(
     let (store, source, trust, opts) = (cx.store, &cx.source, cx.trust, cx.opts);
     let id = target.commit;
     cx.reporter.report(Event::Phase("commit"));
+    // One round trip for what follows from the commit id alone: its detached metadata
+    // and the delta route's first fetch go out with the commit itself.
+    hold_commitmeta(source, trust, &id);
+    if !opts.no_deltas {
+        let summary = target.deltas.as_ref();
+        DeltaRequest::look_ahead(store, source, trust, summary, target.previous, id)?;
+    }
     let bytes = fetch_verified(source, &id, ObjectType::Commit).await?;
     let (meta, verdict) = fetch_commitmeta(source, trust, &id, &bytes).await?;
     let commit = CommitRef::from_bytes(&bytes).map_err(|e| PullError::object(&id, "commit", e))?;
@@ -122,8 +141,35 @@ async fn verify_stored<ObjectID: FsVerityHashValue>(
     Ok(())
 }
 
+/// After the commit is accepted: the deltas the delta index fetched ahead lists, handed
+/// to the route as the summary's list (so it does not fetch the index again).
+pub(super) async fn take_listing<ObjectID: FsVerityHashValue>(
+    cx: &Context<'_, ObjectID>,
+    target: &mut Target,
+) {
+    if let Some(list) = DeltaRequest::<ObjectID>::held_listing(cx.trust, &target.commit).await {
+        target.deltas = Some(SummaryDeltas {
+            listed: Ok(Some(list)),
+            indexed: true,
+        });
+    }
+}
+
+/// Starts fetching commit `id`'s detached metadata now, held by `trust` until
+/// [`fetch_commitmeta`] checks it against the commit.
+fn hold_commitmeta(source: &Arc<Source>, trust: &Trust, id: &Checksum) {
+    let path = commitmeta_path(id);
+    let (source, fetch_path) = (Arc::clone(source), path.clone());
+    trust.held.hold(path, async move {
+        source
+            .get_bytes(&fetch_path, PathKind::Metadata, MAX_METADATA_OBJECT)
+            .await
+    });
+}
+
 /// Commit `id`'s detached metadata from the source (None when it has none) and the
-/// verdict of its signatures over the commit's `bytes`. Metadata that arrives but does
+/// verdict of its signatures over the commit's `bytes`; the first attempt is the fetch
+/// [`hold_commitmeta`] started, when there is one. Metadata that arrives but does
 /// not verify may have been damaged in transit: it is fetched again, fresh, within the
 /// source's budget ([`crate::refetch`]); when it never verifies, the verdict is the
 /// last refusal, unchanged.
@@ -135,13 +181,20 @@ async fn fetch_commitmeta(
 ) -> Result<(Option<Vec<u8>>, Result<Vec<String>, TrustError>), PullError> {
     let path = commitmeta_path(id);
     let named = Named::path(&path, PathKind::Metadata);
+    let mut early = trust.held.take(&path).await;
     fetch_checked(source, named, |fresh| {
+        let early = early.take().filter(|_| fresh == Fresh::No);
         let source = source.fresh(fresh);
         let path = path.clone();
         async move {
-            let meta = source
-                .get_bytes(&path, PathKind::Metadata, MAX_METADATA_OBJECT)
-                .await?;
+            let meta = match early {
+                Some(got) => got?,
+                None => {
+                    source
+                        .get_bytes(&path, PathKind::Metadata, MAX_METADATA_OBJECT)
+                        .await?
+                }
+            };
             match trust.verify_commit(id, bytes, meta.as_deref()) {
                 Err(e) if meta.is_some() => Err(Failed::Unverified(e.into())),
                 verdict => Ok((meta, verdict)),

@@ -1,0 +1,248 @@
+//! The round-trip chain of a pull, read from the fault server's log: which requests go
+//! out together and which wait for an answer.
+//!
+//! Once the summary names the commit, the commit, its detached metadata and the delta
+//! route's first fetch (the superblock, or the delta index and then the superblock) are
+//! requested together; parts only after the commit is accepted; a refused commit fetches
+//! no part; an up-to-date pull makes one request.
+//!
+//! Nothing here is timed: the server holds each of those answers [`HOLD`] before
+//! sending its body, so an answer cannot end before its request arrived plus `HOLD`.
+//! A request that arrived less than `HOLD` after another one was in flight while the
+//! other's answer was still held (the two overlap); a request that arrived at least
+//! `HOLD` after another one may have waited for it. The orders asserted follow from
+//! that alone, whatever the machine's speed (a machine so loaded that requests issued
+//! together arrive `HOLD` apart would fail the overlap checks, never pass them wrongly).
+
+use std::time::Duration;
+
+use cfsync_tests::faults::{Fault, FaultServer, Logged, Rule};
+use cfsync_tests::{Repo, copy_tree, demo, describe, scratch_dir};
+
+use crate::demo_pulls::{Kind, check_sound, json, pull_with, reference};
+
+/// How long the server holds each answer that the checks below time against.
+const HOLD: Duration = Duration::from_millis(400);
+
+/// Holds every answer to paths matching one of `patterns` for [`HOLD`].
+fn hold(server: &FaultServer, patterns: &[&str]) {
+    for p in patterns {
+        hold_for(server, p, HOLD);
+    }
+}
+
+/// Holds every answer to paths matching `pattern` for `every`.
+fn hold_for(server: &FaultServer, pattern: &str, every: Duration) {
+    server.add(Rule::new(pattern, Fault::Drip { pieces: 1, every }));
+}
+
+/// The one request of the log whose path matches `pattern` (a glob).
+fn one<'l>(log: &'l [Logged], pattern: &str) -> &'l Logged {
+    let hits: Vec<&Logged> = log
+        .iter()
+        .filter(|l| cfsync_tests::faults::glob(pattern, &l.path))
+        .collect();
+    assert_eq!(
+        hits.len(),
+        1,
+        "expected one request for {pattern}, got {}: {:#?}",
+        hits.len(),
+        paths(log)
+    );
+    hits[0]
+}
+
+fn paths(log: &[Logged]) -> Vec<&str> {
+    log.iter().map(|l| l.path.as_str()).collect()
+}
+
+/// `a` and `b` were in flight together: each arrived before the other's held answer
+/// could have ended.
+fn assert_overlap(a: &Logged, b: &Logged, log: &[Logged]) {
+    let apart = if a.at > b.at {
+        a.at - b.at
+    } else {
+        b.at - a.at
+    };
+    assert!(
+        apart < HOLD,
+        "{} and {} arrived {apart:?} apart: one waited for the other's answer; log: {:#?}",
+        a.path,
+        b.path,
+        paths(log)
+    );
+}
+
+/// Every request matching `pattern` arrived after `first`'s held answer could have
+/// ended (so it waited for that answer).
+fn assert_after(first: &Logged, pattern: &str, log: &[Logged]) {
+    let later: Vec<&Logged> = log
+        .iter()
+        .filter(|l| cfsync_tests::faults::glob(pattern, &l.path))
+        .collect();
+    assert!(
+        !later.is_empty(),
+        "no request for {pattern}: {:#?}",
+        paths(log)
+    );
+    for l in later {
+        assert!(
+            l.at >= first.at + HOLD,
+            "{} was requested {:?} after {}, before its answer could have ended",
+            l.path,
+            l.at - first.at,
+            first.path
+        );
+    }
+}
+
+/// The loose path of a commit's object of type `ext` (`commit`, `commitmeta`).
+fn object_path(commit: &str, ext: &str) -> String {
+    format!("objects/{}/{}.{ext}", &commit[..2], &commit[2..])
+}
+
+/// v1 → v2 through the delta: commit, commitmeta and superblock requested together,
+/// the parts only once the commit's answer is in, and each of them once.
+#[test]
+fn commit_commitmeta_and_superblock_go_out_together() {
+    let d = demo();
+    let server = FaultServer::start(&d.repo);
+    let commit = object_path(&d.v2, "commit");
+    let meta = object_path(&d.v2, "commitmeta");
+    hold(&server, &[&commit, &meta, "deltas/*/superblock"]);
+    let tmp = scratch_dir();
+    let r = Kind::Delta.setup(tmp.path());
+    let st = json(&pull_with(&r, &Kind::Delta.args(&server.url()), &[]));
+    assert_eq!(st["image"], reference().v2_image.as_str(), "{st}");
+    assert!(st["delta"].is_string(), "the delta was not used: {st}");
+
+    let log = server.log();
+    let (c, m, s) = (
+        one(&log, &commit),
+        one(&log, &meta),
+        one(&log, "deltas/*/superblock"),
+    );
+    assert_overlap(c, m, &log);
+    assert_overlap(c, s, &log);
+    assert_overlap(m, s, &log);
+    // The parts wait for the commit (and so for its checks).
+    assert_after(c, "deltas/*/0", &log);
+    check_sound(&r, "delta pull");
+}
+
+/// A remote without a summary, whose deltas are found through the delta index: the
+/// index goes out with the commit, the superblock as soon as the index is in (while
+/// the commit's answer, held twice as long, is still on its way), and the index is not
+/// fetched twice.
+#[test]
+fn the_delta_index_and_its_superblock_go_out_with_the_commit() {
+    let d = demo();
+    let tmp = scratch_dir();
+    let served = tmp.path().join("served");
+    copy_tree(&d.repo, &served);
+    for f in ["summary", "summary.sig"] {
+        std::fs::remove_file(served.join(f)).unwrap();
+    }
+    let server = FaultServer::start(&served);
+    let commit = object_path(&d.v2, "commit");
+    hold_for(&server, &commit, HOLD * 2);
+    hold(&server, &["delta-indexes/*"]);
+    let r = Kind::Delta.setup(tmp.path());
+    let st = json(&pull_with(&r, &Kind::Delta.args(&server.url()), &[]));
+    assert_eq!(st["image"], reference().v2_image.as_str(), "{st}");
+    assert!(st["delta"].is_string(), "the delta was not used: {st}");
+
+    let log = server.log();
+    let (c, i, s) = (
+        one(&log, &commit),
+        one(&log, "delta-indexes/*"),
+        one(&log, "deltas/*/superblock"),
+    );
+    assert_overlap(c, i, &log);
+    // The superblock waited for the index, not for the commit.
+    assert_after(i, "deltas/*/superblock", &log);
+    assert!(
+        s.at < c.at + HOLD * 2,
+        "the superblock waited for the commit ({:?} after it): {:#?}",
+        s.at - c.at,
+        paths(&log)
+    );
+    assert_after(c, "deltas/*/0", &log);
+    check_sound(&r, "delta pull through the index");
+}
+
+/// A commit refused by the downgrade rule: its delta's superblock was requested with it
+/// (fetching early), but no part and no object: nothing acted on before the refusal.
+#[test]
+fn a_refused_commit_fetches_no_part() {
+    let d = demo();
+    let server = FaultServer::start(&d.repo);
+    let tmp = scratch_dir();
+    let r = Repo::new(tmp.path().join("repo"));
+    let st = json(&pull_with(&r, &Kind::Objects.args(&server.url()), &[]));
+    assert_eq!(st["commit"], d.v2.as_str());
+    server.reset_log();
+    // v1 is older than the v2 the ref names; its commit is held so that the superblock
+    // request surely goes out before the refusal.
+    hold(&server, &[&object_path(&d.v1, "commit")]);
+    let args: Vec<String> = [
+        "pull",
+        "--json",
+        "--commit",
+        &d.v1,
+        &server.url(),
+        &d.refname,
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    let out = pull_with(&r, &args, &[]);
+    assert!(
+        !out.status.success(),
+        "downgrade accepted: {}",
+        describe(&out)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("allow-downgrade"), "{err}");
+    let log = server.log();
+    assert!(
+        log.iter()
+            .any(|l| cfsync_tests::faults::glob("deltas/*/superblock", &l.path)),
+        "the superblock was not fetched ahead: {:#?}",
+        paths(&log)
+    );
+    let acted: Vec<&str> = paths(&log)
+        .into_iter()
+        .filter(|p| {
+            (p.starts_with("deltas/") && !p.ends_with("/superblock"))
+                || p.ends_with(".filez")
+                || p.ends_with(".dirtree")
+                || p.ends_with(".dirmeta")
+        })
+        .collect();
+    assert!(
+        acted.is_empty(),
+        "content fetched for a refused commit: {acted:?}"
+    );
+    check_sound(&r, "refused downgrade");
+}
+
+/// Pulling again when up to date: one request (`summary.sig`, answered 304 or equal
+/// to the cached one), nothing else.
+#[test]
+fn an_up_to_date_pull_makes_one_request() {
+    let d = demo();
+    let server = FaultServer::start(&d.repo);
+    let tmp = scratch_dir();
+    let r = Kind::Delta.setup(tmp.path());
+    json(&pull_with(&r, &Kind::Delta.args(&server.url()), &[]));
+    server.reset_log();
+    let st = json(&pull_with(&r, &Kind::Delta.args(&server.url()), &[]));
+    assert_eq!(st["up_to_date"], true, "{st}");
+    let log = server.log();
+    assert_eq!(
+        paths(&log),
+        ["summary.sig"],
+        "an up-to-date pull's requests"
+    );
+    check_sound(&r, "up-to-date pull");
+}
