@@ -5,6 +5,7 @@
 //!
 //! Run one module with `cargo test -p cfsync-tests --test integration MODULE::`.
 
+mod chain;
 mod cli;
 mod crash;
 mod delta;

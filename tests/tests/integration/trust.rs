@@ -10,7 +10,9 @@
 //!
 //! Every refusal is checked the same way: the pull fails with a message naming what is
 //! wrong, no ref is stored, and the nginx log shows that no content was requested (no
-//! `.filez`, `.dirtree`, `.dirmeta` or anything under `deltas/`).
+//! `.filez`, `.dirtree`, `.dirmeta` or delta part). A delta superblock or index may have
+//! been fetched: they go out with the commit to save a round trip (engine/src/trust.rs,
+//! `Held`), and are read only once the commit passes its checks.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -209,8 +211,7 @@ fn content_requests(nginx: &Nginx) -> Vec<String> {
                 || u.ends_with(".file")
                 || u.ends_with(".dirtree")
                 || u.ends_with(".dirmeta")
-                || u.starts_with("/deltas/")
-                || u.starts_with("/delta-indexes/")
+                || (u.starts_with("/deltas/") && !u.ends_with("/superblock"))
         })
         .collect()
 }
