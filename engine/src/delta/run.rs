@@ -17,13 +17,13 @@ use composefs::repository::Repository;
 use futures::StreamExt;
 
 use super::apply::apply_part;
+use super::budget::Gauge;
 use super::budget::{APPLY_MIB, Budget, MIB, memory_budget_mib};
 use super::find::{display_name, open_checked, superblock_err};
 use super::job::{ApplyTo, Sink};
 use super::plan::{PartFacts, PartPlan, choose_parts, fallbacks_to_fetch, held_objects};
 use super::read_sources::ReadSources;
 use super::request::{Applied, DeltaRequest};
-use super::budget::Gauge;
 use super::spool::Turn;
 use super::stage::{DOWNLOADS, PartJob, StagedPart, Stager, part_err};
 use crate::error::PullError;
@@ -43,7 +43,9 @@ pub fn parts_in_flight() -> usize {
 /// Parts staged at once (downloading, decoding, or decoded and waiting to be applied):
 /// enough for every decoder and download to be busy while one part is applied.
 fn parts_staged() -> usize {
-    parts_in_flight().saturating_add(DOWNLOADS).saturating_add(1)
+    parts_in_flight()
+        .saturating_add(DOWNLOADS)
+        .saturating_add(1)
 }
 
 /// Applies delta `name`, whose superblock file is `superblock_bytes`, filling `builder`

@@ -127,8 +127,7 @@ fn decoder_cost(need: DecoderNeed, estimate: u64) -> (u64, u64) {
                 .saturating_add(64 * 1024);
             (
                 dict.min(payload),
-                dict.saturating_add(DECODER_STATE)
-                    .min(part::XZ_MEMLIMIT),
+                dict.saturating_add(DECODER_STATE).min(part::XZ_MEMLIMIT),
             )
         }
         _ => (0, DECODER_STATE),
@@ -339,12 +338,13 @@ impl Stager {
                     cap,
                     memlimit,
                 );
-                let len = std::io::copy(&mut decoded, &mut payload).map_err(|e| {
-                    match PartError::from_io(&e) {
-                        Some(pe) => Failed::Damaged(part_err_at(&path, index, &delta, pe)),
-                        None => Failed::Final(tmp_err(&tmp, e)),
-                    }
-                })?;
+                let len =
+                    std::io::copy(&mut decoded, &mut payload).map_err(
+                        |e| match PartError::from_io(&e) {
+                            Some(pe) => Failed::Damaged(part_err_at(&path, index, &delta, pe)),
+                            None => Failed::Final(tmp_err(&tmp, e)),
+                        },
+                    )?;
                 tracing::debug!("{path}: decoded {len} bytes");
                 Ok((payload, len))
             })
@@ -379,7 +379,12 @@ mod tests {
             // A 1 MiB dictionary on a large part: the dictionary.
             (DecoderNeed::Dict(MIB), 40 * MIB, MIB, 2 * MIB),
             // A dictionary past liblzma's limit: charged whole, refused by liblzma.
-            (DecoderNeed::Dict(1 << 32), u64::MAX, 1 << 32, part::XZ_MEMLIMIT),
+            (
+                DecoderNeed::Dict(1 << 32),
+                u64::MAX,
+                1 << 32,
+                part::XZ_MEMLIMIT,
+            ),
             (DecoderNeed::Stored, 40 * MIB, 0, DECODER_STATE),
             (DecoderNeed::NoBlocks, 0, 0, DECODER_STATE),
         ];
