@@ -16,9 +16,10 @@
 //! at once on every core while ostree's 32 MiB ones decode one at a time.
 //!
 //! Order: parts start downloading in the delta's order ([`Turn`]), at most
-//! [`DOWNLOADS`] at once; the next one starts when this one's body is in, or as soon
-//! as this one's decoder is at work and the budget has room for another like it (so
-//! two parts whose decoders cannot both run do not share the link).
+//! [`DOWNLOADS`] at once; the next one starts when this one's body is nearly in
+//! ([`TURN_TAIL`]), or as soon as this one's decoder is at work and the budget has room
+//! for another like it (so two parts whose decoders cannot both run do not share the
+//! link).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -39,6 +40,11 @@ use crate::source::{PathKind, Source};
 
 /// Part bodies downloading at once.
 pub(crate) const DOWNLOADS: usize = 2;
+
+/// Bytes of a part still to come when the next part's download starts anyway: about
+/// what a 100 Mbit/s link carries in one 40 ms round trip, so the next part's request
+/// travels while this one's last bytes arrive, and the link does not idle between parts.
+const TURN_TAIL: u64 = 512 * 1024;
 
 /// What an xz decoder holds beside its dictionary (its state and buffers), in the
 /// memory limit liblzma is given.
@@ -253,9 +259,11 @@ impl Stager {
         let mut bad_header = None;
         let mut decoder = None;
         let mut h = sha2::Sha256::new();
+        let mut received = 0u64;
         while let Some(chunk) = stream.next().await {
             let c = chunk.map_err(Failed::streaming)?;
             h.update(&c);
+            received = received.saturating_add(c.len() as u64);
             writer.append(&c).map_err(|e| tmp_err(tmp, e))?;
             if decoder.is_none() && bad_header.is_none() {
                 let want = DICT_PROBE_MAX.saturating_sub(head.len()).min(c.len());
@@ -270,10 +278,10 @@ impl Stager {
                     Err(e) => bad_header = Some(e),
                 }
             }
-            if let Some(d) = &decoder
-                && d.started.load(Ordering::Acquire)
-                && self.budget.has_room(d.cost)
-            {
+            let decoder_fits = decoder
+                .as_ref()
+                .is_some_and(|d| d.started.load(Ordering::Acquire) && self.budget.has_room(d.cost));
+            if decoder_fits || job.size.saturating_sub(received) <= TURN_TAIL {
                 turn.pass();
             }
             if self.cancel.is_cancelled() {
