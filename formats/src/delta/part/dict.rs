@@ -78,12 +78,14 @@ fn xz_dict_size(xz: &[u8]) -> Result<XzNeed, PartError> {
         // The index comes first: the stream holds no block.
         return Ok(XzNeed::NoBlocks);
     }
-    let size = (usize::from(size_byte) + 1) * 4;
-    let Some(block) = xz.get(12..12 + size) else {
-        return Ok(XzNeed::More(12 + size));
+    // At most (255 + 1) * 4 = 1024 bytes: no overflow.
+    let size = usize::from(size_byte).saturating_add(1).saturating_mul(4);
+    let end = size.saturating_add(12);
+    let Some(block) = xz.get(12..end) else {
+        return Ok(XzNeed::More(end));
     };
     // The header's last 4 bytes are its CRC32, not fields.
-    let mut fields = block.get(1..size - 4).unwrap_or_default();
+    let mut fields = block.get(1..size.saturating_sub(4)).unwrap_or_default();
     let flags = take_byte(&mut fields).ok_or(bad("block header too short"))?;
     if flags & 0x3c != 0 {
         return Err(bad("reserved block flags set"));
@@ -95,7 +97,7 @@ fn xz_dict_size(xz: &[u8]) -> Result<XzNeed, PartError> {
         }
     }
     let mut dict = None;
-    for i in 0..filters {
+    for last in (1..=filters).map(|n| n == filters) {
         let id = take_varint(&mut fields).ok_or(bad("bad filter id"))?;
         let len = take_varint(&mut fields).ok_or(bad("bad filter properties size"))?;
         let len = usize::try_from(len).map_err(|_| bad("bad filter properties size"))?;
@@ -103,7 +105,7 @@ fn xz_dict_size(xz: &[u8]) -> Result<XzNeed, PartError> {
             .get(..len)
             .ok_or(bad("filter properties overrun the header"))?;
         fields = fields.get(len..).unwrap_or_default();
-        if i + 1 == filters {
+        if last {
             if id != LZMA2 {
                 return Err(bad("the last filter is not LZMA2"));
             }
@@ -143,7 +145,7 @@ fn take_varint(b: &mut &[u8]) -> Option<u64> {
         if i > 0 && byte == 0 {
             return None;
         }
-        value |= u64::from(byte & 0x7f) << (7 * i);
+        value |= u64::from(byte & 0x7f) << i.saturating_mul(7);
         if byte & 0x80 == 0 {
             return Some(value);
         }
