@@ -308,6 +308,27 @@ mod tests {
     }
 
     #[test]
+    fn mangled_headers_never_panic_and_never_ask_past_the_probe() {
+        let good = xz_part(b"hello", 1 << 20, true);
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let mut b = good[..good.len().min(40)].to_vec();
+            // Flip a few bytes past the magic, and cut the file somewhere.
+            for k in 0..3 {
+                let at = 7 + (seed >> (k * 8)) as usize % (b.len() - 7);
+                b[at] ^= (seed >> (k * 8 + 24)) as u8 | 1;
+            }
+            b.truncate(1 + (seed >> 40) as usize % b.len());
+            if let Ok(DecoderNeed::More(n)) = decoder_need(&b) {
+                assert!(n > b.len() && n <= DICT_PROBE_MAX, "{b:02x?} -> {n}");
+            }
+        }
+    }
+
+    #[test]
     fn lzma2_dictionary_bytes_and_varints() {
         assert_eq!(lzma2_dict(0), Some(4096));
         assert_eq!(lzma2_dict(1), Some(6144));
