@@ -10,10 +10,12 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::PullError;
 
-/// Memory, in MiB, that decompressing and applying parts may hold at once (beyond a
-/// few MiB of buffers), by default: the xz dictionary of one part of ostree's default
-/// 32 MiB chunks beside the part being applied ([`APPLY_MIB`]), or several smaller
-/// parts. A part larger than the budget runs alone. [`ENV_MEMORY_BUDGET`] changes it.
+/// Memory, in MiB, that decoding and applying parts may hold at once (beyond a few MiB
+/// of buffers), by default: the xz dictionary of one part of ostree's default 32 MiB
+/// chunks beside the part being applied ([`APPLY_MIB`]), or several parts with smaller
+/// dictionaries (each decoder is charged the dictionary its part's header names, or its
+/// payload when that is smaller). A part larger than the budget runs alone.
+/// [`ENV_MEMORY_BUDGET`] changes it.
 pub const MEMORY_BUDGET_MIB: u64 = 48;
 
 /// Environment variable that sets the delta memory budget in MiB (at least 16, at most
