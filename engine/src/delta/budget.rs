@@ -1,17 +1,21 @@
 //! The one memory gate of static deltas: a [`Budget`] of memory that decompressing and
 //! applying parts (async, in MiB units) and storing a part's objects (blocking worker
-//! threads, in bytes) take shares of and give back, and the sizes these budgets have.
+//! threads, in bytes) take shares of and give back, the sizes these budgets have, and a
+//! [`Gauge`] of how many decoders hold shares at once.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::PullError;
 
-/// Memory, in MiB, that decompressing and applying parts may hold at once (beyond a
-/// few MiB of buffers), by default: the xz dictionary of one part of ostree's default
-/// 32 MiB chunks beside the part being applied ([`APPLY_MIB`]), or several smaller
-/// parts. A part larger than the budget runs alone. [`ENV_MEMORY_BUDGET`] changes it.
+/// Memory, in MiB, that decoding and applying parts may hold at once (beyond a few MiB
+/// of buffers), by default: the xz dictionary of one part of ostree's default 32 MiB
+/// chunks beside the part being applied ([`APPLY_MIB`]), or several parts with smaller
+/// dictionaries (each decoder is charged the dictionary its part's header names, or its
+/// payload when that is smaller). A part larger than the budget runs alone.
+/// [`ENV_MEMORY_BUDGET`] changes it.
 pub const MEMORY_BUDGET_MIB: u64 = 48;
 
 /// Environment variable that sets the delta memory budget in MiB (at least 16, at most
@@ -91,9 +95,46 @@ impl Budget {
             .map_err(|e| PullError::Internal(format!("delta memory budget: {e}")))
     }
 
+    /// Whether a share of `bytes` would be granted now (no one else waiting first).
+    pub(crate) fn has_room(&self, bytes: u64) -> bool {
+        self.units.available_permits() as u64 >= u64::from(self.units_for(bytes))
+    }
+
     /// Waits for the share of `bytes`, blocking the thread (for plain worker threads).
     pub(crate) fn take_blocking(&self, bytes: u64) -> Result<Share, PullError> {
         futures::executor::block_on(self.take(bytes))
+    }
+}
+
+/// How many holders of some kind (part decoders) are at work now, and the most there
+/// have been at once: what a pull reports, and tests assert, about its concurrency.
+#[derive(Debug, Default)]
+pub(crate) struct Gauge {
+    now: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+/// One holder counted in a [`Gauge`] until dropped.
+#[derive(Debug)]
+pub(crate) struct Counted(Arc<Gauge>);
+
+impl Gauge {
+    /// Counts one more holder until the returned guard is dropped.
+    pub(crate) fn enter(self: &Arc<Self>) -> Counted {
+        let now = self.now.fetch_add(1, Ordering::AcqRel).saturating_add(1);
+        self.peak.fetch_max(now, Ordering::AcqRel);
+        Counted(Arc::clone(self))
+    }
+
+    /// The most holders there have been at once.
+    pub(crate) fn peak(&self) -> usize {
+        self.peak.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -142,5 +183,22 @@ mod tests {
         let none = b.take_blocking(0).unwrap();
         drop((all, none));
         assert_eq!(b.units.available_permits(), 4);
+        assert!(b.has_room(4) && b.has_room(100));
+        let three = b.take_blocking(3).unwrap();
+        assert!(b.has_room(1) && !b.has_room(2));
+        drop(three);
+    }
+
+    #[test]
+    fn a_gauge_keeps_its_peak() {
+        let g = Arc::new(Gauge::default());
+        let a = g.enter();
+        let b = g.enter();
+        drop(a);
+        let c = g.enter();
+        drop((b, c));
+        let d = g.enter();
+        assert_eq!(g.peak(), 2);
+        drop(d);
     }
 }

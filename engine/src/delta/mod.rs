@@ -18,15 +18,20 @@
 //! one); a signed superblock is verified with the remote's ed25519 keys when the remote
 //! has any; the commit embedded in the superblock must hash to the target commit (which
 //! was verified before any content was fetched); each part's sha256 is checked against
-//! the superblock before it is decompressed; each object's sha256 before it is kept.
+//! the superblock before anything decoded from it is applied (parts are decoded as they
+//! arrive, and what was decoded from a damaged copy is thrown away); each object's
+//! sha256 before it is kept.
 //!
-//! Memory: at most [`parts_in_flight`] parts are held at once (each its compressed bytes
-//! until decompressed, then its payload); decompression is capped per part; one gate
-//! type (`budget`) bounds the memory that decompressing and applying parts hold
-//! ([`MEMORY_BUDGET_MIB`]) and that storing one part's objects holds ([`OBJECT_MEMORY`]).
+//! Memory: parts wait in anonymous files (their compressed bytes while they are decoded,
+//! then their payload), not in memory; decompression is capped per part; one gate type
+//! (`budget`) bounds the memory that decoders (each its xz dictionary, read from the
+//! part's header) and applying parts hold ([`MEMORY_BUDGET_MIB`]) and that storing one
+//! part's objects holds ([`OBJECT_MEMORY`]). Up to [`parts_in_flight`] parts decode at
+//! once when their dictionaries fit.
 //!
 //! Rooms: `plan` decides (pure, no I/O), `find` locates and opens the superblock, `run`
-//! drives the parts, `stage` fetches and decompresses one, `apply` applies one (`decode`
+//! drives the parts, `stage` fetches one and decodes it as it arrives (through a
+//! `spool` file), `apply` applies one (`decode`
 //! its operations into `job`s, `store` them, reading `blob` ranges and `read_sources`);
 //! `request` is what a delta pull is given; [`offline`] stages a delta directory for a
 //! local pull.
@@ -42,6 +47,7 @@ mod plan;
 mod read_sources;
 mod request;
 mod run;
+mod spool;
 mod stage;
 mod store;
 

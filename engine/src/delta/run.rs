@@ -1,6 +1,7 @@
 //! Running a chosen delta: plan its parts ([`super::plan`]), check the space they need,
-//! stage them up to [`parts_in_flight`] ahead ([`super::stage`]) while the ready ones are
-//! applied one at a time ([`super::apply`]) and their objects go into the commit being
+//! stage them ahead ([`super::stage`]: downloaded in order, decoded as they arrive, up
+//! to [`parts_in_flight`] decoders at once within the memory budget) while the ready ones
+//! are applied one at a time ([`super::apply`]) and their objects go into the commit being
 //! built (and its resume journal) as each is stored; fetch the delta's fallback objects
 //! beside the parts.
 
@@ -16,24 +17,35 @@ use composefs::repository::Repository;
 use futures::StreamExt;
 
 use super::apply::apply_part;
+use super::budget::Gauge;
 use super::budget::{APPLY_MIB, Budget, MIB, memory_budget_mib};
 use super::find::{display_name, open_checked, superblock_err};
 use super::job::{ApplyTo, Sink};
 use super::plan::{PartFacts, PartPlan, choose_parts, fallbacks_to_fetch, held_objects};
 use super::read_sources::ReadSources;
 use super::request::{Applied, DeltaRequest};
-use super::stage::{PartJob, StagedPart, Stager, part_err};
+use super::spool::Turn;
+use super::stage::{DOWNLOADS, PartJob, StagedPart, Stager, part_err};
 use crate::error::PullError;
 use crate::progress::{Cancel, Event};
 use crate::store::commit_stream::{CommitStreamBuilder, Entry};
 
-/// Parts fetched and applied at once: one per core, at least two (so that one is being
-/// fetched while another is applied), at most four.
+/// Parts decoded at once at most (when their dictionaries fit the memory budget): one
+/// per core, at least two (so that one is decoded while another is applied), at most
+/// eight.
 pub fn parts_in_flight() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
-        .clamp(2, 4)
+        .clamp(2, 8)
+}
+
+/// Parts staged at once (downloading, decoding, or decoded and waiting to be applied):
+/// enough for every decoder and download to be busy while one part is applied.
+fn parts_staged() -> usize {
+    parts_in_flight()
+        .saturating_add(DOWNLOADS)
+        .saturating_add(1)
 }
 
 /// Applies delta `name`, whose superblock file is `superblock_bytes`, filling `builder`
@@ -105,26 +117,31 @@ pub(crate) async fn apply_delta<ObjectID: FsVerityHashValue>(
     let tmp = req.store.state_dir()?.join("tmp");
     std::fs::create_dir_all(&tmp)
         .map_err(|e| PullError::Internal(format!("{}: {e}", tmp.display())))?;
-    // Parts are downloaded, verified and decompressed (into anonymous files, not memory)
-    // by tasks of their own, up to `parts_in_flight` ahead; this loop applies one at a
-    // time, on every core, in the order they are ready (parts are independent of each
-    // other, so a small part is applied while a large one still decompresses).
-    // Decompressing (the xz dictionary) and applying (the payload) each hold memory
-    // about the size of the part's payload; the budget decides how many may overlap.
+    // Parts are downloaded in order, decoded as they arrive and verified (into
+    // anonymous files, not memory) by tasks of their own, several ahead; this loop
+    // applies one at a time, on every core, in the order they are ready (parts are
+    // independent of each other, so a small part is applied while a large one still
+    // decodes). Decoding holds the xz dictionary, applying the part's tables and read
+    // sources; the budget decides how many may overlap.
     let budget = Arc::new(Budget::new(memory_budget_mib(), MIB));
+    let decoding = Arc::new(Gauge::default());
     let stager = Arc::new(Stager {
         delta: shown.clone(),
         source: Arc::clone(req.source),
         tmp,
         budget: Arc::clone(&budget),
         cancel: req.cancel.clone(),
+        turn: Turn::new(),
+        downloads: tokio::sync::Semaphore::new(DOWNLOADS),
+        decoders: Arc::new(tokio::sync::Semaphore::new(parts_in_flight())),
+        decoding: Arc::clone(&decoding),
     });
     let mut staged = futures::stream::iter(jobs)
         .map(|job| {
             let stager = Arc::clone(&stager);
             tokio::spawn(async move { stager.stage(job).await })
         })
-        .buffer_unordered(parts_in_flight());
+        .buffer_unordered(parts_staged());
     // Fallback objects (files the delta carries loose) are fetched beside the parts.
     let objects = Arc::new(crate::fetch::SourceObjects {
         source: Arc::clone(req.source),
@@ -147,7 +164,7 @@ pub(crate) async fn apply_delta<ObjectID: FsVerityHashValue>(
         sources,
         held,
         cancel: req.cancel.clone(),
-        delta: shown,
+        delta: shown.clone(),
     });
     let mut made = 0u64;
     while let Some(part) = staged.next().await {
@@ -166,6 +183,10 @@ pub(crate) async fn apply_delta<ObjectID: FsVerityHashValue>(
             return Err(PullError::Cancelled);
         }
     }
+    req.reporter.report(Event::Message(format!(
+        "static delta {shown}: decoded up to {} parts at once",
+        decoding.peak()
+    )));
     for f in fallbacks {
         let (id, entry) = f
             .await
@@ -223,11 +244,13 @@ fn part_jobs(
     let mut jobs = Vec::with_capacity(plan.chosen.len());
     for &i in &plan.chosen {
         let Some(p) = sb.parts().get(i) else { continue };
+        let place = jobs.len();
         let inline = sb
             .inline_part(i)
             .map_err(|e| superblock_err(shown, &e))?
             .map(<[u8]>::to_vec);
         jobs.push(PartJob {
+            place,
             index: i,
             path: name.part_path(i),
             checksum: p.checksum,

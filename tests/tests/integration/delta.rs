@@ -2,7 +2,9 @@
 //! (bsdiff and rollsum, inline, big-endian, many parts, no bsdiff, from scratch, signed)
 //! are pulled by cfsync and must give the image ids of an object-by-object pull; crafted
 //! deltas (a corrupt part, a decompression bomb, ops out of range, a bad bspatch) must fail
-//! with a clear error and leave the ref where it was.
+//! with a clear error and leave the ref where it was; a part damaged in flight is fetched
+//! again and only its good copy applied; parts recompressed with small xz dictionaries
+//! decode several at once.
 //!
 //! Everything starts from the bundled demo repository (made by real ostree, v1 -> v2 with
 //! bsdiff and rollsum objects), copied so each test can regenerate deltas in its own way.
@@ -15,7 +17,11 @@ use cfsync_formats::checksum::Checksum;
 use cfsync_formats::delta::DeltaName;
 use cfsync_formats::delta::superblock::SUPERBLOCK_TYPE;
 use cfsync_formats::gvariant::{OwnedValue, Value};
-use cfsync_tests::{Nginx, Ostree, demo, run_cfsync, run_cfsync_ok, run_checked, tempdir};
+use cfsync_tests::faults::{Fault, FaultServer, Rule};
+use cfsync_tests::{
+    Nginx, Ostree, TreeBuilder, cfsync_command, demo, describe, output, run_cfsync, run_cfsync_ok,
+    run_checked, tempdir,
+};
 use serde_json::Value as Json;
 
 /// A writable copy of the demo repository with its deltas removed.
@@ -292,6 +298,183 @@ fn signed_superblock_is_verified_with_the_remotes_key() {
             assert_eq!(shown_commit(&store), d.v1);
         }
     }
+}
+
+/// Runs `cfsync --repo STORE pull ARGS… SOURCE REF` with the delta code's debug log on
+/// stderr; returns the output, whatever the exit status.
+fn pull_logged(store: &Path, source: &str, refname: &str, extra: &[&str]) -> std::process::Output {
+    let mut cmd = cfsync_command();
+    cmd.env(
+        "RUST_LOG",
+        "cfsync_engine::delta=debug,cfsync_engine::refetch=debug",
+    )
+    .args(["--repo", store.to_str().unwrap(), "pull"])
+    .args(extra)
+    .args([source, refname]);
+    output(&mut cmd)
+}
+
+/// Lines of `log` that end with `what` about the part file at `path` (`…/0`).
+fn part_lines(log: &str, path: &str, what: &str) -> usize {
+    log.lines()
+        .filter(|l| l.contains(&format!("{path}: {what}")))
+        .count()
+}
+
+#[test]
+fn a_part_damaged_in_flight_is_fetched_again_and_only_the_good_copy_applied() {
+    let d = demo();
+    let (_, img2) = reference_images();
+    let tmp = tempdir();
+    let repo = demo_copy(tmp.path());
+    repo.static_delta_generate([format!("--from={}", d.v1), format!("--to={}", d.v2)]);
+    repo.run(["summary", "-u"]);
+    let name = DeltaName::new(Some(d.v1.parse().unwrap()), d.v2.parse().unwrap());
+    let part0 = name.part_path(0);
+    let size = std::fs::metadata(repo.path().join(&part0)).unwrap().len() as usize;
+    let server = FaultServer::start(repo.path());
+    let store = store_with_v1(tmp.path(), &server.url());
+    server.reset_log();
+    // One byte in the middle of part 0 flipped, once: the decoder has begun on the
+    // damaged copy (its header is intact) by the time the part's sha256 fails.
+    server.add(Rule::new(&part0, Fault::Flip(size / 2)).times(1));
+    let out = pull_logged(&store, &server.url(), &d.refname, &["--json"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let v: Json = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["image"].as_str().unwrap(), img2, "{v}");
+    assert_eq!(v["delta"].as_str().unwrap(), format!("{}-{}", d.v1, d.v2));
+    assert_eq!(v["refetched"].as_u64().unwrap(), 1, "{v}");
+    let fetched: Vec<_> = server
+        .log()
+        .into_iter()
+        .filter(|l| l.path == part0)
+        .collect();
+    assert_eq!(fetched.len(), 2, "part 0 fetched twice: {fetched:?}");
+    assert!(fetched[0].fault.is_some() && fetched[1].fault.is_none());
+    assert!(
+        fetched[1].no_cache,
+        "the second copy was not asked for fresh"
+    );
+    // Applied once: from the good copy (the bad one failed its checksum first, and an
+    // object decoded from it would have failed the pull, not been fetched again).
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("checksum mismatch") || log.contains("fetching again"),
+        "{log}"
+    );
+    assert_eq!(part_lines(&log, &part0, "applying"), 1, "{log}");
+    let fsck = run_cfsync(["--repo", store.to_str().unwrap(), "fsck"]);
+    assert!(fsck.status.success(), "{}", describe(&fsck));
+}
+
+/// Recompresses every part of delta `name` in `repo` with xz's LZMA2 options `lzma2`
+/// (`dict=256KiB`), updating the superblock's part headers and the summary. Returns
+/// how many parts there are.
+fn recompress_parts(repo: &Ostree, name: &DeltaName, lzma2: &str) -> usize {
+    let sb_path = repo.path().join(name.superblock_path());
+    let bytes = std::fs::read(&sb_path).unwrap();
+    let v = Value::from_bytes(&bytes, SUPERBLOCK_TYPE).unwrap();
+    let fields: [Value<'_>; 8] = v.tuple_fields().unwrap();
+    let mut sb: Vec<OwnedValue> = fields.iter().map(Value::to_owned_value).collect();
+    let mut headers = Vec::new();
+    for (i, h) in fields[6].array_iter().unwrap().enumerate() {
+        let h: [Value<'_>; 5] = h.unwrap().tuple_fields().unwrap();
+        let path = repo.path().join(name.part_path(i));
+        let old = std::fs::read(&path).unwrap();
+        assert_eq!(old[0], b'x', "part {i} is not xz");
+        let xz = path.with_extension("xz");
+        std::fs::write(&xz, &old[1..]).unwrap();
+        let payload = run_checked(Command::new("xz").arg("-dc").arg(&xz)).stdout;
+        std::fs::write(&xz, &payload).unwrap();
+        let packed = run_checked(
+            Command::new("xz")
+                .args(["-c", "-T1", "--format=xz", &format!("--lzma2={lzma2}")])
+                .arg(&xz),
+        )
+        .stdout;
+        std::fs::remove_file(&xz).unwrap();
+        let mut file = vec![b'x'];
+        file.extend(packed);
+        std::fs::write(&path, &file).unwrap();
+        headers.push(OwnedValue::Tuple(vec![
+            h[0].to_owned_value(),
+            OwnedValue::bytes(Checksum::of(&file).0.to_vec()),
+            OwnedValue::U64(file.len() as u64),
+            h[3].to_owned_value(),
+            h[4].to_owned_value(),
+        ]));
+    }
+    let n = headers.len();
+    sb[6] = OwnedValue::array("(uayttay)", headers);
+    std::fs::write(&sb_path, OwnedValue::Tuple(sb).to_bytes().unwrap()).unwrap();
+    repo.run(["summary", "-u"]);
+    n
+}
+
+#[test]
+fn parts_with_small_dictionaries_decode_at_once() {
+    // Six files of 700 kB that do not compress: a scratch delta of 1 MB chunks has
+    // several parts (the demo's content fits one).
+    let tmp = tempdir();
+    let tree = TreeBuilder::new(tmp.path().join("tree"));
+    for i in 0..6u64 {
+        tree.random_file(&format!("usr/lib/blob{i}"), 700_000, i);
+    }
+    let repo = Ostree::init(tmp.path().join("repo"), "archive");
+    let refname = "test/small-dict";
+    let commit = repo.commit(refname, tree.root(), ["-s", "small"]);
+    repo.static_delta_generate(["--empty", &format!("--to={commit}"), "--max-chunk-size=1"]);
+    let name = DeltaName::new(None, commit.parse().unwrap());
+    let parts = recompress_parts(&repo, &name, "preset=6,dict=256KiB");
+    assert!(parts >= 3, "{parts} parts");
+    // `static-delta show` still reads the rewritten delta.
+    repo.run(["static-delta", "show", &commit]);
+    let server = FaultServer::start(repo.path());
+    // Part 0 arrives slowly, so its decoder is at work (following its bytes) the whole
+    // time the next parts download and decode beside it.
+    let part0 = name.part_path(0);
+    server.add(Rule::new(
+        &part0,
+        Fault::Drip {
+            pieces: 20,
+            every: std::time::Duration::from_millis(100),
+        },
+    ));
+    let store = tmp.path().join("store");
+    let out = pull_logged(&store, &server.url(), refname, &[]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let log = String::from_utf8_lossy(&out.stderr);
+    let at_once: usize = log
+        .lines()
+        .find_map(|l| {
+            l.split_once("decoded up to ")
+                .and_then(|(_, rest)| rest.split(' ').next())
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or_else(|| panic!("no count of parts decoded at once:\n{log}"));
+    assert!(
+        at_once >= 2,
+        "decoded up to {at_once} parts at once:\n{log}"
+    );
+    // Each decoder was charged its 256 KiB dictionary, not the 32 MiB of ostree's.
+    assert_eq!(
+        part_lines(&log, &part0, "decoding (Dict(262144), 262144 bytes"),
+        1,
+        "{log}"
+    );
+    let fsck = run_cfsync(["--repo", store.to_str().unwrap(), "fsck"]);
+    assert!(fsck.status.success(), "{}", describe(&fsck));
+    // The image of the object route.
+    let show = |store: &Path| {
+        let out = run_cfsync_ok(["--repo", store.to_str().unwrap(), "show", refname, "--json"]);
+        serde_json::from_str::<Json>(&out).unwrap()
+    };
+    let objects = tmp.path().join("objects");
+    let out = pull_logged(&objects, &server.url(), refname, &["--no-deltas"]);
+    assert!(out.status.success(), "{}", describe(&out));
+    let (a, b) = (show(&store), show(&objects));
+    assert_eq!(a["commit"].as_str().unwrap(), commit);
+    assert_eq!(a["image"], b["image"], "{a} {b}");
 }
 
 // ---- crafted deltas -------------------------------------------------------------------

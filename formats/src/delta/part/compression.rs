@@ -77,6 +77,13 @@ pub enum PartError {
         /// Offset (after the compression byte) of the first trailing byte.
         offset: u64,
     },
+    /// The xz stream's header or first block header cannot start a part
+    /// ([`super::decoder_need`]).
+    #[error("delta part xz header is invalid: {what}")]
+    XzHeader {
+        /// What is wrong with it.
+        what: &'static str,
+    },
     /// Output memory could not be reserved.
     #[error("delta part could not reserve {0} bytes for the payload")]
     Alloc(u64),
@@ -108,7 +115,7 @@ pub fn decompress(part_file: &[u8], cap: u64) -> Result<Cow<'_, [u8]>, PartError
             Ok(Cow::Borrowed(rest))
         }
         Compression::Xz => {
-            let mut xz = XzState::new()?;
+            let mut xz = XzState::new(XZ_MEMLIMIT)?;
             let mut out = Vec::new();
             let mut input = rest;
             let mut buf = vec![0u8; CHUNK];
@@ -149,8 +156,10 @@ impl std::fmt::Debug for XzState {
 }
 
 impl XzState {
-    fn new() -> Result<Self, PartError> {
-        let stream = xz2::stream::Stream::new_stream_decoder(XZ_MEMLIMIT, 0)
+    /// A decoder whose memory liblzma keeps under `memlimit` (a stream that needs
+    /// more is [`PartError::Xz`] with `MemLimit`).
+    fn new(memlimit: u64) -> Result<Self, PartError> {
+        let stream = xz2::stream::Stream::new_stream_decoder(memlimit.clamp(1, XZ_MEMLIMIT), 0)
             .map_err(|kind| PartError::Xz { offset: 0, kind })?;
         Ok(XzState {
             stream,
@@ -231,6 +240,7 @@ impl XzState {
 pub struct PartPayloadReader<R> {
     inner: R,
     cap: u64,
+    memlimit: u64,
     state: ReaderState,
 }
 
@@ -272,9 +282,19 @@ impl<R: Read> PartPayloadReader<R> {
     /// Produces at most `cap` bytes in total. Allocation is fixed: an input buffer and the
     /// xz decoder's state (at most [`XZ_MEMLIMIT`]), independent of the input.
     pub fn new(inner: R, cap: u64) -> Self {
+        Self::with_memlimit(inner, cap, XZ_MEMLIMIT)
+    }
+
+    /// [`PartPayloadReader::new`] with the xz decoder's memory held under `memlimit`
+    /// (at most [`XZ_MEMLIMIT`]): a block whose dictionary needs more fails with
+    /// [`PartError::Xz`]. Callers that charge a decoder the dictionary size that
+    /// [`super::decoder_need`] read give that size (plus the decoder's state), so a
+    /// later block cannot ask for more than was charged.
+    pub fn with_memlimit(inner: R, cap: u64, memlimit: u64) -> Self {
         PartPayloadReader {
             inner,
             cap,
+            memlimit,
             state: ReaderState::Start,
         }
     }
@@ -309,7 +329,7 @@ impl<R: Read> Read for PartPayloadReader<R> {
                     self.state = match Compression::from_byte(b[0]).map_err(PartError::into_io)? {
                         Compression::None => ReaderState::Raw { produced: 0 },
                         Compression::Xz => ReaderState::Xz {
-                            xz: Box::new(XzState::new().map_err(PartError::into_io)?),
+                            xz: Box::new(XzState::new(self.memlimit).map_err(PartError::into_io)?),
                             inbuf: vec![0u8; CHUNK],
                             pos: 0,
                             len: 0,

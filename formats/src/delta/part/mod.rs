@@ -17,12 +17,15 @@
 //! Output past the cap is an error, never an allocation.
 //!
 //! Layout: `compression.rs` (the compression byte, whole-buffer and streaming
-//! decompression under a cap) and `payload.rs` (the payload's tables, blob and ops).
+//! decompression under a cap), `dict.rs` (the dictionary a part's decoder needs, read
+//! from the part's first bytes) and `payload.rs` (the payload's tables, blob and ops).
 
 mod compression;
+mod dict;
 mod payload;
 
 pub use compression::{Compression, PartError, PartPayloadReader, XZ_MEMLIMIT, decompress, split};
+pub use dict::{DICT_PROBE_MAX, DecoderNeed, decoder_need};
 pub use payload::{
     FileMode, MAX_XATTR_TABLE, PAYLOAD_TAIL, PAYLOAD_TYPE, PartPayloadRef, PayloadError, Xattr,
     XattrsRef, payload_ranges,
