@@ -12,6 +12,7 @@
 //! - [`trust`]: the verification policy of a remote applied to summaries and commits;
 //! - `refetch`: a body that arrives damaged fetched again, fresh, within the budget;
 //! - `fetch`: single objects fetched and verified, for both routes;
+//! - `held`: bodies fetched ahead of the check they wait on, read only once it passes;
 //! - [`ingest`]: file objects verified as they stream into the composefs object store;
 //! - `walk`: the object-by-object route over a commit's trees;
 //! - [`delta`]: static deltas found, chosen and applied straight into the store;
@@ -28,6 +29,7 @@ pub mod atomic;
 pub mod delta;
 pub mod error;
 pub(crate) mod fetch;
+pub(crate) mod held;
 pub mod ingest;
 pub mod limits;
 pub mod progress;

@@ -7,14 +7,10 @@
 //! fetched, then the ref binding and the downgrade rule. Every decision itself is made
 //! by `cfsync-verify`; this module extracts the signed bytes and signature arrays.
 //!
-//! A pull may fetch a file before the check it depends on has passed (a delta superblock
-//! requested together with the commit whose signature decides whether it is wanted):
-//! such bytes are [`Held`] here, unread, and handed to the check that opens them only
-//! once the commit is accepted; a pull refused earlier drops them, still unread.
+//! A file fetched before the check it depends on has passed (a delta superblock requested
+//! together with the commit whose signature decides whether it is wanted) waits unread in
+//! the pull's [`crate::held::Held`] until this check accepts the commit.
 
-use std::collections::HashMap;
-use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::SystemTime;
 
 use cfsync_formats::checksum::Checksum;
@@ -99,92 +95,9 @@ pub struct Trust {
     pub gpg: Keyring,
     /// Trusted (and revoked) ed25519 keys.
     pub ed25519: Ed25519Keys,
-    /// Files the pull fetched ahead of the checks they wait on (empty for a `Trust`
-    /// built by a caller; each pull works on its own copy, see [`Trust::for_pull`]).
-    pub held: Held,
-}
-
-/// One early fetch's answer, as [`crate::source::Source::get_bytes`] gives it.
-pub(crate) type Fetched = Result<Option<Vec<u8>>, crate::source::FetchError>;
-
-/// Bodies fetched ahead of the check they wait on, by path at the source: each a task
-/// still running or finished, whose bytes nobody reads until [`Held::take`] hands them
-/// to the one check that opens them. Dropping the last clone aborts the fetches still
-/// running (a refused commit's delta superblock is not waited for).
-#[derive(Clone, Default)]
-pub struct Held {
-    slots: Arc<Mutex<HashMap<String, Slot>>>,
-}
-
-/// A fetch in flight, aborted when dropped.
-struct Slot(tokio::task::JoinHandle<Fetched>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-impl std::fmt::Debug for Held {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        f.debug_struct("Held")
-            .field("paths", &slots.keys().collect::<Vec<_>>())
-            .finish()
-    }
-}
-
-impl Held {
-    /// Starts `fetch` of `path` now (on the runtime, so it proceeds while the caller
-    /// waits for other requests); a fetch already held for `path` is replaced.
-    pub(crate) fn hold<F>(&self, path: String, fetch: F)
-    where
-        F: Future<Output = Fetched> + Send + 'static,
-    {
-        let slot = Slot(tokio::spawn(fetch));
-        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        slots.insert(path, slot);
-    }
-
-    /// The answer of the fetch held for `path`, waiting for it if it is still running;
-    /// `None` when nothing is held for `path` (or its task failed): fetch it then.
-    pub(crate) async fn take(&self, path: &str) -> Option<Fetched> {
-        let slot = {
-            let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-            slots.remove(path)?
-        };
-        let mut slot = slot;
-        (&mut slot.0).await.ok()
-    }
-
-    /// A handle that does not keep the fetches alive (for a held fetch that holds the
-    /// next one when its answer arrives).
-    pub(crate) fn downgrade(&self) -> WeakHeld {
-        WeakHeld(Arc::downgrade(&self.slots))
-    }
-}
-
-/// A [`Held`] that may be gone (its pull ended).
-#[derive(Clone)]
-pub(crate) struct WeakHeld(Weak<Mutex<HashMap<String, Slot>>>);
-
-impl WeakHeld {
-    /// The [`Held`], while its pull lasts.
-    pub(crate) fn upgrade(&self) -> Option<Held> {
-        self.0.upgrade().map(|slots| Held { slots })
-    }
 }
 
 impl Trust {
-    /// This trust for one pull: the same policy and keys, and nothing held (what the
-    /// pull fetches early is held in its copy and dropped with it).
-    pub fn for_pull(&self) -> Trust {
-        Trust {
-            held: Held::default(),
-            ..self.clone()
-        }
-    }
-
     /// No signature required (a plain URL or path pull with verification off); ref
     /// binding and downgrade checks still apply.
     pub fn unverified() -> Self {
@@ -195,7 +108,6 @@ impl Trust {
             },
             gpg: Keyring::new(),
             ed25519: Ed25519Keys::new(),
-            held: Held::default(),
         }
     }
 
@@ -522,7 +434,6 @@ pub fn for_remote(
         policy,
         gpg,
         ed25519,
-        held: Held::default(),
     })
 }
 
@@ -556,68 +467,4 @@ pub fn import_gpg_keys(
     }
     crate::atomic::write(&dest, &bytes).map_err(|source| SetupError::Io { path: dest, source })?;
     Ok(n)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    use super::*;
-
-    /// Sets its flag when dropped (a fetch aborted mid-way drops its future).
-    struct Dropped(Arc<AtomicBool>);
-
-    impl Drop for Dropped {
-        fn drop(&mut self) {
-            self.0.store(true, Ordering::SeqCst);
-        }
-    }
-
-    #[tokio::test]
-    async fn a_held_fetch_is_taken_once() {
-        let held = Held::default();
-        held.hold("a".into(), async { Ok(Some(b"body".to_vec())) });
-        assert!(held.take("b").await.is_none(), "nothing held under b");
-        let got = held.take("a").await.expect("held").expect("fetched");
-        assert_eq!(got.as_deref(), Some(&b"body"[..]));
-        assert!(held.take("a").await.is_none(), "taken twice");
-    }
-
-    #[tokio::test]
-    async fn dropping_the_last_clone_aborts_what_is_still_running() {
-        let held = Held::default();
-        let dropped = Arc::new(AtomicBool::new(false));
-        let guard = Dropped(Arc::clone(&dropped));
-        let (_never, rx) = tokio::sync::oneshot::channel::<()>();
-        held.hold("slow".into(), async move {
-            let _guard = guard;
-            let _ = rx.await;
-            Ok(None)
-        });
-        let weak = held.downgrade();
-        let copy = held.clone();
-        drop(held);
-        assert!(weak.upgrade().is_some(), "a clone still holds it");
-        drop(copy);
-        assert!(weak.upgrade().is_none());
-        // The abort takes effect when the runtime next polls the task.
-        for _ in 0..100 {
-            if dropped.load(Ordering::SeqCst) {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
-        assert!(dropped.load(Ordering::SeqCst), "the fetch kept running");
-    }
-
-    #[tokio::test]
-    async fn each_pull_starts_with_nothing_held() {
-        let trust = Trust::unverified();
-        trust
-            .held
-            .hold("x".into(), async { Ok(Some(b"old".to_vec())) });
-        let pull = trust.for_pull();
-        assert!(pull.held.take("x").await.is_none());
-        assert!(trust.held.take("x").await.is_some());
-    }
 }

@@ -5,7 +5,7 @@
 //!
 //! The first of these requests (the delta index when the summary points there, then the
 //! first candidate's superblock) can start before the commit is verified
-//! ([`look_ahead`]): their answers are held by the pull's [`Trust`], unread, and the
+//! ([`look_ahead`]): their answers are held by the pull ([`crate::held`]), unread, and the
 //! functions here take them as their first attempt once the route runs, so the same
 //! checks apply to them, in the same order, as to a body fetched then.
 
@@ -23,7 +23,8 @@ use crate::limits::{MAX_DELTA_INDEX, MAX_SUPERBLOCK};
 use crate::refetch::{Failed, Named, fetch_checked};
 use crate::source::{Fresh, PathKind, Source};
 use crate::summary::SummaryDeltas;
-use crate::trust::{Held, Trust};
+use crate::held::Held;
+use crate::trust::Trust;
 
 /// Name of a delta as users see it: "FROM-TO" or "TO".
 pub(crate) fn display_name(name: &DeltaName) -> String {
@@ -189,17 +190,18 @@ pub(crate) async fn held_listing(held: &Held, target: &Checksum) -> Option<Delta
 /// it names, its commit). A superblock that fails any of these may have been damaged in
 /// transit and is fetched again, fresh ([`crate::refetch`]); one whose signature never
 /// verifies is refused as before. A superblock [`look_ahead`] fetched is taken from
-/// `trust`'s [`Held`] as the first attempt. `None`: no candidate has a superblock.
+/// `held` as the first attempt. `None`: no candidate has a superblock.
 pub(crate) async fn first_superblock(
     source: &Source,
     candidates: Vec<Candidate>,
     target: &Checksum,
     trust: &Trust,
+    held: &Held,
 ) -> Result<Option<(DeltaName, Vec<u8>)>, PullError> {
     for Candidate { name, digest } in candidates {
         let path = name.superblock_path();
         let named = Named::path(&path, PathKind::Content);
-        let mut early = trust.held.take(&path).await;
+        let mut early = held.take(&path).await;
         let fetched = fetch_checked(source, named, |fresh| {
             let early = early.take().filter(|_| fresh == Fresh::No);
             let source = source.fresh(fresh);

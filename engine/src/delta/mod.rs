@@ -86,7 +86,7 @@ pub async fn try_delta<ObjectID: FsVerityHashValue>(
         req.previous,
         req.target,
     );
-    match find::first_superblock(req.source, candidates, &req.target, req.trust).await? {
+    match find::first_superblock(req.source, candidates, &req.target, req.trust, req.held).await? {
         Some((name, bytes)) => run::apply_delta(&req, builder, name, &bytes).await,
         None => Ok(None),
     }

@@ -15,6 +15,7 @@ use crate::source::Source;
 use crate::store::Store;
 use crate::store::index::ObjectIndex;
 use crate::summary::SummaryDeltas;
+use crate::held::Held;
 use crate::trust::Trust;
 
 /// Everything a delta pull needs to know.
@@ -26,6 +27,8 @@ pub struct DeltaRequest<'a, ObjectID: FsVerityHashValue> {
     pub source: &'a Arc<Source>,
     /// Verification policy (signed superblocks).
     pub trust: &'a Trust,
+    /// What the pull fetched ahead (a superblock taken as its first attempt).
+    pub(crate) held: &'a Held,
     /// What the remote's summary says about deltas, when it has one.
     pub summary: Option<&'a SummaryDeltas>,
     /// Which stored commit holds which object.
@@ -59,14 +62,14 @@ pub struct Applied {
 
 impl<ObjectID: FsVerityHashValue> DeltaRequest<'_, ObjectID> {
     /// Starts the delta route's first fetches for `target` now, before the commit is
-    /// verified, held by `trust` (the pull's own copy): the delta index when the summary
+    /// verified, into the pull's `held`: the delta index when the summary
     /// points there, the first candidate's superblock. The route takes them as its first
     /// attempts after the commit is accepted, with every check it makes on a body it
     /// fetches itself; a refused commit drops them unread. No part is fetched ahead.
     pub(crate) fn look_ahead(
         store: &Store<ObjectID>,
         source: &Arc<Source>,
-        trust: &Trust,
+        held: &Held,
         summary: Option<&SummaryDeltas>,
         previous: Option<Checksum>,
         target: Checksum,
@@ -74,7 +77,7 @@ impl<ObjectID: FsVerityHashValue> DeltaRequest<'_, ObjectID> {
         // The commits the route will see as stored (the object index covers exactly
         // these), so that the same delta is tried first.
         let stored: HashSet<Checksum> = store.list_commits()?.into_iter().collect();
-        super::find::look_ahead(&trust.held, source, summary, stored, previous, target);
+        super::find::look_ahead(held, source, summary, stored, previous, target);
         Ok(())
     }
 
@@ -82,7 +85,7 @@ impl<ObjectID: FsVerityHashValue> DeltaRequest<'_, ObjectID> {
     /// lists, once the commit is accepted: the pull hands them to the route as the
     /// summary's list, so that the route does not fetch the index again. `None`: no index
     /// was held, or it is missing or unusable (the route fetches it itself).
-    pub(crate) async fn held_listing(trust: &Trust, target: &Checksum) -> Option<DeltaList> {
-        super::find::held_listing(&trust.held, target).await
+    pub(crate) async fn held_listing(held: &Held, target: &Checksum) -> Option<DeltaList> {
+        super::find::held_listing(held, target).await
     }
 }

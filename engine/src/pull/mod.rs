@@ -21,6 +21,7 @@ use std::time::Instant;
 use composefs::fsverity::FsVerityHashValue;
 
 use crate::error::PullError;
+use crate::held::Held;
 use crate::progress::{Cancel, NullReporter, Reporter, Tracker};
 use crate::source::Source;
 use crate::store::Store;
@@ -41,12 +42,11 @@ pub async fn pull<ObjectID: FsVerityHashValue>(
     reporter: Option<Arc<dyn Reporter>>,
     cancel: &Cancel,
 ) -> Result<PullStats, PullError> {
-    // The pull's own copy: what it fetches ahead is held there, and dropped with it.
-    let trust = &trust.for_pull();
     let cx = Context {
         store,
         source,
         trust,
+        held: Held::default(),
         opts,
         reporter: reporter.unwrap_or_else(|| Arc::new(NullReporter)),
         tracker: Tracker::default(),

@@ -12,6 +12,7 @@ use crate::progress::{Cancel, Reporter, Tracker};
 use crate::source::Source;
 use crate::store::Store;
 use crate::summary::SummaryRoute;
+use crate::held::Held;
 use crate::trust::Trust;
 
 /// What to pull and how.
@@ -110,6 +111,8 @@ pub(super) struct Context<'a, ObjectID: FsVerityHashValue> {
     pub(super) source: Arc<Source>,
     /// The remote's verification policy.
     pub(super) trust: &'a Trust,
+    /// What this pull fetched ahead of the checks it waits on (dropped with the pull).
+    pub(super) held: Held,
     /// The caller's options.
     pub(super) opts: &'a PullOptions,
     /// Progress sink.

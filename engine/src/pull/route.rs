@@ -143,6 +143,7 @@ async fn delta<ObjectID: FsVerityHashValue>(
         store: cx.store,
         source: &cx.source,
         trust: cx.trust,
+        held: &cx.held,
         summary: target.deltas.as_ref(),
         index,
         target: target.commit,

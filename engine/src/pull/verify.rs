@@ -9,7 +9,7 @@
 //! detached metadata, and the delta route's first fetch (the superblock of the delta it
 //! will try first, or the delta index) are all requested at once, one round trip where
 //! the connections allow it (over HTTP/1.1 a request that finds no idle connection pays
-//! a TCP handshake first). What comes back early is held by the pull's [`Trust`] and
+//! a TCP handshake first). What comes back early is held by the pull ([`crate::held`]) and
 //! read only after the commit is accepted, through the same checks as before; a
 //! refused commit drops it unread.
 
@@ -25,6 +25,7 @@ use super::resolve::Target;
 use crate::delta::DeltaRequest;
 use crate::error::PullError;
 use crate::fetch::fetch_verified;
+use crate::held::Held;
 use crate::limits::MAX_METADATA_OBJECT;
 use crate::progress::Event;
 use crate::refetch::{Failed, Named, fetch_checked};
@@ -77,13 +78,13 @@ pub(super) async fn verify<ObjectID: FsVerityHashValue>(
     cx.reporter.report(Event::Phase("commit"));
     // One round trip for what follows from the commit id alone: its detached metadata
     // and the delta route's first fetch go out with the commit itself.
-    hold_commitmeta(source, trust, &id);
+    hold_commitmeta(source, &cx.held, &id);
     if !opts.no_deltas {
         let summary = target.deltas.as_ref();
-        DeltaRequest::look_ahead(store, source, trust, summary, target.previous, id)?;
+        DeltaRequest::look_ahead(store, source, &cx.held, summary, target.previous, id)?;
     }
     let bytes = fetch_verified(source, &id, ObjectType::Commit).await?;
-    let (meta, verdict) = fetch_commitmeta(source, trust, &id, &bytes).await?;
+    let (meta, verdict) = fetch_commitmeta(source, trust, &cx.held, &id, &bytes).await?;
     let commit = CommitRef::from_bytes(&bytes).map_err(|e| PullError::object(&id, "commit", e))?;
     stats.signatures.extend(verdict?);
     let prev_ts = previous_timestamp(store, target.previous)?;
@@ -121,7 +122,7 @@ async fn verify_stored<ObjectID: FsVerityHashValue>(
         let sigs = match trust.verify_commit(&id, &bytes, saved.as_deref()) {
             Ok(sigs) => sigs,
             Err(first) => {
-                let (fetched, verdict) = fetch_commitmeta(source, trust, &id, &bytes).await?;
+                let (fetched, verdict) = fetch_commitmeta(source, trust, &cx.held, &id, &bytes).await?;
                 if fetched.is_none() && saved.is_some() {
                     return Err(first.into());
                 }
@@ -147,7 +148,7 @@ pub(super) async fn take_listing<ObjectID: FsVerityHashValue>(
     cx: &Context<'_, ObjectID>,
     target: &mut Target,
 ) {
-    if let Some(list) = DeltaRequest::<ObjectID>::held_listing(cx.trust, &target.commit).await {
+    if let Some(list) = DeltaRequest::<ObjectID>::held_listing(&cx.held, &target.commit).await {
         target.deltas = Some(SummaryDeltas {
             listed: Ok(Some(list)),
             indexed: true,
@@ -155,12 +156,12 @@ pub(super) async fn take_listing<ObjectID: FsVerityHashValue>(
     }
 }
 
-/// Starts fetching commit `id`'s detached metadata now, held by `trust` until
+/// Starts fetching commit `id`'s detached metadata now, into `held` until
 /// [`fetch_commitmeta`] checks it against the commit.
-fn hold_commitmeta(source: &Arc<Source>, trust: &Trust, id: &Checksum) {
+fn hold_commitmeta(source: &Arc<Source>, held: &Held, id: &Checksum) {
     let path = commitmeta_path(id);
     let (source, fetch_path) = (Arc::clone(source), path.clone());
-    trust.held.hold(path, async move {
+    held.hold(path, async move {
         source
             .get_bytes(&fetch_path, PathKind::Metadata, MAX_METADATA_OBJECT)
             .await
@@ -176,12 +177,13 @@ fn hold_commitmeta(source: &Arc<Source>, trust: &Trust, id: &Checksum) {
 async fn fetch_commitmeta(
     source: &Source,
     trust: &Trust,
+    held: &Held,
     id: &Checksum,
     bytes: &[u8],
 ) -> Result<(Option<Vec<u8>>, Result<Vec<String>, TrustError>), PullError> {
     let path = commitmeta_path(id);
     let named = Named::path(&path, PathKind::Metadata);
-    let mut early = trust.held.take(&path).await;
+    let mut early = held.take(&path).await;
     fetch_checked(source, named, |fresh| {
         let early = early.take().filter(|_| fresh == Fresh::No);
         let source = source.fresh(fresh);
