@@ -95,9 +95,13 @@ pub(crate) fn run(args: &GenerateArgs, quiet: bool) -> Result<()> {
     opts.inline = args.inline;
     opts.min_fallback_size = args.min_fallback_size.saturating_mul(1_000_000);
     opts.max_bsdiff_size = args.max_bsdiff_size.saturating_mul(1 << 20);
-    opts.part_size = usize::try_from(args.max_chunk_size.max(1).saturating_mul(1 << 20))
-        .unwrap_or(usize::MAX);
-    let host = if cfg!(target_endian = "big") { ByteOrder::Big } else { ByteOrder::Little };
+    opts.part_size =
+        usize::try_from(args.max_chunk_size.max(1).saturating_mul(1 << 20)).unwrap_or(usize::MAX);
+    let host = if cfg!(target_endian = "big") {
+        ByteOrder::Big
+    } else {
+        ByteOrder::Little
+    };
     opts.byte_order = match args.set_endianness.as_deref() {
         Some("l") => ByteOrder::Little,
         Some("B") => ByteOrder::Big,

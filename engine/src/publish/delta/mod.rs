@@ -81,7 +81,10 @@ pub fn generate(repo: &Path, opts: &GenerateOptions) -> Result<GenerateReport, D
         From::Rev(rev) => Some(r.resolve(rev)?),
         From::Parent => Some(to_commit.parent().ok_or_else(|| DeltaError::NoRev {
             repo: repo.to_owned(),
-            rev: format!("{}^ (the commit has no parent; use --empty or --from)", to.to_hex()),
+            rev: format!(
+                "{}^ (the commit has no parent; use --empty or --from)",
+                to.to_hex()
+            ),
         })?),
     };
     let to_tree = r.walk(&to_bytes, &to)?;
@@ -123,12 +126,23 @@ pub fn generate(repo: &Path, opts: &GenerateOptions) -> Result<GenerateReport, D
                     }
                 }
             }
-            (path.clone(), pack::Job { checksum: *c, bases })
+            (
+                path.clone(),
+                pack::Job {
+                    checksum: *c,
+                    bases,
+                },
+            )
         })
         .collect();
     // Similar files next to each other compress better: order by extension, then path.
     jobs.sort_by(|a, b| {
-        let ext = |p: &str| p.rsplit('/').next().and_then(|n| n.rsplit_once('.')).map(|x| x.1.to_owned());
+        let ext = |p: &str| {
+            p.rsplit('/')
+                .next()
+                .and_then(|n| n.rsplit_once('.'))
+                .map(|x| x.1.to_owned())
+        };
         ext(&a.0).cmp(&ext(&b.0)).then_with(|| a.0.cmp(&b.0))
     });
     let jobs: Vec<pack::Job> = jobs.into_iter().map(|(_, j)| j).collect();

@@ -158,7 +158,12 @@ impl Dispatch {
     }
 }
 
-fn work(repo: &Repo, job: &Job, opts: &GenerateOptions, budget: &Budget) -> Result<Item, DeltaError> {
+fn work(
+    repo: &Repo,
+    job: &Job,
+    opts: &GenerateOptions,
+    budget: &Budget,
+) -> Result<Item, DeltaError> {
     let (header, content) = repo.file(&job.checksum)?;
     let mode = (header.uid, header.gid, header.mode);
     if header.is_symlink() {
@@ -248,7 +253,8 @@ fn compress_loop(
                 Some(file)
             } else {
                 let path = dir.join(idx.to_string());
-                std::fs::write(&path, &file).map_err(|source| DeltaError::Write { path, source })?;
+                std::fs::write(&path, &file)
+                    .map_err(|source| DeltaError::Write { path, source })?;
                 None
             };
             Ok((
@@ -281,7 +287,9 @@ pub(crate) fn run(
     dir: &Path,
 ) -> Result<Packed, DeltaError> {
     let threads = if opts.threads == 0 {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     } else {
         opts.threads
     };
@@ -292,7 +300,8 @@ pub(crate) fn run(
         window: threads.saturating_mul(4).max(4),
         failed: AtomicBool::new(false),
     };
-    let (item_tx, item_rx) = sync_channel::<(usize, Result<Item, DeltaError>)>(threads.saturating_mul(2));
+    let (item_tx, item_rx) =
+        sync_channel::<(usize, Result<Item, DeltaError>)>(threads.saturating_mul(2));
     let (part_tx, part_rx) = sync_channel::<PartMsg>(1);
     let part_rx = Mutex::new(part_rx);
     let (done_tx, done_rx) = std::sync::mpsc::channel();
@@ -407,16 +416,33 @@ fn pack(
                 flush(&mut builder, &mut stats)?;
             }
             match item {
-                Item::Whole { checksum, mode, xattrs, content, symlink } => {
+                Item::Whole {
+                    checksum,
+                    mode,
+                    xattrs,
+                    content,
+                    symlink,
+                } => {
                     builder.add_file(&checksum, mode, &xattrs, &content, symlink);
                     stats.whole = stats.whole.saturating_add(1);
                 }
-                Item::Bsdiff { checksum, mode, xattrs, old, size, patch } => {
+                Item::Bsdiff {
+                    checksum,
+                    mode,
+                    xattrs,
+                    old,
+                    size,
+                    patch,
+                } => {
                     builder.add_bsdiff(&checksum, mode, &xattrs, &old, size, &patch);
                     stats.bsdiff = stats.bsdiff.saturating_add(1);
                     stats.bsdiff_bytes = stats.bsdiff_bytes.saturating_add(size);
                 }
-                Item::Fallback { checksum, stored, size } => {
+                Item::Fallback {
+                    checksum,
+                    stored,
+                    size,
+                } => {
                     fallbacks.push((checksum, stored, size));
                     stats.fallback = stats.fallback.saturating_add(1);
                 }

@@ -14,7 +14,11 @@ pub(crate) const MAX_CANDIDATES: usize = 8;
 pub(crate) fn stem(name: &str) -> String {
     let s: String = name.chars().filter(|c| !c.is_ascii_digit()).collect();
     let t = s.trim_end_matches(['.', '-', '_']);
-    if t.is_empty() { name.to_owned() } else { t.to_owned() }
+    if t.is_empty() {
+        name.to_owned()
+    } else {
+        t.to_owned()
+    }
 }
 
 /// Whether `content` starts like an already-compressed format.
@@ -45,7 +49,9 @@ pub(crate) fn worth_patch(patch: &[u8], new_size: u64) -> bool {
 pub(crate) fn closest<T: Copy>(candidates: &[(T, u64)], size: u64, max: u64) -> Option<T> {
     candidates
         .iter()
-        .filter(|(_, s)| *s > 0 && *s <= max && *s <= size.saturating_mul(4) && size <= s.saturating_mul(4))
+        .filter(|(_, s)| {
+            *s > 0 && *s <= max && *s <= size.saturating_mul(4) && size <= s.saturating_mul(4)
+        })
         .min_by_key(|(_, s)| s.abs_diff(size))
         .map(|(c, _)| *c)
 }

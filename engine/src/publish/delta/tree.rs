@@ -15,8 +15,8 @@ use cfsync_formats::file::FileHeader;
 use cfsync_formats::object::{ObjectType, loose_path};
 
 use super::error::DeltaError;
-use crate::source::PathKind;
 use crate::source::LocalSource;
+use crate::source::PathKind;
 
 /// Largest metadata object read (ostree's `OSTREE_MAX_METADATA_SIZE`).
 const MAX_METADATA: u64 = 128 << 20;
@@ -54,10 +54,12 @@ impl Repo {
         {
             return Ok(c);
         }
-        self.source.resolve_ref(rev)?.ok_or_else(|| DeltaError::NoRev {
-            repo: self.path.clone(),
-            rev: rev.to_owned(),
-        })
+        self.source
+            .resolve_ref(rev)?
+            .ok_or_else(|| DeltaError::NoRev {
+                repo: self.path.clone(),
+                rev: rev.to_owned(),
+            })
     }
 
     /// A metadata object's bytes, checked against its checksum.
@@ -137,7 +139,12 @@ impl Repo {
         }
     }
 
-    pub(crate) fn corrupt(&self, what: &'static str, checksum: &Checksum, reason: &str) -> DeltaError {
+    pub(crate) fn corrupt(
+        &self,
+        what: &'static str,
+        checksum: &Checksum,
+        reason: &str,
+    ) -> DeltaError {
         DeltaError::Corrupt {
             repo: self.path.clone(),
             what,
@@ -197,7 +204,10 @@ impl PathIndex {
         for (path, csum) in &tree.files {
             idx.by_path.insert(path.clone(), *csum);
             let name = path.rsplit('/').next().unwrap_or(path);
-            idx.by_name.entry(super::pair::stem(name)).or_default().push(*csum);
+            idx.by_name
+                .entry(super::pair::stem(name))
+                .or_default()
+                .push(*csum);
         }
         idx
     }

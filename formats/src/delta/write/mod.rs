@@ -22,16 +22,20 @@ pub use payload::{BuiltPart, PartBuilder, WriteError};
 pub use superblock::{PartEntry, SuperblockWriter, signed_superblock};
 
 #[cfg(test)]
-#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects, clippy::unwrap_used)]
+#[allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used
+)]
 mod tests {
     use super::*;
     use crate::checksum::Checksum;
     use crate::delta::DeltaName;
+    use crate::delta::DeltaObjects;
     use crate::delta::ops::{Op, OpError};
     use crate::delta::part::{PartPayloadRef, decompress};
     use crate::delta::signed::SignedSuperblockRef;
     use crate::delta::superblock::{ByteOrder, Endianness, SuperblockRef};
-    use crate::delta::DeltaObjects;
     use crate::gvariant::OwnedValue;
     use crate::metadata::Metadata;
     use crate::object::ObjectType;
@@ -53,11 +57,25 @@ mod tests {
 
     fn part() -> BuiltPart {
         let mut b = PartBuilder::new();
-        b.add_metadata(ObjectType::DirMeta, &Checksum([3; 32]), b"meta").unwrap();
+        b.add_metadata(ObjectType::DirMeta, &Checksum([3; 32]), b"meta")
+            .unwrap();
         let x = vec![(b"user.a\0".to_vec(), b"1".to_vec())];
         b.add_file(&Checksum([4; 32]), (0, 0, 0o100644), &x, b"hello", false);
-        b.add_file(&Checksum([5; 32]), (0, 0, 0o120777), &vec![], b"target", true);
-        b.add_bsdiff(&Checksum([6; 32]), (1, 2, 0o100755), &x, &Checksum([4; 32]), 9, b"patch");
+        b.add_file(
+            &Checksum([5; 32]),
+            (0, 0, 0o120777),
+            &vec![],
+            b"target",
+            true,
+        );
+        b.add_bsdiff(
+            &Checksum([6; 32]),
+            (1, 2, 0o100755),
+            &x,
+            &Checksum([4; 32]),
+            9,
+            b"patch",
+        );
         assert_eq!(b.len(), 4);
         b.finish().unwrap()
     }
@@ -73,7 +91,10 @@ mod tests {
         let ops: Vec<Result<Op<'_>, OpError>> = pl.ops(objects).collect();
         assert!(ops.iter().all(Result::is_ok), "{ops:?}");
         assert_eq!(ops.len(), 3 + 5);
-        for file in [compress_part(&built.payload, 6, MAX_DICT_SIZE).unwrap(), stored_part(&built.payload)] {
+        for file in [
+            compress_part(&built.payload, 6, MAX_DICT_SIZE).unwrap(),
+            stored_part(&built.payload),
+        ] {
             assert_eq!(&*decompress(&file, 1 << 20).unwrap(), &built.payload[..]);
         }
     }
@@ -116,17 +137,27 @@ mod tests {
             };
             let bytes = w.to_bytes().unwrap();
             let sb = SuperblockRef::from_bytes(&bytes).unwrap();
-            assert_eq!(sb.endianness().byte_order(), order, "{order:?} marker={marker}");
+            assert_eq!(
+                sb.endianness().byte_order(),
+                order,
+                "{order:?} marker={marker}"
+            );
             if marker {
                 assert!(!matches!(sb.endianness(), Endianness::Heuristic(_)));
             }
-            assert_eq!(sb.name(), DeltaName::new(Some(Checksum([8; 32])), Checksum([9; 32])));
+            assert_eq!(
+                sb.name(),
+                DeltaName::new(Some(Checksum([8; 32])), Checksum([9; 32]))
+            );
             assert_eq!(sb.timestamp(), 1_700_000_000);
             assert_eq!(sb.parts()[0].size, file.len() as u64);
             assert_eq!(sb.parts()[0].uncompressed_size, built.payload.len() as u64);
             assert_eq!(sb.fallbacks()[0].compressed_size, 5000);
             assert_eq!(sb.fallbacks()[0].uncompressed_size, 9000);
-            assert_eq!(sb.inline_part(0).unwrap().map(<[u8]>::to_vec), inline.then(|| file.clone()));
+            assert_eq!(
+                sb.inline_part(0).unwrap().map(<[u8]>::to_vec),
+                inline.then(|| file.clone())
+            );
             assert!(sb.commitmeta().unwrap().is_some());
             assert!(sb.commit().is_ok());
             let signed = signed_superblock(&bytes, &[("ed25519", vec![vec![0xAA; 64]])]).unwrap();

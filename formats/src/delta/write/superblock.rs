@@ -120,10 +120,7 @@ impl SuperblockWriter {
                 ])
             })
             .collect();
-        let from = self
-            .from
-            .map(|c| c.as_bytes().to_vec())
-            .unwrap_or_default();
+        let from = self.from.map(|c| c.as_bytes().to_vec()).unwrap_or_default();
         Ok(OwnedValue::Tuple(vec![
             self.full_metadata()?.to_owned_value(),
             OwnedValue::u64_be(self.timestamp),
