@@ -183,10 +183,10 @@ fn work(
     {
         let mut sized = Vec::new();
         for b in &job.bases {
-            if let Ok(h) = repo.header(b) {
-                if h.is_regular() {
-                    sized.push((*b, h.size));
-                }
+            if let Ok(h) = repo.header(b)
+                && h.is_regular()
+            {
+                sized.push((*b, h.size));
             }
         }
         if let Some(base) = pair::closest(&sized, size, opts.max_bsdiff_size) {

@@ -38,7 +38,7 @@ pub fn compress_part(payload: &[u8], preset: u32, max_dict: u32) -> Result<Vec<u
     let mut filters = xz2::stream::Filters::new();
     filters.lzma2(&opts);
     let stream = Stream::new_stream_encoder(&filters, Check::Crc64).map_err(WriteError::Xz)?;
-    let mut out = Vec::with_capacity(payload.len() / 3 + 64);
+    let mut out = Vec::with_capacity((payload.len() / 3).saturating_add(64));
     out.push(b'x');
     let mut enc = XzEncoder::new_stream(out, stream);
     enc.write_all(payload).map_err(WriteError::Io)?;
