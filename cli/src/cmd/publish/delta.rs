@@ -137,6 +137,8 @@ pub(crate) fn run(args: &GenerateArgs, quiet: bool) -> Result<()> {
             "fallback_bytes": report.fallback_bytes,
             "total_bytes": report.total_bytes(),
             "objects": {"metadata": s.metadata, "whole": s.whole, "bsdiff": s.bsdiff},
+            "compressed_skipped": s.compressed_skipped,
+            "patch_rejected": s.patch_rejected,
             "max_payload": s.max_payload,
             "max_dict": s.max_dict,
             "seconds": report.elapsed.as_secs_f64(),
@@ -155,9 +157,11 @@ pub(crate) fn run(args: &GenerateArgs, quiet: bool) -> Result<()> {
             report.total_bytes()
         );
         println!(
-            "  objects: {} metadata, {} whole files, {} bsdiff; largest payload {} bytes, dictionary {} bytes; {:.2} s",
+            "  objects: {} metadata, {} whole files ({} already compressed, {} patches lost to the whole file), {} bsdiff; largest payload {} bytes, dictionary {} bytes; {:.2} s",
             s.metadata,
             s.whole,
+            s.compressed_skipped,
+            s.patch_rejected,
             s.bsdiff,
             s.max_payload,
             s.max_dict,

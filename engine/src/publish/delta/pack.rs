@@ -74,6 +74,10 @@ pub struct PackStats {
     pub fallback: u64,
     /// New files' content bytes sent as bsdiff patches instead.
     pub bsdiff_bytes: u64,
+    /// Files with a base that went whole because they are already compressed.
+    pub compressed_skipped: u64,
+    /// Files whose bsdiff patch lost to the whole file.
+    pub patch_rejected: u64,
     /// The largest part payload (uncompressed).
     pub max_payload: u64,
     /// The largest dictionary used.
@@ -158,11 +162,19 @@ impl Dispatch {
     }
 }
 
+/// Counters the workers bump.
+#[derive(Default)]
+struct Counters {
+    compressed_skipped: std::sync::atomic::AtomicU64,
+    patch_rejected: std::sync::atomic::AtomicU64,
+}
+
 fn work(
     repo: &Repo,
     job: &Job,
     opts: &GenerateOptions,
     budget: &Budget,
+    counters: &Counters,
 ) -> Result<Item, DeltaError> {
     let (header, content) = repo.file(&job.checksum)?;
     let mode = (header.uid, header.gid, header.mode);
@@ -176,6 +188,9 @@ fn work(
         });
     }
     let size = header.size;
+    if !job.bases.is_empty() && pair::is_compressed(&content) {
+        counters.compressed_skipped.fetch_add(1, Ordering::Relaxed);
+    }
     if !job.bases.is_empty()
         && size > 0
         && size <= opts.max_bsdiff_size
@@ -199,7 +214,7 @@ fn work(
             let r = bsdiff::diff(&old, &content, &mut patch);
             drop(old);
             budget.release(got);
-            if r.is_ok() && pair::worth_patch(&patch, size) {
+            if r.is_ok() && worth_patch(&patch, &content) {
                 return Ok(Item::Bsdiff {
                     checksum: job.checksum,
                     mode,
@@ -209,6 +224,7 @@ fn work(
                     patch,
                 });
             }
+            counters.patch_rejected.fetch_add(1, Ordering::Relaxed);
         }
     }
     if opts.min_fallback_size > 0 && size > opts.min_fallback_size {
@@ -225,6 +241,17 @@ fn work(
         content,
         symlink: false,
     })
+}
+
+/// Whether a bsdiff patch beats sending `content` whole. Patches are mostly zero bytes
+/// where old and new agree; when few bytes are nonzero that settles it, otherwise both
+/// are compressed with a fast xz preset and the smaller wins.
+fn worth_patch(patch: &[u8], content: &[u8]) -> bool {
+    if pair::clearly_worth_patch(patch, content.len() as u64) {
+        return true;
+    }
+    let estimate = |b: &[u8]| compress_part(b, 1, 1 << 20).map_or(usize::MAX, |f| f.len());
+    estimate(patch) < estimate(content)
 }
 
 type PartMsg = (usize, cfsync_formats::delta::write::BuiltPart);
@@ -303,17 +330,18 @@ pub(crate) fn run(
     let (item_tx, item_rx) =
         sync_channel::<(usize, Result<Item, DeltaError>)>(threads.saturating_mul(2));
     let (part_tx, part_rx) = sync_channel::<PartMsg>(1);
+    let counters = Counters::default();
     let part_rx = Mutex::new(part_rx);
     let (done_tx, done_rx) = std::sync::mpsc::channel();
 
     std::thread::scope(|s| {
         for _ in 0..threads {
             let tx = item_tx.clone();
-            let (dispatch, budget) = (&dispatch, &budget);
+            let (dispatch, budget, counters) = (&dispatch, &budget, &counters);
             s.spawn(move || {
                 while let Some(i) = dispatch.take(jobs.len()) {
                     let Some(job) = jobs.get(i) else { return };
-                    let r = work(repo, job, opts, budget);
+                    let r = work(repo, job, opts, budget, counters);
                     if tx.send((i, r)).is_err() {
                         return;
                     }
@@ -334,6 +362,8 @@ pub(crate) fn run(
         drop(item_rx);
         drop(part_tx);
         let (n_parts, fallbacks, mut stats) = packed?;
+        stats.compressed_skipped = counters.compressed_skipped.load(Ordering::Relaxed);
+        stats.patch_rejected = counters.patch_rejected.load(Ordering::Relaxed);
         let mut parts: Vec<Option<PartEntry>> = vec![None; n_parts];
         let mut first_err = None;
         for r in done_rx.iter() {

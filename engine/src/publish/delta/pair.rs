@@ -37,11 +37,12 @@ pub(crate) fn is_compressed(content: &[u8]) -> bool {
     MAGICS.iter().any(|m| content.starts_with(m))
 }
 
-/// Whether a bsdiff patch is worth more than sending the file whole: patches are mostly
-/// zero bytes where old and new agree, which xz then removes, so count the rest.
-pub(crate) fn worth_patch(patch: &[u8], new_size: u64) -> bool {
+/// Whether a bsdiff patch is plainly better than sending the file whole: patches are
+/// mostly zero bytes where old and new agree, which xz then removes; fewer than one
+/// nonzero byte in eight of the file settles it without compressing anything.
+pub(crate) fn clearly_worth_patch(patch: &[u8], new_size: u64) -> bool {
     let nonzero = patch.iter().filter(|&&b| b != 0).count() as u64;
-    nonzero.saturating_mul(2) < new_size
+    nonzero.saturating_mul(8) < new_size
 }
 
 /// Of `candidates` (checksum, size), the one closest in size to `size` within a factor
@@ -74,8 +75,8 @@ mod tests {
         assert!(is_compressed(&[0x1f, 0x8b, 8, 0]));
         assert!(is_compressed(b"\xfd7zXZ\x00rest"));
         assert!(!is_compressed(b"\x7fELF"));
-        assert!(worth_patch(&[0u8; 1000], 1000));
-        assert!(!worth_patch(&[1u8; 600], 1000));
+        assert!(clearly_worth_patch(&[0u8; 1000], 1000));
+        assert!(!clearly_worth_patch(&[1u8; 600], 1000));
     }
 
     #[test]
