@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark (never a timed test): `cfsync delta generate` beside `ostree static-delta
 # generate` for the same commits of the same repository, in one run: wall time, peak
-# RSS (GNU time) and delta bytes (superblock + parts + fallback objects, as
+# RSS (GNU time), CPU time (user + system: on a shared machine the fairer figure) and
+# delta bytes (superblock + parts + fallback objects, as
 # `ostree static-delta show` counts them), from scratch and v1 -> v2.
 #
 #   scripts/bench-publish.sh [FIXTURE...]
@@ -47,8 +48,8 @@ delta_bytes() {
 }
 
 echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) cores; $(ostree --version | sed -n 's/ *Version: //p' | tr -d "'") vs $("$CFSYNC" --version 2>/dev/null | head -1)"
-printf '| fixture | delta | generator | wall s | peak RSS MB | superblock | parts | fallbacks | total bytes | x ostree wall | x ostree bytes |\n'
-printf '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
+printf '| fixture | delta | generator | wall s | CPU s | peak RSS MB | superblock | parts | fallbacks | total bytes | x ostree wall | x ostree bytes |\n'
+printf '|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n'
 for FX in "$@"; do
   read -r _ V1 < <(grep '^v1 ' "$FX/commits")
   read -r _ V2 < <(grep '^v2 ' "$FX/commits")
@@ -68,9 +69,10 @@ for FX in "$@"; do
         cmd=("$CFSYNC" -q delta generate "$repo" "${args[@]}" ${CFSYNC_ARGS:-})
       fi
       sync
-      /usr/bin/time -f '%e %M' -o "$WORK/time" "${cmd[@]}" >/dev/null 2>"$WORK/err" \
+      /usr/bin/time -f '%e %M %U %S' -o "$WORK/time" "${cmd[@]}" >/dev/null 2>"$WORK/err" \
         || { cat "$WORK/err" >&2; exit 1; }
-      read -r w m < "$WORK/time"
+      read -r w m us ss < "$WORK/time"
+      cpu=$(awk -v a="$us" -v b="$ss" 'BEGIN{printf "%.1f", a+b}')
       read -r sb parts fb < <(delta_bytes "$repo" "$name")
       t=$((sb + parts + fb))
       wall[$gen]=$w; rss[$gen]=$((m / 1024)); total[$gen]=$t
@@ -78,8 +80,8 @@ for FX in "$@"; do
         xw=$(awk -v a="$w" -v b="${wall[ostree]}" 'BEGIN{printf "%.2f", a/b}')
         xb=$(awk -v a="$t" -v b="${total[ostree]}" 'BEGIN{printf "%.2f", a/b}')
       fi
-      printf '| %s | %s | %s | %.1f | %d | %d | %d | %d | %d | %s | %s |\n' \
-        "$fx" "$kind" "$gen" "$w" "${rss[$gen]}" "$sb" "$parts" "$fb" "$t" "$xw" "$xb"
+      printf '| %s | %s | %s | %.1f | %s | %d | %d | %d | %d | %d | %s | %s |\n' \
+        "$fx" "$kind" "$gen" "$w" "$cpu" "${rss[$gen]}" "$sb" "$parts" "$fb" "$t" "$xw" "$xb"
       rm -rf "$repo"
     done
     unset wall rss total
