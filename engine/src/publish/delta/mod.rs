@@ -135,15 +135,17 @@ pub fn generate(repo: &Path, opts: &GenerateOptions) -> Result<GenerateReport, D
             )
         })
         .collect();
-    // Similar files next to each other compress better: order by extension, then path.
+    // Files with a bsdiff base first (the slow jobs start early and overlap the rest);
+    // then similar files next to each other, which compress better: by extension, then
+    // path.
+    let ext = |p: &str| {
+        p.rsplit('/')
+            .next()
+            .and_then(|n| n.rsplit_once('.'))
+            .map(|x| x.1.to_owned())
+    };
     jobs.sort_by(|a, b| {
-        let ext = |p: &str| {
-            p.rsplit('/')
-                .next()
-                .and_then(|n| n.rsplit_once('.'))
-                .map(|x| x.1.to_owned())
-        };
-        ext(&a.0).cmp(&ext(&b.0)).then_with(|| a.0.cmp(&b.0))
+        (a.1.bases.is_empty(), ext(&a.0), &a.0).cmp(&(b.1.bases.is_empty(), ext(&b.0), &b.0))
     });
     let jobs: Vec<pack::Job> = jobs.into_iter().map(|(_, j)| j).collect();
 

@@ -8,8 +8,9 @@
 //! Memory bound: the heavy steps take their estimate from one [`Budget`] before they
 //! allocate (bsdiff: 17 bytes per old byte plus both files; xz: 12 × dictionary plus
 //! the payload) and run alone when one is larger than the whole budget. Besides that,
-//! at most `window` finished objects wait for the packer, one part is being filled and
-//! one waits per compressor. With the defaults (8 MiB parts and dictionaries, bsdiff up
+//! finished objects wait for the packer within a window of 4 jobs per core, or beyond it
+//! up to 64 MiB (so one slow bsdiff does not stall the other cores), one part is being
+//! filled and one waits per compressor. With the defaults (8 MiB parts and dictionaries, bsdiff up
 //! to 8 MiB, fallbacks above 4 MB) peak memory stays near the budget (192 MiB) plus
 //! about 2 × N parts.
 
@@ -127,31 +128,52 @@ impl Budget {
 /// Job hand-out with a window: a worker may start job `i` only while
 /// `i < emitted + window`, so finished objects waiting for the packer stay few.
 struct Dispatch {
-    state: Mutex<(usize, usize)>,
+    state: Mutex<DispatchState>,
     cv: Condvar,
     window: usize,
     failed: AtomicBool,
 }
 
+/// Jobs handed out, jobs packed, and bytes of finished objects waiting for the packer.
+#[derive(Default)]
+struct DispatchState {
+    next: usize,
+    emitted: usize,
+    pending: u64,
+}
+
+/// Finished objects may wait for the packer up to this many bytes: beyond the window,
+/// workers keep going while they fit, so one slow bsdiff does not stall every core.
+const PENDING_MAX: u64 = 64 << 20;
+/// Never more than this many jobs ahead of the packer.
+const MAX_AHEAD: usize = 4096;
+
 impl Dispatch {
     fn take(&self, n_jobs: usize) -> Option<usize> {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
-            if self.failed.load(Ordering::Relaxed) || s.0 >= n_jobs {
+            if self.failed.load(Ordering::Relaxed) || s.next >= n_jobs {
                 return None;
             }
-            if s.0 < s.1.saturating_add(self.window) {
-                let i = s.0;
-                s.0 = s.0.saturating_add(1);
+            let ahead = s.next.saturating_sub(s.emitted);
+            if ahead < self.window || (s.pending < PENDING_MAX && ahead < MAX_AHEAD) {
+                let i = s.next;
+                s.next = s.next.saturating_add(1);
                 return Some(i);
             }
             s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner());
         }
     }
 
-    fn emitted(&self, n: usize) {
+    fn finished(&self, bytes: u64) {
         let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        s.1 = n;
+        s.pending = s.pending.saturating_add(bytes);
+    }
+
+    fn emitted(&self, n: usize, bytes: u64) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.emitted = n;
+        s.pending = s.pending.saturating_sub(bytes);
         self.cv.notify_all();
     }
 
@@ -159,6 +181,14 @@ impl Dispatch {
         self.failed.store(true, Ordering::Relaxed);
         let _g = self.state.lock().unwrap_or_else(|e| e.into_inner());
         self.cv.notify_all();
+    }
+}
+
+fn item_len(item: &Item) -> usize {
+    match item {
+        Item::Whole { content, .. } => content.len(),
+        Item::Bsdiff { patch, .. } => patch.len(),
+        Item::Fallback { .. } => 0,
     }
 }
 
@@ -322,7 +352,7 @@ pub(crate) fn run(
     };
     let budget = Budget::new(opts.memory_budget.max(1));
     let dispatch = Dispatch {
-        state: Mutex::new((0, 0)),
+        state: Mutex::new(DispatchState::default()),
         cv: Condvar::new(),
         window: threads.saturating_mul(4).max(4),
         failed: AtomicBool::new(false),
@@ -342,6 +372,9 @@ pub(crate) fn run(
                 while let Some(i) = dispatch.take(jobs.len()) {
                     let Some(job) = jobs.get(i) else { return };
                     let r = work(repo, job, opts, budget, counters);
+                    if let Ok(item) = &r {
+                        dispatch.finished(item_len(item) as u64);
+                    }
                     if tx.send((i, r)).is_err() {
                         return;
                     }
@@ -436,12 +469,8 @@ fn pack(
         pending.insert(i, r?);
         while let Some(item) = pending.remove(&next) {
             next = next.saturating_add(1);
-            dispatch.emitted(next);
-            let len = match &item {
-                Item::Whole { content, .. } => content.len(),
-                Item::Bsdiff { patch, .. } => patch.len(),
-                Item::Fallback { .. } => 0,
-            };
+            let len = item_len(&item);
+            dispatch.emitted(next, len as u64);
             if len >= opts.part_size || builder.approx_len().saturating_add(len) > opts.part_size {
                 flush(&mut builder, &mut stats)?;
             }
