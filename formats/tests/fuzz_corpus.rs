@@ -300,3 +300,15 @@ fn engine_format_inputs() {
     }
     assert!(parsed >= 12, "only {parsed} corpus files");
 }
+
+#[path = "../../fuzz/src/superblock_write.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod superblock_write;
+
+#[test]
+fn superblock_write_corpus_round_trips() {
+    for (path, data) in corpus("superblock_write") {
+        let r = std::panic::catch_unwind(|| superblock_write::superblock_write_round_trip(&data));
+        assert!(r.is_ok(), "{} broke the writer round trip", path.display());
+    }
+}

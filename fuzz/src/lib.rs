@@ -651,3 +651,5 @@ pub fn split_prefixed(data: &[u8]) -> (&[u8], &[u8]) {
     let len = usize::from(u16::from_le_bytes(*len)).min(rest.len());
     rest.split_at(len)
 }
+
+pub mod superblock_write;

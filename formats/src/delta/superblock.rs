@@ -63,8 +63,9 @@ pub enum Endianness {
     /// little-endian, the order of every ostree writer seen.
     Invalid(u8),
     /// No `ostree.endianness`: ostree's heuristic (a part whose file is more than 1.2× its
-    /// content size, or an average above 4 GiB per object, means byte-swapped). Its result
-    /// as a little-endian host computes it.
+    /// content size, or an average above 4 GiB per object, means byte-swapped) as a
+    /// little-endian host computes it, overruled when it would read some size as more
+    /// than 1 PiB and the other order reads every size plausibly.
     Heuristic(ByteOrder),
 }
 
@@ -251,8 +252,47 @@ struct RawPart<'a> {
     objects: &'a [u8],
 }
 
+/// Largest size a real part or fallback field holds (1 PiB): a value above it in one
+/// byte order is that order being wrong.
+const PLAUSIBLE_MAX: u64 = 1 << 50;
+
+/// Whether every host-order size reads as a plausible value in `order`.
+fn plausible(parts: &[RawPart<'_>], fallbacks: &[[u8; 8]], order: ByteOrder) -> bool {
+    let read = |raw: [u8; 8]| match order {
+        ByteOrder::Little => u64::from_le_bytes(raw),
+        ByteOrder::Big => u64::from_be_bytes(raw),
+    };
+    parts
+        .iter()
+        .flat_map(|p| [p.size, p.usize])
+        .chain(fallbacks.iter().copied())
+        .all(|raw| read(raw) <= PLAUSIBLE_MAX)
+}
+
+/// The byte order of a delta without `ostree.endianness`.
+///
+/// First ostree's heuristic as a little-endian host computes it (a part whose file is
+/// more than 1.2× its content size, or an average above 4 GiB per object, means
+/// byte-swapped). That rule misreads little-endian deltas with a small part that
+/// compresses badly (the file is larger than its content): every size then reads as
+/// exabytes and the delta "needs 16 EiB". So the guess is checked: when it makes some
+/// size implausible (over 1 PiB) and the other order makes every size plausible, the
+/// other order wins.
+fn heuristic(parts: &[RawPart<'_>], fallbacks: &[[u8; 8]]) -> ByteOrder {
+    let guess = ostree_heuristic(parts);
+    let other = match guess {
+        ByteOrder::Little => ByteOrder::Big,
+        ByteOrder::Big => ByteOrder::Little,
+    };
+    if !plausible(parts, fallbacks, guess) && plausible(parts, fallbacks, other) {
+        other
+    } else {
+        guess
+    }
+}
+
 /// ostree's endianness heuristic as a little-endian host computes it.
-fn heuristic(parts: &[RawPart<'_>]) -> ByteOrder {
+fn ostree_heuristic(parts: &[RawPart<'_>]) -> ByteOrder {
     let mut total_size: u64 = 0;
     let mut total_objects: u64 = 0;
     for p in parts {
@@ -313,6 +353,13 @@ impl<'a> SuperblockRef<'a> {
             });
         }
 
+        let mut raw_fallbacks = Vec::with_capacity(fallbacks.array_len()?.min(4096));
+        for f in fallbacks.array_iter()? {
+            let [_, _, size, usize_] = f?.tuple_fields()?;
+            raw_fallbacks.push(fixed::<8>(&size)?);
+            raw_fallbacks.push(fixed::<8>(&usize_)?);
+        }
+
         let endianness = match metadata.get(DELTA_ENDIANNESS)? {
             Some(e) if e.type_str() == "y" => match e.as_u8()? {
                 b'l' => Endianness::Little,
@@ -327,7 +374,7 @@ impl<'a> SuperblockRef<'a> {
                 }
                 .into());
             }
-            None => Endianness::Heuristic(heuristic(&raw)),
+            None => Endianness::Heuristic(heuristic(&raw, &raw_fallbacks)),
         };
 
         let mut part_headers = Vec::with_capacity(raw.len());
@@ -580,6 +627,22 @@ mod tests {
         assert_eq!(sb.endianness(), Endianness::Heuristic(ByteOrder::Little));
         assert_eq!(sb.endianness().ostree_description(), "invalid");
         assert_eq!(sb.parts()[0].size, 313);
+    }
+
+    #[test]
+    fn unmarked_little_endian_delta_with_a_badly_compressing_part_is_little() {
+        // ostree's rule says "swapped" (file 313 bytes > 1.2 × content 100), which would
+        // read the sizes as exabytes; the plausibility check keeps little-endian.
+        let empty = Metadata::new();
+        let b = superblock(&empty, ByteOrder::Little, (313, 100), 1);
+        let sb = SuperblockRef::from_bytes(&b).unwrap();
+        assert_eq!(sb.endianness(), Endianness::Heuristic(ByteOrder::Little));
+        assert_eq!(sb.parts()[0].uncompressed_size, 100);
+        assert_eq!(sb.total_part_uncompressed_size(), 100);
+        let b = superblock(&empty, ByteOrder::Big, (313, 100), 1);
+        let sb = SuperblockRef::from_bytes(&b).unwrap();
+        assert_eq!(sb.endianness(), Endianness::Heuristic(ByteOrder::Big));
+        assert_eq!(sb.parts()[0].uncompressed_size, 100);
     }
 
     #[test]

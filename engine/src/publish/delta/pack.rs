@@ -1,0 +1,516 @@
+//! The parallel pipeline: file jobs (read, pair, bsdiff) on every core, objects packed
+//! into parts in job order, parts compressed on every core and written as they finish.
+//!
+//! ```text
+//!  jobs ──► workers (N) ──► reorder (window) ──► packer ──► compressors (N) ──► part files
+//! ```
+//!
+//! Memory bound: the heavy steps take their estimate from one [`Budget`] before they
+//! allocate (bsdiff: 17 bytes per old byte plus both files; xz: 12 × dictionary plus
+//! the payload) and run alone when one is larger than the whole budget. Besides that,
+//! finished objects wait for the packer within a window of 4 jobs per core, or beyond it
+//! up to 64 MiB (so one slow bsdiff does not stall the other cores), one part is being
+//! filled and one waits per compressor. With the defaults (8 MiB parts and dictionaries, bsdiff up
+//! to 8 MiB, fallbacks above 4 MB) peak memory stays near the budget (192 MiB) plus
+//! about 2 × N parts.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Condvar, Mutex};
+
+use cfsync_formats::checksum::Checksum;
+use cfsync_formats::delta::write::{PartBuilder, PartEntry, compress_part, dict_size_for};
+use cfsync_formats::object::ObjectType;
+use cfsync_formats::xattrs::Xattrs;
+
+use super::error::DeltaError;
+use super::options::GenerateOptions;
+use super::pair;
+use super::tree::Repo;
+
+/// One new file object to put into the delta.
+#[derive(Debug, Clone)]
+pub(crate) struct Job {
+    pub(crate) checksum: Checksum,
+    /// Old file objects to try as a bsdiff base, best first.
+    pub(crate) bases: Vec<Checksum>,
+}
+
+/// What a worker made of a job.
+enum Item {
+    Whole {
+        checksum: Checksum,
+        mode: (u32, u32, u32),
+        xattrs: Xattrs,
+        content: Vec<u8>,
+        symlink: bool,
+    },
+    Bsdiff {
+        checksum: Checksum,
+        mode: (u32, u32, u32),
+        xattrs: Xattrs,
+        old: Checksum,
+        size: u64,
+        patch: Vec<u8>,
+    },
+    Fallback {
+        checksum: Checksum,
+        stored: u64,
+        size: u64,
+    },
+}
+
+/// Counts for the report.
+#[derive(Debug, Default, Clone)]
+pub struct PackStats {
+    /// Dirtree and dirmeta objects.
+    pub metadata: u64,
+    /// Files sent whole.
+    pub whole: u64,
+    /// Files rebuilt with bsdiff.
+    pub bsdiff: u64,
+    /// Files left to fallbacks.
+    pub fallback: u64,
+    /// New files' content bytes sent as bsdiff patches instead.
+    pub bsdiff_bytes: u64,
+    /// Files with a base that went whole because they are already compressed.
+    pub compressed_skipped: u64,
+    /// Files whose bsdiff patch lost to the whole file.
+    pub patch_rejected: u64,
+    /// The largest part payload (uncompressed).
+    pub max_payload: u64,
+    /// The largest dictionary used.
+    pub max_dict: u32,
+}
+
+/// What the pipeline produced.
+pub(crate) struct Packed {
+    pub(crate) parts: Vec<PartEntry>,
+    pub(crate) fallbacks: Vec<(Checksum, u64, u64)>,
+    pub(crate) stats: PackStats,
+}
+
+/// A counting semaphore over bytes.
+struct Budget {
+    avail: Mutex<u64>,
+    cv: Condvar,
+    total: u64,
+}
+
+impl Budget {
+    fn new(total: u64) -> Self {
+        Budget {
+            avail: Mutex::new(total),
+            cv: Condvar::new(),
+            total,
+        }
+    }
+
+    fn acquire(&self, want: u64) -> u64 {
+        let n = want.min(self.total);
+        let mut a = self.avail.lock().unwrap_or_else(|e| e.into_inner());
+        while *a < n {
+            a = self.cv.wait(a).unwrap_or_else(|e| e.into_inner());
+        }
+        *a = a.saturating_sub(n);
+        n
+    }
+
+    fn release(&self, n: u64) {
+        let mut a = self.avail.lock().unwrap_or_else(|e| e.into_inner());
+        *a = a.saturating_add(n);
+        self.cv.notify_all();
+    }
+}
+
+/// Job hand-out with a window: a worker may start job `i` only while
+/// `i < emitted + window`, so finished objects waiting for the packer stay few.
+struct Dispatch {
+    state: Mutex<DispatchState>,
+    cv: Condvar,
+    window: usize,
+    failed: AtomicBool,
+}
+
+/// Jobs handed out, jobs packed, and bytes of finished objects waiting for the packer.
+#[derive(Default)]
+struct DispatchState {
+    next: usize,
+    emitted: usize,
+    pending: u64,
+}
+
+/// Finished objects may wait for the packer up to this many bytes: beyond the window,
+/// workers keep going while they fit, so one slow bsdiff does not stall every core.
+const PENDING_MAX: u64 = 64 << 20;
+/// Never more than this many jobs ahead of the packer.
+const MAX_AHEAD: usize = 4096;
+
+impl Dispatch {
+    fn take(&self, n_jobs: usize) -> Option<usize> {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if self.failed.load(Ordering::Relaxed) || s.next >= n_jobs {
+                return None;
+            }
+            let ahead = s.next.saturating_sub(s.emitted);
+            if ahead < self.window || (s.pending < PENDING_MAX && ahead < MAX_AHEAD) {
+                let i = s.next;
+                s.next = s.next.saturating_add(1);
+                return Some(i);
+            }
+            s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn finished(&self, bytes: u64) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.pending = s.pending.saturating_add(bytes);
+    }
+
+    fn emitted(&self, n: usize, bytes: u64) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        s.emitted = n;
+        s.pending = s.pending.saturating_sub(bytes);
+        self.cv.notify_all();
+    }
+
+    fn fail(&self) {
+        self.failed.store(true, Ordering::Relaxed);
+        let _g = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.cv.notify_all();
+    }
+}
+
+fn item_len(item: &Item) -> usize {
+    match item {
+        Item::Whole { content, .. } => content.len(),
+        Item::Bsdiff { patch, .. } => patch.len(),
+        Item::Fallback { .. } => 0,
+    }
+}
+
+/// Counters the workers bump.
+#[derive(Default)]
+struct Counters {
+    compressed_skipped: std::sync::atomic::AtomicU64,
+    patch_rejected: std::sync::atomic::AtomicU64,
+}
+
+fn work(
+    repo: &Repo,
+    job: &Job,
+    opts: &GenerateOptions,
+    budget: &Budget,
+    counters: &Counters,
+) -> Result<Item, DeltaError> {
+    let (header, content) = repo.file(&job.checksum)?;
+    let mode = (header.uid, header.gid, header.mode);
+    if header.is_symlink() {
+        return Ok(Item::Whole {
+            checksum: job.checksum,
+            mode,
+            xattrs: header.xattrs,
+            content: header.symlink_target.into_bytes(),
+            symlink: true,
+        });
+    }
+    let size = header.size;
+    if !job.bases.is_empty() && pair::is_compressed(&content) {
+        counters.compressed_skipped.fetch_add(1, Ordering::Relaxed);
+    }
+    if !job.bases.is_empty()
+        && size > 0
+        && size <= opts.max_bsdiff_size
+        && !pair::is_compressed(&content)
+    {
+        let mut sized = Vec::new();
+        for b in &job.bases {
+            if let Ok(h) = repo.header(b)
+                && h.is_regular()
+            {
+                sized.push((*b, h.size));
+            }
+        }
+        if let Some(base) = pair::closest(&sized, size, opts.max_bsdiff_size) {
+            let (_, old) = repo.file(&base)?;
+            let cost = (old.len() as u64)
+                .saturating_mul(17)
+                .saturating_add(size.saturating_mul(2));
+            let got = budget.acquire(cost);
+            let mut patch = Vec::new();
+            let r = bsdiff::diff(&old, &content, &mut patch);
+            drop(old);
+            budget.release(got);
+            if r.is_ok() && worth_patch(&patch, &content) {
+                return Ok(Item::Bsdiff {
+                    checksum: job.checksum,
+                    mode,
+                    xattrs: header.xattrs,
+                    old: base,
+                    size,
+                    patch,
+                });
+            }
+            counters.patch_rejected.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    if opts.min_fallback_size > 0 && size > opts.min_fallback_size {
+        return Ok(Item::Fallback {
+            checksum: job.checksum,
+            stored: repo.stored_size(&job.checksum, size),
+            size,
+        });
+    }
+    Ok(Item::Whole {
+        checksum: job.checksum,
+        mode,
+        xattrs: header.xattrs,
+        content,
+        symlink: false,
+    })
+}
+
+/// Whether a bsdiff patch beats sending `content` whole. Patches are mostly zero bytes
+/// where old and new agree; when few bytes are nonzero that settles it, otherwise both
+/// are compressed with a fast xz preset and the smaller wins.
+fn worth_patch(patch: &[u8], content: &[u8]) -> bool {
+    if pair::clearly_worth_patch(patch, content.len() as u64) {
+        return true;
+    }
+    let estimate = |b: &[u8]| compress_part(b, 1, 1 << 20).map_or(usize::MAX, |f| f.len());
+    estimate(patch) < estimate(content)
+}
+
+type PartMsg = (usize, cfsync_formats::delta::write::BuiltPart);
+
+fn compress_loop(
+    rx: &Mutex<Receiver<PartMsg>>,
+    out: &std::sync::mpsc::Sender<Result<(usize, PartEntry, u32), DeltaError>>,
+    opts: &GenerateOptions,
+    dir: &Path,
+    budget: &Budget,
+) {
+    loop {
+        let msg = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        let Ok((idx, built)) = msg else { return };
+        let dict = dict_size_for(built.payload.len(), opts.max_dict);
+        let cost = u64::from(dict)
+            .saturating_mul(12)
+            .saturating_add(built.payload.len() as u64);
+        let got = budget.acquire(cost);
+        let file = compress_part(&built.payload, opts.xz_preset, opts.max_dict);
+        budget.release(got);
+        let result = file.map_err(DeltaError::from).and_then(|file| {
+            let checksum = Checksum::of(&file);
+            let size = file.len() as u64;
+            let inline = if opts.inline {
+                Some(file)
+            } else {
+                let path = dir.join(idx.to_string());
+                std::fs::write(&path, &file)
+                    .map_err(|source| DeltaError::Write { path, source })?;
+                None
+            };
+            Ok((
+                idx,
+                PartEntry {
+                    checksum,
+                    size,
+                    // At least the payload: every client's decompression limit derived
+                    // from this field (ostree 2026.3) then accepts the part.
+                    uncompressed_size: built.content_size.max(built.payload.len() as u64),
+                    objects: built.objects,
+                    inline,
+                },
+                dict,
+            ))
+        });
+        if out.send(result).is_err() {
+            return;
+        }
+    }
+}
+
+/// Runs the pipeline: `meta` objects first, then `jobs` in order; part files go into
+/// `dir` (unless inline).
+pub(crate) fn run(
+    repo: &Repo,
+    meta: &[(ObjectType, Checksum, Vec<u8>)],
+    jobs: &[Job],
+    opts: &GenerateOptions,
+    dir: &Path,
+) -> Result<Packed, DeltaError> {
+    let threads = if opts.threads == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    } else {
+        opts.threads
+    };
+    let budget = Budget::new(opts.memory_budget.max(1));
+    let dispatch = Dispatch {
+        state: Mutex::new(DispatchState::default()),
+        cv: Condvar::new(),
+        window: threads.saturating_mul(4).max(4),
+        failed: AtomicBool::new(false),
+    };
+    let (item_tx, item_rx) =
+        sync_channel::<(usize, Result<Item, DeltaError>)>(threads.saturating_mul(2));
+    let (part_tx, part_rx) = sync_channel::<PartMsg>(1);
+    let counters = Counters::default();
+    let part_rx = Mutex::new(part_rx);
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let tx = item_tx.clone();
+            let (dispatch, budget, counters) = (&dispatch, &budget, &counters);
+            s.spawn(move || {
+                while let Some(i) = dispatch.take(jobs.len()) {
+                    let Some(job) = jobs.get(i) else { return };
+                    let r = work(repo, job, opts, budget, counters);
+                    if let Ok(item) = &r {
+                        dispatch.finished(item_len(item) as u64);
+                    }
+                    if tx.send((i, r)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(item_tx);
+        for _ in 0..threads {
+            let (rx, tx, budget) = (&part_rx, done_tx.clone(), &budget);
+            s.spawn(move || compress_loop(rx, &tx, opts, dir, budget));
+        }
+        drop(done_tx);
+
+        let packed = pack(meta, jobs.len(), &item_rx, &part_tx, &dispatch, opts);
+        if packed.is_err() {
+            dispatch.fail();
+        }
+        drop(item_rx);
+        drop(part_tx);
+        let (n_parts, fallbacks, mut stats) = packed?;
+        stats.compressed_skipped = counters.compressed_skipped.load(Ordering::Relaxed);
+        stats.patch_rejected = counters.patch_rejected.load(Ordering::Relaxed);
+        let mut parts: Vec<Option<PartEntry>> = vec![None; n_parts];
+        let mut first_err = None;
+        for r in done_rx.iter() {
+            match r {
+                Ok((idx, entry, dict)) => {
+                    stats.max_dict = stats.max_dict.max(dict);
+                    if let Some(slot) = parts.get_mut(idx) {
+                        *slot = Some(entry);
+                    }
+                }
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
+        }
+        let parts = parts
+            .into_iter()
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| DeltaError::Worker("a part was not compressed".to_owned()))?;
+        Ok(Packed {
+            parts,
+            fallbacks,
+            stats,
+        })
+    })
+}
+
+type Packing = (usize, Vec<(Checksum, u64, u64)>, PackStats);
+
+fn pack(
+    meta: &[(ObjectType, Checksum, Vec<u8>)],
+    n_jobs: usize,
+    items: &Receiver<(usize, Result<Item, DeltaError>)>,
+    parts: &SyncSender<PartMsg>,
+    dispatch: &Dispatch,
+    opts: &GenerateOptions,
+) -> Result<Packing, DeltaError> {
+    let mut stats = PackStats::default();
+    let mut fallbacks = Vec::new();
+    let mut builder = PartBuilder::new();
+    let mut n_parts = 0usize;
+    let mut flush = |b: &mut PartBuilder, stats: &mut PackStats| -> Result<(), DeltaError> {
+        if b.is_empty() {
+            return Ok(());
+        }
+        let built = std::mem::take(b).finish()?;
+        stats.max_payload = stats.max_payload.max(built.payload.len() as u64);
+        parts
+            .send((n_parts, built))
+            .map_err(|_| DeltaError::Worker("compressors stopped".to_owned()))?;
+        n_parts = n_parts.saturating_add(1);
+        Ok(())
+    };
+    for (ty, c, bytes) in meta {
+        builder.add_metadata(*ty, c, bytes)?;
+        stats.metadata = stats.metadata.saturating_add(1);
+        if builder.approx_len() >= opts.part_size {
+            flush(&mut builder, &mut stats)?;
+        }
+    }
+    let mut pending: BTreeMap<usize, Item> = BTreeMap::new();
+    let mut next = 0usize;
+    while next < n_jobs {
+        let (i, r) = items
+            .recv()
+            .map_err(|_| DeltaError::Worker("workers stopped".to_owned()))?;
+        pending.insert(i, r?);
+        while let Some(item) = pending.remove(&next) {
+            next = next.saturating_add(1);
+            let len = item_len(&item);
+            dispatch.emitted(next, len as u64);
+            if len >= opts.part_size || builder.approx_len().saturating_add(len) > opts.part_size {
+                flush(&mut builder, &mut stats)?;
+            }
+            match item {
+                Item::Whole {
+                    checksum,
+                    mode,
+                    xattrs,
+                    content,
+                    symlink,
+                } => {
+                    builder.add_file(&checksum, mode, &xattrs, &content, symlink);
+                    stats.whole = stats.whole.saturating_add(1);
+                }
+                Item::Bsdiff {
+                    checksum,
+                    mode,
+                    xattrs,
+                    old,
+                    size,
+                    patch,
+                } => {
+                    builder.add_bsdiff(&checksum, mode, &xattrs, &old, size, &patch);
+                    stats.bsdiff = stats.bsdiff.saturating_add(1);
+                    stats.bsdiff_bytes = stats.bsdiff_bytes.saturating_add(size);
+                }
+                Item::Fallback {
+                    checksum,
+                    stored,
+                    size,
+                } => {
+                    fallbacks.push((checksum, stored, size));
+                    stats.fallback = stats.fallback.saturating_add(1);
+                }
+            }
+            if builder.approx_len() >= opts.part_size {
+                flush(&mut builder, &mut stats)?;
+            }
+        }
+    }
+    flush(&mut builder, &mut stats)?;
+    Ok((n_parts, fallbacks, stats))
+}

@@ -1,0 +1,89 @@
+//! Pairing new files with old ones, and the tests that decide whether bsdiff is worth
+//! running: pure functions, table-tested.
+//!
+//! ostree pairs a new file with an old one of the same basename. cfsync tries the same
+//! path first, then files whose basename matches once version digits are dropped
+//! (`libfoo.so.1.2.3` and `libfoo.so.1.3.0` share the stem `libfoo.so`), choosing the
+//! candidate closest in size. Already-compressed files (gzip, xz, zstd, bzip2, zip,
+//! PNG, JPEG) are not bsdiffed: a small change moves every later byte.
+
+/// Most candidate bases considered for one file.
+pub(crate) const MAX_CANDIDATES: usize = 8;
+
+/// The basename with ASCII digits removed and trailing `.`, `-`, `_` trimmed.
+pub(crate) fn stem(name: &str) -> String {
+    let s: String = name.chars().filter(|c| !c.is_ascii_digit()).collect();
+    let t = s.trim_end_matches(['.', '-', '_']);
+    if t.is_empty() {
+        name.to_owned()
+    } else {
+        t.to_owned()
+    }
+}
+
+/// Whether `content` starts like an already-compressed format.
+pub(crate) fn is_compressed(content: &[u8]) -> bool {
+    const MAGICS: &[&[u8]] = &[
+        &[0x1f, 0x8b],                         // gzip
+        &[0xfd, b'7', b'z', b'X', b'Z', 0x00], // xz
+        &[0x28, 0xb5, 0x2f, 0xfd],             // zstd
+        b"BZh",                                // bzip2
+        b"PK\x03\x04",                         // zip, jar, apk
+        b"\x89PNG",                            // png
+        &[0xff, 0xd8, 0xff],                   // jpeg
+        &[0x04, 0x22, 0x4d, 0x18],             // lz4
+        b"7z\xbc\xaf",                         // 7z
+    ];
+    MAGICS.iter().any(|m| content.starts_with(m))
+}
+
+/// Whether a bsdiff patch is plainly better than sending the file whole: patches are
+/// mostly zero bytes where old and new agree, which xz then removes; fewer than one
+/// nonzero byte in eight of the file settles it without compressing anything.
+pub(crate) fn clearly_worth_patch(patch: &[u8], new_size: u64) -> bool {
+    let nonzero = patch.iter().filter(|&&b| b != 0).count() as u64;
+    nonzero.saturating_mul(8) < new_size
+}
+
+/// Of `candidates` (checksum, size), the one closest in size to `size` within a factor
+/// of 4, and not larger than `max`.
+pub(crate) fn closest<T: Copy>(candidates: &[(T, u64)], size: u64, max: u64) -> Option<T> {
+    candidates
+        .iter()
+        .filter(|(_, s)| {
+            *s > 0 && *s <= max && *s <= size.saturating_mul(4) && size <= s.saturating_mul(4)
+        })
+        .min_by_key(|(_, s)| s.abs_diff(size))
+        .map(|(c, _)| *c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems_drop_versions() {
+        assert_eq!(stem("libfoo.so.1.2.3"), "libfoo.so");
+        assert_eq!(stem("libfoo.so.1.3.0"), "libfoo.so");
+        assert_eq!(stem("python3.11"), "python");
+        assert_eq!(stem("README"), "README");
+        assert_eq!(stem("1234"), "1234");
+    }
+
+    #[test]
+    fn compressed_and_worth() {
+        assert!(is_compressed(&[0x1f, 0x8b, 8, 0]));
+        assert!(is_compressed(b"\xfd7zXZ\x00rest"));
+        assert!(!is_compressed(b"\x7fELF"));
+        assert!(clearly_worth_patch(&[0u8; 1000], 1000));
+        assert!(!clearly_worth_patch(&[1u8; 600], 1000));
+    }
+
+    #[test]
+    fn closest_in_size() {
+        let c = [(1, 100u64), (2, 1000), (3, 5000)];
+        assert_eq!(closest(&c, 900, u64::MAX), Some(2));
+        assert_eq!(closest(&c, 900, 500), None);
+        assert_eq!(closest(&c, 100_000, u64::MAX), None);
+    }
+}

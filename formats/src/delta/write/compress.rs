@@ -1,0 +1,54 @@
+//! Part files: `(yay)`, a compression byte and the payload, xz-compressed as one stream.
+//!
+//! ostree reads a part with one LZMA decoder and stops at the end of the first stream, so
+//! a part is exactly one `.xz` stream (it may hold several blocks). The dictionary is
+//! bounded ([`MAX_DICT_SIZE`]) and never larger than the payload, so a client's decoder
+//! needs at most that much window memory and several parts decode side by side.
+
+use std::io::Write;
+
+use xz2::stream::{Check, LzmaOptions, Stream};
+use xz2::write::XzEncoder;
+
+use super::payload::WriteError;
+
+/// The largest LZMA2 dictionary a cfsync part uses: 8 MiB, so that a 48 MiB decoding
+/// budget holds several decoders at once (ostree writes 32 MiB, xz preset 8).
+pub const MAX_DICT_SIZE: u32 = 8 << 20;
+
+/// Smallest dictionary used (liblzma's minimum is 4 KiB).
+const MIN_DICT_SIZE: u32 = 64 << 10;
+
+/// The dictionary size for a payload of `len` bytes: the next power of two at or above
+/// it, between 64 KiB and `max` (itself at most [`MAX_DICT_SIZE`]). A window larger than
+/// the data buys nothing and costs the decoder memory.
+pub fn dict_size_for(len: usize, max: u32) -> u32 {
+    let max = max.clamp(MIN_DICT_SIZE, MAX_DICT_SIZE);
+    let want = u32::try_from(len).unwrap_or(u32::MAX);
+    want.checked_next_power_of_two()
+        .unwrap_or(max)
+        .clamp(MIN_DICT_SIZE, max)
+}
+
+/// The part file of `payload` compressed with xz: `'x'` then one `.xz` stream (LZMA2,
+/// CRC64) with `preset` (0–9) and a dictionary of [`dict_size_for`]`(payload, max_dict)`.
+pub fn compress_part(payload: &[u8], preset: u32, max_dict: u32) -> Result<Vec<u8>, WriteError> {
+    let mut opts = LzmaOptions::new_preset(preset.min(9)).map_err(WriteError::Xz)?;
+    opts.dict_size(dict_size_for(payload.len(), max_dict));
+    let mut filters = xz2::stream::Filters::new();
+    filters.lzma2(&opts);
+    let stream = Stream::new_stream_encoder(&filters, Check::Crc64).map_err(WriteError::Xz)?;
+    let mut out = Vec::with_capacity((payload.len() / 3).saturating_add(64));
+    out.push(b'x');
+    let mut enc = XzEncoder::new_stream(out, stream);
+    enc.write_all(payload).map_err(WriteError::Io)?;
+    enc.finish().map_err(WriteError::Io)
+}
+
+/// The part file of `payload` stored uncompressed: `0x00` then the payload.
+pub fn stored_part(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload.len().saturating_add(1));
+    out.push(0);
+    out.extend_from_slice(payload);
+    out
+}
