@@ -312,3 +312,38 @@ fn superblock_write_corpus_round_trips() {
         assert!(r.is_ok(), "{} broke the writer round trip", path.display());
     }
 }
+
+#[path = "../../fuzz/src/summary_write.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod summary_write;
+
+/// The summary writer's round trip over every real summary of the corpus and every
+/// prefix of one (the `summary_write` target's body).
+#[test]
+fn summary_write_corpus_round_trips() {
+    let mut inputs = corpus("summary_write");
+    inputs.extend(corpus("summary"));
+    for (path, data) in &inputs {
+        let r = std::panic::catch_unwind(|| summary_write::summary_write_round_trip(data));
+        assert!(r.is_ok(), "{} broke the summary writer round trip", path.display());
+    }
+    let (_, first) = &inputs[0];
+    for n in 0..first.len() {
+        summary_write::summary_write_round_trip(&first[..n]);
+    }
+    summary_write::summary_write_round_trip(b"a\nb\na\n\n");
+}
+
+#[path = "../../fuzz/src/part_dict.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod part_dict;
+
+/// What a part's decoder needs, from every prefix of real part files' first bytes (the
+/// `part_dict` target's body).
+#[test]
+fn part_dict_corpus_answers_consistently() {
+    for (path, data) in corpus("part_dict") {
+        let r = std::panic::catch_unwind(|| part_dict::part_dict_prefixes(&data));
+        assert!(r.is_ok(), "{} broke decoder_need's prefix rules", path.display());
+    }
+}

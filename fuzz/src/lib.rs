@@ -652,4 +652,6 @@ pub fn split_prefixed(data: &[u8]) -> (&[u8], &[u8]) {
     rest.split_at(len)
 }
 
+pub mod part_dict;
 pub mod superblock_write;
+pub mod summary_write;
