@@ -12,6 +12,7 @@
 # CFSYNC   the cfsync binary (default: a release build in $CARGO_TARGET_DIR or
 #          target/, built with `nice cargo build --release -p cfsync` unless NO_BUILD=1)
 # CFSYNC_ARGS  extra `delta generate` options (e.g. --threads 2)
+# PULL     1: also pull each fixture with its own deltas and with cfsync's (see the end)
 #
 # The repository is hard-link copied (`cp -al`) to a scratch directory so the fixture's
 # own deltas stay untouched; each generator writes into its own copy's empty deltas/.
@@ -87,3 +88,37 @@ for FX in "$@"; do
     unset wall rss total
   done
 done
+
+# PULL=1: then the pulls, side by side in one run: each fixture as mkfixture.sh made it
+# (ostree's deltas and summary) and a copy whose deltas are cfsync's and whose summary is
+# `cfsync summary update`'s (signed with the fixture's GPG key), pulled from scratch
+# (`full`) and v1 -> v2 (`update`) through ../shared/bench/compare.sh by cfsync and
+# ostree. LINKS as scripts/bench.sh (default: loopback).
+if [ "${PULL:-0}" = 1 ]; then
+  SHARED=${SHARED:-$ROOT/../shared/bench}
+  export CFSYNC
+  for FX in "$@"; do
+    read -r _ V1 < <(grep '^v1 ' "$FX/commits")
+    read -r _ V2 < <(grep '^v2 ' "$FX/commits")
+    own=$WORK/$(basename "$FX")-cfsync-deltas
+    mkdir -p "$own"
+    cp -a "$FX/commits" "$FX/fixture.asc" "$FX/keyid" "$own/"
+    cp -al "$FX/repo" "$own/repo"
+    rm -rf "$own/repo/deltas" "$own/repo/delta-indexes" "$own/repo/summary" "$own/repo/summary.sig"
+    cp --remove-destination "$FX/repo/config" "$own/repo/config"
+    "$CFSYNC" -q delta generate "$own/repo" --empty --to "$V2" >/dev/null
+    "$CFSYNC" -q delta generate "$own/repo" --from "$V1" --to "$V2" >/dev/null
+    "$CFSYNC" -q summary update "$own/repo" --gpg-sign "$(cat "$FX/keyid")" --gpg-homedir "$FX/gpg"
+    for link in ${LINKS:-loopback}; do
+      for fx in "$FX" "$own"; do
+        echo
+        echo "## pulls, $link, $( [ "$fx" = "$FX" ] && echo "ostree's deltas" || echo "cfsync's deltas"): $(basename "$FX")"
+        if [ "$link" = loopback ]; then
+          SCENARIOS="full update" bash "$SHARED/compare.sh" "$fx" cfsync ostree
+        else
+          LINK=$link SCENARIOS="full update" bash "$SHARED/compare.sh" "$fx" cfsync ostree
+        fi
+      done
+    done
+  done
+fi
