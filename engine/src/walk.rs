@@ -1,8 +1,11 @@
 //! The object-by-object route: walk a commit's trees, reuse what the store holds, fetch
 //! the rest with many requests in flight, verify each object, collect the commit table.
 //!
-//! Metadata objects (dirtree, dirmeta) are fetched before content so that the tree is
-//! discovered quickly and the in-flight window stays full. Each object's sha256 is
+//! Metadata objects are fetched before content, dirtrees first (each one names the next
+//! level), then dirmetas (leaves), so that the tree is discovered quickly and the
+//! in-flight window stays full; an HTTP source also lets them overtake file requests
+//! waiting for a slot (its urgent lane). A dirtree's children are queued as soon as it
+//! arrives. Each object's sha256 is
 //! checked before it enters the table; content goes straight into the composefs object
 //! store through [`crate::ingest`].
 
@@ -136,7 +139,10 @@ struct Walker<'r, 'a, ObjectID: FsVerityHashValue, S> {
     reuse: &'r mut Reuse<'a, ObjectID>,
     builder: &'r mut CommitStreamBuilder<ObjectID>,
     seen: HashSet<Checksum>,
-    meta_queue: VecDeque<(Checksum, ObjectType)>,
+    /// Dirtrees to fetch (asked for first: they name the rest).
+    tree_queue: VecDeque<Checksum>,
+    /// Dirmetas to fetch.
+    meta_queue: VecDeque<Checksum>,
     file_queue: VecDeque<Checksum>,
     stats: WalkStats,
     tracker: &'r Tracker,
@@ -168,7 +174,8 @@ impl<ObjectID: FsVerityHashValue, S: ObjectSource<ObjectID>> Walker<'_, '_, Obje
         }
         match objtype {
             ObjectType::File => self.file_queue.push_back(id),
-            _ => self.meta_queue.push_back((id, objtype)),
+            ObjectType::DirTree => self.tree_queue.push_back(id),
+            _ => self.meta_queue.push_back(id),
         }
         Ok(())
     }
@@ -196,8 +203,8 @@ impl<ObjectID: FsVerityHashValue, S: ObjectSource<ObjectID>> Walker<'_, '_, Obje
             dirs.push((contents, meta));
         }
         for (contents, meta) in dirs {
-            self.need(meta, ObjectType::DirMeta)?;
             self.need(contents, ObjectType::DirTree)?;
+            self.need(meta, ObjectType::DirMeta)?;
         }
         for id in files {
             self.need(id, ObjectType::File)?;
@@ -235,7 +242,14 @@ impl<ObjectID: FsVerityHashValue, S: ObjectSource<ObjectID>> Walker<'_, '_, Obje
     }
 
     fn next_task(&mut self) -> Option<BoxFuture<'static, Result<Done<ObjectID>, PullError>>> {
-        if let Some((id, t)) = self.meta_queue.pop_front() {
+        let meta = match self.tree_queue.pop_front() {
+            Some(id) => Some((id, ObjectType::DirTree)),
+            None => self
+                .meta_queue
+                .pop_front()
+                .map(|id| (id, ObjectType::DirMeta)),
+        };
+        if let Some((id, t)) = meta {
             let src = Arc::clone(&self.source);
             return Some(Box::pin(async move {
                 let data = src.fetch_metadata(id, t).await?;
@@ -298,13 +312,14 @@ pub(crate) async fn walk<ObjectID: FsVerityHashValue, S: ObjectSource<ObjectID>>
         reuse,
         builder,
         seen: HashSet::new(),
+        tree_queue: VecDeque::new(),
         meta_queue: VecDeque::new(),
         file_queue: VecDeque::new(),
         stats: WalkStats::default(),
         tracker,
     };
-    w.need(root_meta, ObjectType::DirMeta)?;
     w.need(root_tree, ObjectType::DirTree)?;
+    w.need(root_meta, ObjectType::DirMeta)?;
     // After an error, fetches still in flight are awaited this long, so that what they
     // verify is kept (and journaled) for the next pull.
     // Dropping the set (on cancellation) aborts the tasks still in flight.
