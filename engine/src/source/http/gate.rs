@@ -113,13 +113,13 @@ impl Gate {
         }
     }
 
-    /// Wakes one waiter per free slot, urgent ones first.
+    /// Wakes one waiter per slot it could take, urgent ones first.
     fn wake(&self) {
-        let (free, urgent) = self.lock().free_slots();
+        let (urgent, bulk) = self.lock().wakeable();
         for _ in 0..urgent {
             self.notify_urgent.notify_one();
         }
-        for _ in urgent..free {
+        for _ in 0..bulk {
             self.notify.notify_one();
         }
     }
@@ -390,7 +390,7 @@ mod tests {
         tokio::task::yield_now().await;
         let urgent = spawn(Lane::Urgent, "urgent");
         tokio::task::yield_now().await;
-        assert_eq!(gate.lock().free_slots(), (0, 0));
+        assert_eq!(gate.lock().wakeable(), (0, 0));
         held.finish(Outcome::Done(1));
         bulk.await.unwrap();
         urgent.await.unwrap();

@@ -228,11 +228,11 @@ impl Scheduler {
             }
             self.blocked_until = None;
         }
-        let reserved = match lane {
-            Lane::Urgent => 0,
-            Lane::Bulk => self.urgent_waiting,
+        let full = match lane {
+            Lane::Urgent => self.in_flight >= self.urgent_limit(),
+            Lane::Bulk => self.in_flight.saturating_add(self.urgent_waiting) >= self.limit,
         };
-        if self.in_flight.saturating_add(reserved) >= self.limit {
+        if full {
             self.epoch.saturated = true;
             return Err(Wait::Full);
         }
@@ -250,10 +250,26 @@ impl Scheduler {
         };
     }
 
-    /// Free slots now, and how many of them go to waiting urgent requests.
-    pub(crate) fn free_slots(&self) -> (usize, usize) {
-        let free = self.limit.saturating_sub(self.in_flight);
-        (free, free.min(self.urgent_waiting))
+    /// Slots urgent requests may hold: up to the protocol's bound until the first cut,
+    /// the window after.
+    fn urgent_limit(&self) -> usize {
+        if self.cut_at.is_none() {
+            self.bound().max(self.limit)
+        } else {
+            self.limit
+        }
+    }
+
+    /// Waiters worth waking now: (urgent, bulk), one per slot each could take.
+    pub(crate) fn wakeable(&self) -> (usize, usize) {
+        let urgent = self
+            .urgent_limit()
+            .saturating_sub(self.in_flight)
+            .min(self.urgent_waiting);
+        let bulk = self
+            .limit
+            .saturating_sub(self.in_flight.saturating_add(self.urgent_waiting));
+        (urgent, bulk)
     }
 
     /// Gives back the slot of a request started at `started`, and learns from how it
@@ -568,26 +584,40 @@ mod tests {
     }
 
     #[test]
-    fn a_freed_slot_goes_to_a_waiting_urgent_request_first() {
+    fn urgent_requests_go_first_and_beyond_the_window_only_while_it_ramps() {
         let now = Instant::now();
-        let mut s = Scheduler::new(LIMITS, Some(2), now);
+        let limits = Limits {
+            initial: 2,
+            min: 1,
+            max_http1: 4,
+            max_http2: 4,
+        };
+        let mut s = Scheduler::new(limits, None, now);
         let a = s.try_start_in(now, Lane::Bulk).unwrap();
-        let _b = s.try_start_in(now, Lane::Bulk).unwrap();
-        // Full: an urgent request waits, like a bulk one.
+        let b = s.try_start_in(now, Lane::Bulk).unwrap();
+        assert_eq!(s.try_start_in(now, Lane::Bulk), Err(Wait::Full));
+        // Before any cut, urgent requests use the slots up to the bound.
+        let u1 = s.try_start_in(now, Lane::Urgent).unwrap();
+        let u2 = s.try_start_in(now, Lane::Urgent).unwrap();
+        assert_eq!(s.try_start_in(now, Lane::Urgent), Err(Wait::Full));
+        assert_eq!(s.in_flight(), 4);
+        // After a failure they are held to the (halved) window like the others.
+        s.finish(now, a, Outcome::Failed);
+        assert_eq!(s.limit(), 1);
+        s.finish(now, b, Outcome::Done(10));
+        s.finish(now, u1, Outcome::Done(10));
         assert_eq!(s.try_start_in(now, Lane::Urgent), Err(Wait::Full));
         s.urgent_waits(true);
-        s.finish(now, a, Outcome::Done(10));
-        assert_eq!(s.free_slots(), (1, 1));
-        // The freed slot is the urgent request's: a bulk one arriving first must wait.
+        s.finish(now, u2, Outcome::Done(10));
+        // The freed slot is the waiting urgent request's: a bulk one must not take it.
+        assert_eq!(s.wakeable(), (1, 0));
         assert_eq!(s.try_start_in(now, Lane::Bulk), Err(Wait::Full));
-        assert!(s.try_start_in(now, Lane::Urgent).is_ok());
+        let u3 = s.try_start_in(now, Lane::Urgent).unwrap();
         s.urgent_waits(false);
-        assert_eq!(s.free_slots(), (0, 0));
-        // Urgent requests share the window: none beyond it.
-        assert_eq!(s.try_start_in(now, Lane::Urgent), Err(Wait::Full));
-        assert_eq!(s.in_flight(), 2);
+        assert_eq!(s.wakeable(), (0, 0));
         // With no urgent request waiting, bulk ones take free slots again.
-        s.finish(now, now, Outcome::Done(10));
+        s.finish(now, u3, Outcome::Done(10));
+        assert_eq!(s.wakeable(), (0, 1));
         assert!(s.try_start_in(now, Lane::Bulk).is_ok());
     }
 
