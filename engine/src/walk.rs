@@ -9,7 +9,8 @@
 //!
 //! File sizes are not known before the fetch (archive dirtrees carry names only), so file
 //! objects are ordered by what the names say ([`FileQueue`]): a name that is likely large
-//! (shared libraries, programs in `bin`, `sbin`, `libexec`, kernels) is interleaved with
+//! (shared libraries, programs in `bin`, `sbin`, `libexec`, message catalogs, kernels)
+//! is interleaved with
 //! the others in proportion, so that every window of requests carries some bulk for the
 //! link while the many small files pay their round trips, and neither kind is left for a
 //! tail of its own (small files alone leave a fast link idle; large ones alone leave the
@@ -143,11 +144,12 @@ impl<'a, ObjectID: FsVerityHashValue> Reuse<'a, ObjectID> {
 }
 
 /// Whether a file named `name` is likely large: a shared library (`.so`, `.so.N`), a
-/// kernel or kernel module, or anything in a `bin`, `sbin` or `libexec` directory
-/// (`in_bin_dir`).
+/// message catalog (`.mo`, tens of kB each and many of them), a kernel or kernel module,
+/// or anything in a `bin`, `sbin` or `libexec` directory (`in_bin_dir`).
 fn likely_large(name: &str, in_bin_dir: bool) -> bool {
     in_bin_dir
         || name.ends_with(".so")
+        || name.ends_with(".mo")
         || name.contains(".so.")
         || name.ends_with(".ko")
         || name.contains(".ko.")
@@ -601,7 +603,7 @@ mod tests {
         ] {
             assert!(likely_large(name, false), "{name}");
         }
-        for name in ["README", "so", "x.sop", "copyright", "bash.mo", "x.kobj"] {
+        for name in ["README", "so", "x.sop", "copyright", "x.mod", "x.kobj"] {
             assert!(!likely_large(name, false), "{name}");
         }
         assert!(likely_large("bash", true));
