@@ -8,15 +8,15 @@
 //! arrives.
 //!
 //! File sizes are not known before the fetch (archive dirtrees carry names only), so file
-//! objects are ordered by what the names say ([`FileQueue`]): a name that is likely large
-//! (shared libraries, programs in `bin`, `sbin`, `libexec`, message catalogs, kernels)
-//! is interleaved with
-//! the others in proportion, so that every window of requests carries some bulk for the
-//! link while the many small files pay their round trips, and neither kind is left for a
-//! tail of its own (small files alone leave a fast link idle; large ones alone leave the
-//! window idle). Each object's sha256 is
-//! checked before it enters the table; content goes straight into the composefs object
-//! store through [`crate::ingest`].
+//! objects are ordered by what the names say ([`FileQueue`]): those likely large (shared
+//! libraries, programs in `bin`, `sbin`, `libexec`, message catalogs, kernels) are
+//! interleaved with the others in proportion, so that every window of requests carries
+//! some bulk for the link while the many small files pay their round trips, and neither
+//! kind is left for a tail of its own (small files alone leave a fast link idle, large
+//! ones alone the window).
+//!
+//! Each object's sha256 is checked before it enters the table; content goes straight
+//! into the composefs object store through [`crate::ingest`].
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
