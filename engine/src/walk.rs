@@ -1,10 +1,22 @@
 //! The object-by-object route: walk a commit's trees, reuse what the store holds, fetch
 //! the rest with many requests in flight, verify each object, collect the commit table.
 //!
-//! Metadata objects (dirtree, dirmeta) are fetched before content so that the tree is
-//! discovered quickly and the in-flight window stays full. Each object's sha256 is
-//! checked before it enters the table; content goes straight into the composefs object
-//! store through [`crate::ingest`].
+//! Metadata objects are fetched before content, dirtrees first (each one names the next
+//! level), then dirmetas (leaves), so that the tree is discovered quickly and the
+//! in-flight window stays full; an HTTP source also lets them overtake file requests
+//! waiting for a slot (its urgent lane). A dirtree's children are queued as soon as it
+//! arrives.
+//!
+//! File sizes are not known before the fetch (archive dirtrees carry names only), so file
+//! objects are ordered by what the names say ([`FileQueue`]): those likely large (shared
+//! libraries, programs in `bin`, `sbin`, `libexec`, message catalogs, kernels) are
+//! interleaved with the others in proportion, so that every window of requests carries
+//! some bulk for the link while the many small files pay their round trips, and neither
+//! kind is left for a tail of its own (small files alone leave a fast link idle, large
+//! ones alone the window).
+//!
+//! Each object's sha256 is checked before it enters the table; content goes straight
+//! into the composefs object store through [`crate::ingest`].
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -131,19 +143,84 @@ impl<'a, ObjectID: FsVerityHashValue> Reuse<'a, ObjectID> {
     }
 }
 
+/// Whether a file named `name` is likely large: a shared library (`.so`, `.so.N`), a
+/// message catalog (`.mo`, tens of kB each and many of them), a kernel or kernel module,
+/// or anything in a `bin`, `sbin` or `libexec` directory (`in_bin_dir`).
+fn likely_large(name: &str, in_bin_dir: bool) -> bool {
+    in_bin_dir
+        || name.ends_with(".so")
+        || name.ends_with(".mo")
+        || name.contains(".so.")
+        || name.ends_with(".ko")
+        || name.contains(".ko.")
+        || name.starts_with("vmlinuz")
+        || name.starts_with("initramfs")
+}
+
+/// Whether a directory named `name` holds programs (see [`likely_large`]).
+fn is_bin_dir(name: &str) -> bool {
+    matches!(name, "bin" | "sbin" | "libexec")
+}
+
+/// File objects waiting to be fetched, in two classes: likely large and other (see
+/// [`likely_large`]). Each class keeps its order of discovery; [`FileQueue::pop`] takes
+/// from the class with the larger share of its objects still waiting, so both drain in
+/// proportion (a likely-large one first on a tie).
+#[derive(Debug, Default)]
+struct FileQueue {
+    large: VecDeque<Checksum>,
+    other: VecDeque<Checksum>,
+    taken_large: usize,
+    taken_other: usize,
+}
+
+impl FileQueue {
+    fn push(&mut self, id: Checksum, large: bool) {
+        if large {
+            self.large.push_back(id);
+        } else {
+            self.other.push_back(id);
+        }
+    }
+
+    fn pop(&mut self) -> Option<Checksum> {
+        let (l, o) = (self.large.len(), self.other.len());
+        // l / (l + taken_large) >= o / (o + taken_other), without division.
+        let take_large = l > 0
+            && (o == 0
+                || (l as u128) * ((o + self.taken_other) as u128)
+                    >= (o as u128) * ((l + self.taken_large) as u128));
+        if take_large {
+            self.taken_large += 1;
+            self.large.pop_front()
+        } else {
+            let id = self.other.pop_front()?;
+            self.taken_other += 1;
+            Some(id)
+        }
+    }
+}
+
 struct Walker<'r, 'a, ObjectID: FsVerityHashValue, S> {
     source: Arc<S>,
     reuse: &'r mut Reuse<'a, ObjectID>,
     builder: &'r mut CommitStreamBuilder<ObjectID>,
     seen: HashSet<Checksum>,
-    meta_queue: VecDeque<(Checksum, ObjectType)>,
-    file_queue: VecDeque<Checksum>,
+    /// Dirtrees to fetch (asked for first: they name the rest).
+    tree_queue: VecDeque<Checksum>,
+    /// Dirmetas to fetch.
+    meta_queue: VecDeque<Checksum>,
+    file_queue: FileQueue,
+    /// Dirtrees of directories named like [`is_bin_dir`].
+    bin_trees: HashSet<Checksum>,
     stats: WalkStats,
     tracker: &'r Tracker,
 }
 
 impl<ObjectID: FsVerityHashValue, S: ObjectSource<ObjectID>> Walker<'_, '_, ObjectID, S> {
-    fn need(&mut self, id: Checksum, objtype: ObjectType) -> Result<(), PullError> {
+    /// Takes object `id` from the table or the store, or queues it; `large` says whether
+    /// a file object is likely large (see [`FileQueue`]).
+    fn need(&mut self, id: Checksum, objtype: ObjectType, large: bool) -> Result<(), PullError> {
         if !self.seen.insert(id) {
             return Ok(());
         }
@@ -167,8 +244,9 @@ impl<ObjectID: FsVerityHashValue, S: ObjectSource<ObjectID>> Walker<'_, '_, Obje
             return Ok(());
         }
         match objtype {
-            ObjectType::File => self.file_queue.push_back(id),
-            _ => self.meta_queue.push_back((id, objtype)),
+            ObjectType::File => self.file_queue.push(id, large),
+            ObjectType::DirTree => self.tree_queue.push_back(id),
+            _ => self.meta_queue.push_back(id),
         }
         Ok(())
     }
@@ -185,22 +263,26 @@ impl<ObjectID: FsVerityHashValue, S: ObjectSource<ObjectID>> Walker<'_, '_, Obje
         };
         let dt =
             DirTreeRef::from_bytes(&data).map_err(|e| PullError::object(tree, "dirtree", e))?;
+        let in_bin_dir = self.bin_trees.contains(tree);
         let mut files = Vec::new();
         for f in dt.files() {
-            let (_, id) = f.map_err(|e| PullError::object(tree, "dirtree", e))?;
-            files.push(id);
+            let (name, id) = f.map_err(|e| PullError::object(tree, "dirtree", e))?;
+            files.push((id, likely_large(name, in_bin_dir)));
         }
         let mut dirs = Vec::new();
         for d in dt.dirs() {
-            let (_, contents, meta) = d.map_err(|e| PullError::object(tree, "dirtree", e))?;
+            let (name, contents, meta) = d.map_err(|e| PullError::object(tree, "dirtree", e))?;
+            if is_bin_dir(name) {
+                self.bin_trees.insert(contents);
+            }
             dirs.push((contents, meta));
         }
         for (contents, meta) in dirs {
-            self.need(meta, ObjectType::DirMeta)?;
-            self.need(contents, ObjectType::DirTree)?;
+            self.need(contents, ObjectType::DirTree, false)?;
+            self.need(meta, ObjectType::DirMeta, false)?;
         }
-        for id in files {
-            self.need(id, ObjectType::File)?;
+        for (id, large) in files {
+            self.need(id, ObjectType::File, large)?;
         }
         Ok(())
     }
@@ -235,14 +317,21 @@ impl<ObjectID: FsVerityHashValue, S: ObjectSource<ObjectID>> Walker<'_, '_, Obje
     }
 
     fn next_task(&mut self) -> Option<BoxFuture<'static, Result<Done<ObjectID>, PullError>>> {
-        if let Some((id, t)) = self.meta_queue.pop_front() {
+        let meta = match self.tree_queue.pop_front() {
+            Some(id) => Some((id, ObjectType::DirTree)),
+            None => self
+                .meta_queue
+                .pop_front()
+                .map(|id| (id, ObjectType::DirMeta)),
+        };
+        if let Some((id, t)) = meta {
             let src = Arc::clone(&self.source);
             return Some(Box::pin(async move {
                 let data = src.fetch_metadata(id, t).await?;
                 Ok(Done::Meta(id, t, data))
             }));
         }
-        let id = self.file_queue.pop_front()?;
+        let id = self.file_queue.pop()?;
         let src = Arc::clone(&self.source);
         Some(Box::pin(async move {
             let entry = src.fetch_file(id).await?;
@@ -298,13 +387,15 @@ pub(crate) async fn walk<ObjectID: FsVerityHashValue, S: ObjectSource<ObjectID>>
         reuse,
         builder,
         seen: HashSet::new(),
+        tree_queue: VecDeque::new(),
         meta_queue: VecDeque::new(),
-        file_queue: VecDeque::new(),
+        file_queue: FileQueue::default(),
+        bin_trees: HashSet::new(),
         stats: WalkStats::default(),
         tracker,
     };
-    w.need(root_meta, ObjectType::DirMeta)?;
-    w.need(root_tree, ObjectType::DirTree)?;
+    w.need(root_tree, ObjectType::DirTree, false)?;
+    w.need(root_meta, ObjectType::DirMeta, false)?;
     // After an error, fetches still in flight are awaited this long, so that what they
     // verify is kept (and journaled) for the next pull.
     // Dropping the set (on cancellation) aborts the tasks still in flight.
@@ -499,6 +590,82 @@ mod tests {
             &|| 0,
         )
         .await
+    }
+
+    #[test]
+    fn names_that_are_likely_large() {
+        for name in [
+            "libc.so.6",
+            "libfoo.so",
+            "e1000.ko",
+            "e1000.ko.zst",
+            "vmlinuz-6.1",
+        ] {
+            assert!(likely_large(name, false), "{name}");
+        }
+        for name in ["README", "so", "x.sop", "copyright", "x.mod", "x.kobj"] {
+            assert!(!likely_large(name, false), "{name}");
+        }
+        assert!(likely_large("bash", true));
+        assert!(is_bin_dir("sbin") && is_bin_dir("libexec") && !is_bin_dir("binaries"));
+    }
+
+    #[test]
+    fn file_classes_are_interleaved_in_proportion() {
+        let id = |n: u8| Checksum::of(&[n]);
+        let mut q = FileQueue::default();
+        // 2 likely large, 6 others: one large per three others, a large one first.
+        for n in 0..2 {
+            q.push(id(n), true);
+        }
+        for n in 10..16 {
+            q.push(id(n), false);
+        }
+        let order: Vec<bool> = std::iter::from_fn(|| q.pop())
+            .map(|c| (0..2).any(|n| id(n) == c))
+            .collect();
+        assert_eq!(
+            order,
+            [true, false, false, false, true, false, false, false]
+        );
+        // Each class keeps its own order; objects queued later join in proportion.
+        q.push(id(20), false);
+        q.push(id(21), true);
+        q.push(id(22), false);
+        assert_eq!(q.pop(), Some(id(21)));
+        assert_eq!(q.pop(), Some(id(20)));
+        assert_eq!(q.pop(), Some(id(22)));
+        assert_eq!(q.pop(), None);
+    }
+
+    #[tokio::test]
+    async fn dirtrees_are_fetched_before_dirmetas_before_files() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = store(tmp.path());
+        let t = tree();
+        let (root, meta, sub) = (t.root, t.meta, t.sub);
+        let mem = Arc::new(t.mem);
+        let mut b = CommitStreamBuilder::new(Checksum::of(b"commit"));
+        let index = ObjectIndex::default();
+        let mut reuse = Reuse::new(&s, &index);
+        // One fetch at a time: the order asked is the order fetched.
+        walk(
+            Arc::clone(&mem),
+            &mut reuse,
+            &mut b,
+            root,
+            meta,
+            1,
+            &Tracker::default(),
+            &NullReporter,
+            &Cancel::new(),
+            &|| 0,
+        )
+        .await
+        .unwrap();
+        let fetched = mem.fetched.lock().unwrap().clone();
+        assert_eq!(fetched[..3], [root, sub, meta], "{fetched:?}");
+        assert_eq!(fetched.len(), 7);
     }
 
     #[tokio::test]

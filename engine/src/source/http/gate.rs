@@ -17,7 +17,7 @@ use std::time::Instant;
 use reqwest::Url;
 use tokio::sync::Notify;
 
-use super::scheduler::{Limits, Outcome, Scheduler, Wait};
+use super::scheduler::{Lane, Limits, Outcome, Scheduler, Wait};
 use crate::source::{FetchError, SourceOptions};
 
 /// The file in [`SourceOptions::scheduler_dir`] holding the learned windows.
@@ -26,13 +26,29 @@ pub(super) const MEMORY_FILE: &str = "fetch-windows";
 const MAX_REMEMBERED: usize = 256;
 const MAX_MEMORY_SIZE: u64 = 64 * 1024;
 
-/// One host's window and the requests waiting for it.
+/// One host's window and the requests waiting for it, in two lanes.
 #[derive(Debug)]
 pub(super) struct Gate {
     /// `host:port`, for the log.
     host: String,
     scheduler: Mutex<Scheduler>,
+    /// Bulk requests waiting for a slot.
     notify: Notify,
+    /// Urgent requests waiting for a slot (served first).
+    notify_urgent: Notify,
+}
+
+/// An urgent request counted as waiting; uncounted when dropped (taken a slot, or given
+/// up), waking whoever can use the slot it no longer claims.
+struct UrgentWait<'g> {
+    gate: &'g Gate,
+}
+
+impl Drop for UrgentWait<'_> {
+    fn drop(&mut self) {
+        self.gate.lock().urgent_waits(false);
+        self.gate.wake();
+    }
 }
 
 impl Gate {
@@ -42,17 +58,34 @@ impl Gate {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Waits for a slot (or for cancellation).
+    /// Waits for a slot in `lane` (or for cancellation).
     pub(super) async fn acquire(
         self: &Arc<Self>,
+        lane: Lane,
         cancel: Option<&crate::progress::Cancel>,
     ) -> Result<Slot, FetchError> {
+        let mut counted: Option<UrgentWait<'_>> = None;
         loop {
-            let notified = self.notify.notified();
+            let notify = match lane {
+                Lane::Urgent => &self.notify_urgent,
+                Lane::Bulk => &self.notify,
+            };
+            let notified = notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let until = match self.lock().try_start(Instant::now()) {
+            let tried = {
+                let mut s = self.lock();
+                let tried = s.try_start_in(Instant::now(), lane);
+                if tried == Err(Wait::Full) && lane == Lane::Urgent && counted.is_none() {
+                    s.urgent_waits(true);
+                    counted = Some(UrgentWait { gate: self });
+                }
+                tried
+            };
+            let until = match tried {
                 Ok(started) => {
+                    // No longer waiting (wakes others only if slots are still free).
+                    drop(counted.take());
                     return Ok(Slot {
                         gate: Arc::clone(self),
                         started,
@@ -80,20 +113,28 @@ impl Gate {
         }
     }
 
+    /// Wakes one waiter per slot it could take, urgent ones first.
+    fn wake(&self) {
+        let (urgent, bulk) = self.lock().wakeable();
+        for _ in 0..urgent {
+            self.notify_urgent.notify_one();
+        }
+        for _ in 0..bulk {
+            self.notify.notify_one();
+        }
+    }
+
     fn finish(&self, started: Instant, outcome: Outcome) {
-        let free = {
+        {
             let mut s = self.lock();
             let before = s.limit();
             s.finish(Instant::now(), started, outcome);
             if s.limit() != before {
                 tracing::debug!(host = %self.host, from = before, to = s.limit(), ?outcome, "fetch window");
             }
-            s.limit().saturating_sub(s.in_flight())
-        };
-        // One waiter per free slot (a grown window frees more than the one given back).
-        for _ in 0..free {
-            self.notify.notify_one();
         }
+        // One waiter per free slot (a grown window frees more than the one given back).
+        self.wake();
     }
 
     /// The window now.
@@ -175,6 +216,7 @@ impl Gates {
             host: key.clone(),
             scheduler: Mutex::new(Scheduler::new(self.limits, remembered, Instant::now())),
             notify: Notify::new(),
+            notify_urgent: Notify::new(),
         });
         map.insert(key, Arc::clone(&gate));
         gate
@@ -292,7 +334,7 @@ mod tests {
         let gate = gates.gate(&url);
         assert_eq!(gate.limit(), 40);
         // A failure halves the window; the halved window is what is remembered.
-        let slot = gate.acquire(None).await.unwrap();
+        let slot = gate.acquire(Lane::Bulk, None).await.unwrap();
         slot.finish(Outcome::Failed);
         assert_eq!(gate.limit(), 20);
         gates.save();
@@ -312,11 +354,11 @@ mod tests {
         options.max_connections_per_host = 2;
         let gates = Gates::new(&options);
         let gate = gates.gate(&Url::parse("http://h/").unwrap());
-        let a = gate.acquire(None).await.unwrap();
-        let b = gate.acquire(None).await.unwrap();
+        let a = gate.acquire(Lane::Bulk, None).await.unwrap();
+        let b = gate.acquire(Lane::Bulk, None).await.unwrap();
         let waiting = {
             let gate = Arc::clone(&gate);
-            tokio::spawn(async move { gate.acquire(None).await.map(|s| s.started) })
+            tokio::spawn(async move { gate.acquire(Lane::Bulk, None).await.map(|s| s.started) })
         };
         tokio::task::yield_now().await;
         assert!(!waiting.is_finished());
@@ -324,5 +366,49 @@ mod tests {
         waiting.await.unwrap().unwrap();
         drop(b);
         assert_eq!(gate.lock().in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_urgent_request_overtakes_bulk_ones_waiting_before_it() {
+        let mut options = SourceOptions::libostree();
+        options.initial_in_flight = 1;
+        options.max_connections_per_host = 1;
+        let gates = Gates::new(&options);
+        let gate = gates.gate(&Url::parse("http://h/").unwrap());
+        let held = gate.acquire(Lane::Bulk, None).await.unwrap();
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let spawn = |lane: Lane, name: &'static str| {
+            let (gate, order) = (Arc::clone(&gate), Arc::clone(&order));
+            tokio::spawn(async move {
+                let slot = gate.acquire(lane, None).await.unwrap();
+                order.lock().unwrap().push(name);
+                tokio::task::yield_now().await;
+                slot.finish(Outcome::Done(1));
+            })
+        };
+        let bulk = spawn(Lane::Bulk, "bulk");
+        tokio::task::yield_now().await;
+        let urgent = spawn(Lane::Urgent, "urgent");
+        tokio::task::yield_now().await;
+        assert_eq!(gate.lock().wakeable(), (0, 0));
+        held.finish(Outcome::Done(1));
+        bulk.await.unwrap();
+        urgent.await.unwrap();
+        assert_eq!(*order.lock().unwrap(), ["urgent", "bulk"]);
+        assert_eq!(gate.lock().in_flight(), 0);
+        // A waiting urgent request that gives up frees its claim for bulk ones.
+        let held = gate.acquire(Lane::Bulk, None).await.unwrap();
+        let gave_up = {
+            let gate = Arc::clone(&gate);
+            tokio::spawn(async move { gate.acquire(Lane::Urgent, None).await.map(|_| ()) })
+        };
+        tokio::task::yield_now().await;
+        gave_up.abort();
+        let _ = gave_up.await;
+        held.finish(Outcome::Done(1));
+        gate.acquire(Lane::Bulk, None)
+            .await
+            .unwrap()
+            .finish(Outcome::Done(1));
     }
 }

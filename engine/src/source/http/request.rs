@@ -5,11 +5,12 @@
 //! (connection error, stall, 5xx, 408, 429), backing off with jitter after each full pass
 //! and honouring `Retry-After` (seconds form, capped). A 404 or 410 is a definite "not
 //! found"; other 4xx statuses and refused redirects are final. Each attempt waits for a
-//! slot in its host's window (the fetch scheduler, [`super::gate`]), sends the request
-//! (following redirects, see [`super::redirect`]) and classifies the answer; a buffered
-//! body that breaks or stalls midway is retried like a failed request. The slot is given
-//! back with the outcome: the body's bytes once it ends, overload for 429 and 503 (with
-//! the `Retry-After`), failure for other transient errors.
+//! slot in its host's window (the fetch scheduler, [`super::gate`]; buffered bodies in
+//! the urgent lane, streams in the bulk one), sends the request (following redirects,
+//! see [`super::redirect`]) and classifies the answer; a buffered body that breaks or
+//! stalls midway is retried like a failed request. The slot is given back with the
+//! outcome: the body's bytes once it ends, overload for 429 and 503 (with the
+//! `Retry-After`), failure for other transient errors.
 //!
 //! A fresh request (for a body that arrived damaged, see [`super::super::Fresh`]) starts
 //! from the mirror after the preferred one, carries `Cache-Control: no-cache` and
@@ -28,7 +29,7 @@ use reqwest::{StatusCode, Url, Version};
 use super::base::join;
 use super::body::{BodyStream, stall_error};
 use super::gate::Slot;
-use super::scheduler::Outcome;
+use super::scheduler::{Lane, Outcome};
 use super::{HttpSource, redirect};
 use crate::source::FetchError;
 
@@ -166,10 +167,16 @@ impl HttpSource {
         }
     }
 
-    /// A slot in the window of `url`'s host.
-    async fn slot(&self, url: &Url) -> Result<Slot, FetchError> {
+    /// A slot in the window of `url`'s host: buffered bodies (metadata: summaries,
+    /// commits, dirtrees, superblocks) wait in the urgent lane, streams (file objects,
+    /// delta parts) in the bulk one.
+    async fn slot(&self, url: &Url, want: Want<'_>) -> Result<Slot, FetchError> {
         let gate = self.inner.gates.gate(url);
-        gate.acquire(self.inner.options.cancel.as_ref()).await
+        let lane = match want {
+            Want::Stream => Lane::Bulk,
+            Want::Body | Want::Conditional { .. } => Lane::Urgent,
+        };
+        gate.acquire(lane, self.inner.options.cancel.as_ref()).await
     }
 
     /// Sends a GET for `url` and follows its redirects (through [`redirect::policy`]),
@@ -247,7 +254,7 @@ impl HttpSource {
         fresh: bool,
     ) -> Result<Got, Failure> {
         let opts = &self.inner.options;
-        let slot = self.slot(url).await.map_err(Failure::Fatal)?;
+        let slot = self.slot(url, want).await.map_err(Failure::Fatal)?;
         self.inner.counters.requests.fetch_add(1, Ordering::Relaxed);
         let stall = opts.stall_timeout;
         let send = tokio::time::timeout(

@@ -17,6 +17,12 @@
 //! probe rather than per round. The window stays within
 //! [`Limits::min`] and the bound of the protocol: [`Limits::max_http1`] until a
 //! response shows HTTP/2, [`Limits::max_http2`] after.
+//!
+//! Requests wait in one of two [`Lane`]s: a slot that frees goes to a waiting
+//! [`Lane::Urgent`] request (small metadata the caller needs before it can ask for more,
+//! such as the dirtrees of an object walk) before any [`Lane::Bulk`] one (file objects,
+//! delta parts), so that discovering work is never queued behind a window of downloads.
+//! The window is shared: urgent requests never take more slots than it has.
 
 use std::time::{Duration, Instant};
 
@@ -79,6 +85,15 @@ pub(crate) enum Wait {
     Until(Instant),
 }
 
+/// Which queue a request waits in for a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lane {
+    /// Served first: a bulk request does not take a slot an urgent one is waiting for.
+    Urgent,
+    /// Served when no urgent request waits.
+    Bulk,
+}
+
 /// Rates measured over one epoch.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Rate {
@@ -137,6 +152,8 @@ pub(crate) struct Scheduler {
     /// The window to start from once HTTP/2 is seen (the remembered one may be above
     /// the HTTP/1.1 bound, which applies until the protocol is known).
     start: usize,
+    /// Urgent requests waiting for a slot (bulk ones leave that many free slots to them).
+    urgent_waiting: usize,
 }
 
 impl Scheduler {
@@ -160,6 +177,7 @@ impl Scheduler {
             recovering: false,
             ceiling: None,
             start,
+            urgent_waiting: 0,
         }
     }
 
@@ -169,6 +187,7 @@ impl Scheduler {
     }
 
     /// Requests in flight now.
+    #[cfg(test)]
     pub(crate) fn in_flight(&self) -> usize {
         self.in_flight
     }
@@ -193,21 +212,64 @@ impl Scheduler {
         self.limit = self.limit.min(self.bound());
     }
 
-    /// Takes a slot, or says why not. `Ok` carries the start time to give back to
-    /// [`Scheduler::finish`].
+    /// Takes a slot for a bulk request (see [`Scheduler::try_start_in`]).
+    #[cfg(test)]
     pub(crate) fn try_start(&mut self, now: Instant) -> Result<Instant, Wait> {
+        self.try_start_in(now, Lane::Bulk)
+    }
+
+    /// Takes a slot for a request of `lane`, or says why not: a bulk request leaves a
+    /// free slot to each urgent one waiting ([`Scheduler::urgent_waits`]). `Ok` carries
+    /// the start time to give back to [`Scheduler::finish`].
+    pub(crate) fn try_start_in(&mut self, now: Instant, lane: Lane) -> Result<Instant, Wait> {
         if let Some(until) = self.blocked_until {
             if now < until {
                 return Err(Wait::Until(until));
             }
             self.blocked_until = None;
         }
-        if self.in_flight >= self.limit {
+        let full = match lane {
+            Lane::Urgent => self.in_flight >= self.urgent_limit(),
+            Lane::Bulk => self.in_flight.saturating_add(self.urgent_waiting) >= self.limit,
+        };
+        if full {
             self.epoch.saturated = true;
             return Err(Wait::Full);
         }
         self.in_flight += 1;
         Ok(now)
+    }
+
+    /// Counts an urgent request that starts (`true`) or stops (`false`) waiting for a
+    /// slot.
+    pub(crate) fn urgent_waits(&mut self, waiting: bool) {
+        self.urgent_waiting = if waiting {
+            self.urgent_waiting.saturating_add(1)
+        } else {
+            self.urgent_waiting.saturating_sub(1)
+        };
+    }
+
+    /// Slots urgent requests may hold: up to the protocol's bound until the first cut,
+    /// the window after.
+    fn urgent_limit(&self) -> usize {
+        if self.cut_at.is_none() {
+            self.bound().max(self.limit)
+        } else {
+            self.limit
+        }
+    }
+
+    /// Waiters worth waking now: (urgent, bulk), one per slot each could take.
+    pub(crate) fn wakeable(&self) -> (usize, usize) {
+        let urgent = self
+            .urgent_limit()
+            .saturating_sub(self.in_flight)
+            .min(self.urgent_waiting);
+        let bulk = self
+            .limit
+            .saturating_sub(self.in_flight.saturating_add(self.urgent_waiting));
+        (urgent, bulk)
     }
 
     /// Gives back the slot of a request started at `started`, and learns from how it
@@ -519,6 +581,44 @@ mod tests {
             refused * 50 < served,
             "{refused} refused for {served} served"
         );
+    }
+
+    #[test]
+    fn urgent_requests_go_first_and_beyond_the_window_only_while_it_ramps() {
+        let now = Instant::now();
+        let limits = Limits {
+            initial: 2,
+            min: 1,
+            max_http1: 4,
+            max_http2: 4,
+        };
+        let mut s = Scheduler::new(limits, None, now);
+        let a = s.try_start_in(now, Lane::Bulk).unwrap();
+        let b = s.try_start_in(now, Lane::Bulk).unwrap();
+        assert_eq!(s.try_start_in(now, Lane::Bulk), Err(Wait::Full));
+        // Before any cut, urgent requests use the slots up to the bound.
+        let u1 = s.try_start_in(now, Lane::Urgent).unwrap();
+        let u2 = s.try_start_in(now, Lane::Urgent).unwrap();
+        assert_eq!(s.try_start_in(now, Lane::Urgent), Err(Wait::Full));
+        assert_eq!(s.in_flight(), 4);
+        // After a failure they are held to the (halved) window like the others.
+        s.finish(now, a, Outcome::Failed);
+        assert_eq!(s.limit(), 1);
+        s.finish(now, b, Outcome::Done(10));
+        s.finish(now, u1, Outcome::Done(10));
+        assert_eq!(s.try_start_in(now, Lane::Urgent), Err(Wait::Full));
+        s.urgent_waits(true);
+        s.finish(now, u2, Outcome::Done(10));
+        // The freed slot is the waiting urgent request's: a bulk one must not take it.
+        assert_eq!(s.wakeable(), (1, 0));
+        assert_eq!(s.try_start_in(now, Lane::Bulk), Err(Wait::Full));
+        let u3 = s.try_start_in(now, Lane::Urgent).unwrap();
+        s.urgent_waits(false);
+        assert_eq!(s.wakeable(), (0, 0));
+        // With no urgent request waiting, bulk ones take free slots again.
+        s.finish(now, u3, Outcome::Done(10));
+        assert_eq!(s.wakeable(), (0, 1));
+        assert!(s.try_start_in(now, Lane::Bulk).is_ok());
     }
 
     #[test]
