@@ -35,6 +35,7 @@ if [ $# -eq 0 ]; then
 fi
 
 WORK=$(mktemp -d /var/tmp/bench-publish.XXXXXX)
+chmod 755 "$WORK"   # nginx serves the PULL=1 copies from here
 trap 'rm -rf "$WORK"' EXIT
 
 # delta_bytes REPO NAME: superblock + parts + fallbacks, from `ostree static-delta show`.
