@@ -62,16 +62,7 @@ impl Cache {
         store: &Store<ObjectID>,
         key: &str,
     ) -> Result<Self, StoreError> {
-        let safe: String = key
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let safe = safe_name(key);
         let safe = if safe.is_empty() || safe.starts_with('.') {
             format!("_{safe}")
         } else {
@@ -189,8 +180,13 @@ pub(super) enum Memo {
 
 /// The cache file of subsummary `name` (any character outside `[A-Za-z0-9._-]` as `_`).
 fn subsummary_file(name: &str) -> String {
-    let safe: String = name
-        .chars()
+    format!("subsummary-{}", safe_name(name))
+}
+
+/// `name` with every character outside `[A-Za-z0-9._-]` replaced by `_`, fit to be part
+/// of a file name.
+fn safe_name(name: &str) -> String {
+    name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '.' || c == '_' {
                 c
@@ -198,8 +194,7 @@ fn subsummary_file(name: &str) -> String {
                 '_'
             }
         })
-        .collect();
-    format!("subsummary-{safe}")
+        .collect()
 }
 
 fn write_atomic(path: &std::path::Path, data: &[u8]) -> Result<(), StoreError> {

@@ -195,14 +195,21 @@ fn sha256_file(path: &Path) -> Result<Checksum, E> {
     Ok(Checksum(h.finalize().into()))
 }
 
+/// The entries of directory `top`, or `None` when it does not exist.
+fn list_dir(top: &Path) -> Result<Option<fs::ReadDir>, E> {
+    match fs::read_dir(top) {
+        Ok(rd) => Ok(Some(rd)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(top, "listing")(e)),
+    }
+}
+
 /// Every delta `deltas/XX/REST/` that has a `superblock`, in directory order, with the
 /// SHA-256 of that superblock.
 pub(super) fn deltas(repo: &Path) -> Result<Vec<DeltaEntry>, E> {
     let top = repo.join("deltas");
-    let rd = match fs::read_dir(&top) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err(&top, "listing")(e)),
+    let Some(rd) = list_dir(&top)? else {
+        return Ok(Vec::new());
     };
     let mut out = Vec::new();
     for d in rd {
@@ -241,10 +248,8 @@ pub(super) fn deltas(repo: &Path) -> Result<Vec<DeltaEntry>, E> {
 /// names that are not one, as ostree does.
 pub(super) fn delta_indexes(repo: &Path) -> Result<Vec<Checksum>, E> {
     let top = repo.join("delta-indexes");
-    let rd = match fs::read_dir(&top) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err(&top, "listing")(e)),
+    let Some(rd) = list_dir(&top)? else {
+        return Ok(Vec::new());
     };
     let mut out = Vec::new();
     for d in rd {
