@@ -325,7 +325,11 @@ fn summary_write_corpus_round_trips() {
     inputs.extend(corpus("summary"));
     for (path, data) in &inputs {
         let r = std::panic::catch_unwind(|| summary_write::summary_write_round_trip(data));
-        assert!(r.is_ok(), "{} broke the summary writer round trip", path.display());
+        assert!(
+            r.is_ok(),
+            "{} broke the summary writer round trip",
+            path.display()
+        );
     }
     let (_, first) = &inputs[0];
     for n in 0..first.len() {
@@ -344,6 +348,10 @@ mod part_dict;
 fn part_dict_corpus_answers_consistently() {
     for (path, data) in corpus("part_dict") {
         let r = std::panic::catch_unwind(|| part_dict::part_dict_prefixes(&data));
-        assert!(r.is_ok(), "{} broke decoder_need's prefix rules", path.display());
+        assert!(
+            r.is_ok(),
+            "{} broke decoder_need's prefix rules",
+            path.display()
+        );
     }
 }

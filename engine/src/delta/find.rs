@@ -19,11 +19,11 @@ use cfsync_formats::delta::signed::{SuperblockFile, open_superblock};
 
 use super::plan::{self, Candidate, SummaryFacts, Where, where_listed};
 use crate::error::PullError;
+use crate::held::Held;
 use crate::limits::{MAX_DELTA_INDEX, MAX_SUPERBLOCK};
 use crate::refetch::{Failed, Named, fetch_checked};
 use crate::source::{Fresh, PathKind, Source};
 use crate::summary::SummaryDeltas;
-use crate::held::Held;
 use crate::trust::Trust;
 
 /// Name of a delta as users see it: "FROM-TO" or "TO".

@@ -10,12 +10,12 @@ use cfsync_formats::delta::index::DeltaList;
 use composefs::fsverity::FsVerityHashValue;
 
 use crate::error::PullError;
+use crate::held::Held;
 use crate::progress::{Cancel, Reporter, Tracker};
 use crate::source::Source;
 use crate::store::Store;
 use crate::store::index::ObjectIndex;
 use crate::summary::SummaryDeltas;
-use crate::held::Held;
 use crate::trust::Trust;
 
 /// Everything a delta pull needs to know.

@@ -8,11 +8,11 @@ use std::time::Instant;
 use cfsync_formats::checksum::Checksum;
 use composefs::fsverity::FsVerityHashValue;
 
+use crate::held::Held;
 use crate::progress::{Cancel, Reporter, Tracker};
 use crate::source::Source;
 use crate::store::Store;
 use crate::summary::SummaryRoute;
-use crate::held::Held;
 use crate::trust::Trust;
 
 /// What to pull and how.

@@ -122,7 +122,8 @@ async fn verify_stored<ObjectID: FsVerityHashValue>(
         let sigs = match trust.verify_commit(&id, &bytes, saved.as_deref()) {
             Ok(sigs) => sigs,
             Err(first) => {
-                let (fetched, verdict) = fetch_commitmeta(source, trust, &cx.held, &id, &bytes).await?;
+                let (fetched, verdict) =
+                    fetch_commitmeta(source, trust, &cx.held, &id, &bytes).await?;
                 if fetched.is_none() && saved.is_some() {
                     return Err(first.into());
                 }

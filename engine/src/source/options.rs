@@ -210,12 +210,18 @@ mod tests {
         o.max_streams_per_host = 128;
         o.apply_remote(&remote).unwrap();
         assert!(o.http2 && !o.http2_prior_knowledge);
-        assert_eq!((o.max_connections_per_host, o.max_streams_per_host), (64, 128));
+        assert_eq!(
+            (o.max_connections_per_host, o.max_streams_per_host),
+            (64, 128)
+        );
         remote.apply_set("http2-prior-knowledge", "true").unwrap();
         remote.apply_set("max-in-flight", "32").unwrap();
         o.apply_remote(&remote).unwrap();
         assert!(o.http2_prior_knowledge);
-        assert_eq!((o.max_connections_per_host, o.max_streams_per_host), (32, 32));
+        assert_eq!(
+            (o.max_connections_per_host, o.max_streams_per_host),
+            (32, 32)
+        );
         remote.apply_set("http2", "false").unwrap();
         o.apply_remote(&remote).unwrap();
         assert!(!o.http2);
