@@ -653,5 +653,5 @@ pub fn split_prefixed(data: &[u8]) -> (&[u8], &[u8]) {
 }
 
 pub mod part_dict;
-pub mod superblock_write;
 pub mod summary_write;
+pub mod superblock_write;
