@@ -87,7 +87,7 @@ pub enum TrustError {
 }
 
 /// The verification settings and keys for one pull.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct Trust {
     /// The policy (what must be signed).
     pub policy: RemotePolicy,

@@ -16,7 +16,7 @@ use cfsync_formats::object::{ObjectType, loose_path};
 
 use super::error::DeltaError;
 use crate::source::LocalSource;
-use crate::source::PathKind;
+use crate::source::{FileContent, PathKind};
 
 /// Largest metadata object read (ostree's `OSTREE_MAX_METADATA_SIZE`).
 const MAX_METADATA: u64 = 128 << 20;
@@ -94,15 +94,10 @@ impl Repo {
 
     /// A file object's header and whole content (a symlink's content is empty).
     pub(crate) fn file(&self, checksum: &Checksum) -> Result<(FileHeader, Vec<u8>), DeltaError> {
-        let (header, mut reader) =
-            self.source
-                .open_file_object(checksum)?
-                .ok_or_else(|| DeltaError::Missing {
-                    repo: self.path.clone(),
-                    what: "file",
-                    checksum: *checksum,
-                })?;
-        let mut content = Vec::with_capacity(usize::try_from(header.size).unwrap_or(0));
+        let (header, mut reader) = self.open_file(checksum)?;
+        // The size comes from the repository's file: reserve at most 1 MiB up front.
+        let mut content =
+            Vec::with_capacity(usize::try_from(header.size.min(1 << 20)).unwrap_or(0));
         if header.is_regular() {
             reader
                 .by_ref()
@@ -118,15 +113,18 @@ impl Repo {
 
     /// A file object's header only.
     pub(crate) fn header(&self, checksum: &Checksum) -> Result<FileHeader, DeltaError> {
-        let (header, _) =
-            self.source
-                .open_file_object(checksum)?
-                .ok_or_else(|| DeltaError::Missing {
-                    repo: self.path.clone(),
-                    what: "file",
-                    checksum: *checksum,
-                })?;
-        Ok(header)
+        Ok(self.open_file(checksum)?.0)
+    }
+
+    /// Opens file object `checksum`: its header and a reader of its content.
+    fn open_file(&self, checksum: &Checksum) -> Result<(FileHeader, FileContent), DeltaError> {
+        self.source
+            .open_file_object(checksum)?
+            .ok_or_else(|| DeltaError::Missing {
+                repo: self.path.clone(),
+                what: "file",
+                checksum: *checksum,
+            })
     }
 
     /// The size of the object file a pull would fetch for a fallback (`.filez` in an
