@@ -36,6 +36,8 @@ pub struct GenerateOptions {
     pub xz_preset: u32,
     /// Largest xz dictionary (bytes, at most 8 MiB).
     pub max_dict: u32,
+    /// xz's `nice_len` (longest match sought); `None` keeps the preset's.
+    pub nice_len: Option<u32>,
     /// Byte order of the host-order fields.
     pub byte_order: ByteOrder,
     /// Write the `ostree.endianness` marker (leave it out only to test old readers).
@@ -53,7 +55,7 @@ pub struct GenerateOptions {
 
 impl GenerateOptions {
     /// Defaults for a delta to `to`: from the parent, ostree's fallback size (4 MB),
-    /// bsdiff up to 8 MiB, 8 MiB parts, xz preset 6 with an 8 MiB dictionary,
+    /// bsdiff up to 8 MiB, 8 MiB parts, xz preset 6 with a 4 MiB dictionary,
     /// little-endian with the marker, every core, a 192 MiB budget.
     pub fn new(to: impl Into<String>) -> Self {
         GenerateOptions {
@@ -64,7 +66,8 @@ impl GenerateOptions {
             max_bsdiff_size: 8 << 20,
             part_size: 8 << 20,
             xz_preset: 6,
-            max_dict: 8 << 20,
+            max_dict: 4 << 20,
+            nice_len: None,
             byte_order: ByteOrder::Little,
             endianness_marker: true,
             threads: 0,

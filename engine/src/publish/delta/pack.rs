@@ -21,13 +21,16 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Condvar, Mutex};
 
 use cfsync_formats::checksum::Checksum;
-use cfsync_formats::delta::write::{PartBuilder, PartEntry, compress_part, dict_size_for};
+use cfsync_formats::delta::write::{
+    BuiltPart, PartBuilder, PartCompression, PartEntry, compress_part, compress_part_as,
+    dict_size_for,
+};
 use cfsync_formats::object::ObjectType;
 use cfsync_formats::xattrs::Xattrs;
 
 use super::error::DeltaError;
 use super::options::GenerateOptions;
-use super::pair;
+use super::pair::{self, Class};
 use super::tree::Repo;
 
 /// One new file object to put into the delta.
@@ -46,6 +49,7 @@ enum Item {
         xattrs: Xattrs,
         content: Vec<u8>,
         symlink: bool,
+        class: Class,
     },
     Bsdiff {
         checksum: Checksum,
@@ -215,6 +219,7 @@ fn work(
             xattrs: header.xattrs,
             content: header.symlink_target.into_bytes(),
             symlink: true,
+            class: Class::Plain,
         });
     }
     let size = header.size;
@@ -264,12 +269,14 @@ fn work(
             size,
         });
     }
+    let class = pair::classify(&content);
     Ok(Item::Whole {
         checksum: job.checksum,
         mode,
         xattrs: header.xattrs,
         content,
         symlink: false,
+        class,
     })
 }
 
@@ -284,7 +291,27 @@ fn worth_patch(patch: &[u8], content: &[u8]) -> bool {
     estimate(patch) < estimate(content)
 }
 
-type PartMsg = (usize, cfsync_formats::delta::write::BuiltPart);
+type PartMsg = (usize, BuiltPart, Class);
+
+/// How a part of `class` is compressed.
+fn compression_for(class: Class, opts: &GenerateOptions) -> PartCompression {
+    let base = PartCompression {
+        preset: opts.xz_preset,
+        max_dict: opts.max_dict,
+        nice_len: opts.nice_len,
+        x86: false,
+    };
+    match class {
+        Class::Plain => base,
+        Class::Code => PartCompression { x86: true, ..base },
+        // xz finds about a tenth more in gzip and zip files at any preset.
+        Class::Packed => PartCompression {
+            preset: base.preset.min(1),
+            nice_len: None,
+            ..base
+        },
+    }
+}
 
 fn compress_loop(
     rx: &Mutex<Receiver<PartMsg>>,
@@ -295,13 +322,14 @@ fn compress_loop(
 ) {
     loop {
         let msg = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-        let Ok((idx, built)) = msg else { return };
-        let dict = dict_size_for(built.payload.len(), opts.max_dict);
-        let cost = u64::from(dict)
-            .saturating_mul(12)
+        let Ok((idx, built, class)) = msg else { return };
+        let how = compression_for(class, opts);
+        let dict = dict_size_for(built.payload.len(), how.max_dict);
+        let cost = how
+            .encoder_memory(built.payload.len())
             .saturating_add(built.payload.len() as u64);
         let got = budget.acquire(cost);
-        let file = compress_part(&built.payload, opts.xz_preset, opts.max_dict);
+        let file = compress_part_as(&built.payload, &how);
         budget.release(got);
         let result = file.map_err(DeltaError::from).and_then(|file| {
             let checksum = Checksum::of(&file);
@@ -439,25 +467,33 @@ fn pack(
 ) -> Result<Packing, DeltaError> {
     let mut stats = PackStats::default();
     let mut fallbacks = Vec::new();
-    let mut builder = PartBuilder::new();
+    // One part being filled per class; metadata goes with the plain files.
+    let mut builders: [PartBuilder; 3] = Default::default();
     let mut n_parts = 0usize;
-    let mut flush = |b: &mut PartBuilder, stats: &mut PackStats| -> Result<(), DeltaError> {
+    let mut flush = |b: &mut PartBuilder,
+                     class: Class,
+                     stats: &mut PackStats|
+     -> Result<(), DeltaError> {
         if b.is_empty() {
             return Ok(());
         }
         let built = std::mem::take(b).finish()?;
         stats.max_payload = stats.max_payload.max(built.payload.len() as u64);
         parts
-            .send((n_parts, built))
+            .send((n_parts, built, class))
             .map_err(|_| DeltaError::Worker("compressors stopped".to_owned()))?;
         n_parts = n_parts.saturating_add(1);
         Ok(())
     };
+    let plain = Class::Plain.index();
     for (ty, c, bytes) in meta {
+        let Some(builder) = builders.get_mut(plain) else {
+            break;
+        };
         builder.add_metadata(*ty, c, bytes)?;
         stats.metadata = stats.metadata.saturating_add(1);
         if builder.approx_len() >= opts.part_size {
-            flush(&mut builder, &mut stats)?;
+            flush(builder, Class::Plain, &mut stats)?;
         }
     }
     let mut pending: BTreeMap<usize, Item> = BTreeMap::new();
@@ -471,8 +507,18 @@ fn pack(
             next = next.saturating_add(1);
             let len = item_len(&item);
             dispatch.emitted(next, len as u64);
-            if len >= opts.part_size || builder.approx_len().saturating_add(len) > opts.part_size {
-                flush(&mut builder, &mut stats)?;
+            let class = match &item {
+                Item::Whole { class, .. } => *class,
+                _ => Class::Plain,
+            };
+            let Some(builder) = builders.get_mut(class.index()) else {
+                continue;
+            };
+            if !matches!(item, Item::Fallback { .. })
+                && (len >= opts.part_size
+                    || builder.approx_len().saturating_add(len) > opts.part_size)
+            {
+                flush(builder, class, &mut stats)?;
             }
             match item {
                 Item::Whole {
@@ -481,6 +527,7 @@ fn pack(
                     xattrs,
                     content,
                     symlink,
+                    ..
                 } => {
                     builder.add_file(&checksum, mode, &xattrs, &content, symlink);
                     stats.whole = stats.whole.saturating_add(1);
@@ -507,10 +554,12 @@ fn pack(
                 }
             }
             if builder.approx_len() >= opts.part_size {
-                flush(&mut builder, &mut stats)?;
+                flush(builder, class, &mut stats)?;
             }
         }
     }
-    flush(&mut builder, &mut stats)?;
+    for (builder, class) in builders.iter_mut().zip(Class::ALL) {
+        flush(builder, class, &mut stats)?;
+    }
     Ok((n_parts, fallbacks, stats))
 }

@@ -37,6 +37,52 @@ pub(crate) fn is_compressed(content: &[u8]) -> bool {
     MAGICS.iter().any(|m| content.starts_with(m))
 }
 
+/// What kind of bytes a whole file is, which decides the part it goes into and how
+/// that part is compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// Text, data, metadata, bsdiff patches: the configured xz settings.
+    Plain,
+    /// x86 or x86-64 ELF files: the x86 branch filter before LZMA2.
+    Code,
+    /// Already-compressed files: a fast preset (xz finds little more in them).
+    Packed,
+}
+
+impl Class {
+    /// Every class, in the order the packer keeps their parts.
+    pub(crate) const ALL: [Class; 3] = [Class::Plain, Class::Code, Class::Packed];
+
+    /// Position in [`Class::ALL`].
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Class::Plain => 0,
+            Class::Code => 1,
+            Class::Packed => 2,
+        }
+    }
+}
+
+/// The class of a regular file's `content`: ELF with `e_machine` 3 (i386) or 62
+/// (x86-64) is [`Class::Code`], a compressed format is [`Class::Packed`].
+pub(crate) fn classify(content: &[u8]) -> Class {
+    if content.starts_with(b"\x7fELF") {
+        // e_machine: a 16-bit field at offset 18, in the byte order of EI_DATA (byte 5).
+        let machine = match (content.get(5), content.get(18), content.get(19)) {
+            (Some(1), Some(&lo), Some(&hi)) => u16::from_le_bytes([lo, hi]),
+            (Some(2), Some(&hi), Some(&lo)) => u16::from_be_bytes([hi, lo]),
+            _ => 0,
+        };
+        if machine == 3 || machine == 62 {
+            return Class::Code;
+        }
+    }
+    if is_compressed(content) {
+        return Class::Packed;
+    }
+    Class::Plain
+}
+
 /// Whether a bsdiff patch is plainly better than sending the file whole: patches are
 /// mostly zero bytes where old and new agree, which xz then removes; fewer than one
 /// nonzero byte in eight of the file settles it without compressing anything.
@@ -77,6 +123,20 @@ mod tests {
         assert!(!is_compressed(b"\x7fELF"));
         assert!(clearly_worth_patch(&[0u8; 1000], 1000));
         assert!(!clearly_worth_patch(&[1u8; 600], 1000));
+    }
+
+    #[test]
+    fn classes() {
+        let mut elf = b"\x7fELF\x02\x01\x01".to_vec();
+        elf.resize(20, 0);
+        elf[18] = 62;
+        assert_eq!(classify(&elf), Class::Code);
+        elf[18] = 183; // aarch64: no x86 filter
+        assert_eq!(classify(&elf), Class::Plain);
+        assert_eq!(classify(b"\x7fELF"), Class::Plain);
+        assert_eq!(classify(&[0x1f, 0x8b, 8, 0]), Class::Packed);
+        assert_eq!(classify(b"#!/bin/sh\n"), Class::Plain);
+        assert!(Class::ALL.iter().enumerate().all(|(i, c)| c.index() == i));
     }
 
     #[test]

@@ -30,12 +30,60 @@ pub fn dict_size_for(len: usize, max: u32) -> u32 {
         .clamp(MIN_DICT_SIZE, max)
 }
 
+/// How one part is compressed: the xz preset, the largest dictionary, and whether the
+/// x86 branch filter (BCJ) runs before LZMA2 (for parts of x86 machine code, whose
+/// relative call targets it turns absolute so that repeated calls compress; every
+/// liblzma decoder, ostree's included, undoes it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartCompression {
+    /// xz preset, 0–9.
+    pub preset: u32,
+    /// Largest dictionary (clamped to [`MAX_DICT_SIZE`]).
+    pub max_dict: u32,
+    /// Longest match the encoder looks for (liblzma's `nice_len`, 2–273); `None` keeps
+    /// the preset's.
+    pub nice_len: Option<u32>,
+    /// Run the x86 BCJ filter first.
+    pub x86: bool,
+}
+
+impl PartCompression {
+    /// Memory the encoder needs, estimated: the dictionary times 12 for the binary-tree
+    /// match finders of presets 4–9, times 8 for the hash chains of presets 0–3.
+    pub fn encoder_memory(&self, payload_len: usize) -> u64 {
+        let dict = u64::from(dict_size_for(payload_len, self.max_dict));
+        let factor = if self.preset.min(9) >= 4 { 12 } else { 8 };
+        dict.saturating_mul(factor)
+    }
+}
+
 /// The part file of `payload` compressed with xz: `'x'` then one `.xz` stream (LZMA2,
 /// CRC64) with `preset` (0–9) and a dictionary of [`dict_size_for`]`(payload, max_dict)`.
 pub fn compress_part(payload: &[u8], preset: u32, max_dict: u32) -> Result<Vec<u8>, WriteError> {
-    let mut opts = LzmaOptions::new_preset(preset.min(9)).map_err(WriteError::Xz)?;
-    opts.dict_size(dict_size_for(payload.len(), max_dict));
+    compress_part_as(
+        payload,
+        &PartCompression {
+            preset,
+            max_dict,
+            nice_len: None,
+            x86: false,
+        },
+    )
+}
+
+/// The part file of `payload` compressed as `how` says: `'x'` then one `.xz` stream
+/// (CRC64; the x86 filter if asked, then LZMA2 with a dictionary of
+/// [`dict_size_for`]`(payload, how.max_dict)`).
+pub fn compress_part_as(payload: &[u8], how: &PartCompression) -> Result<Vec<u8>, WriteError> {
+    let mut opts = LzmaOptions::new_preset(how.preset.min(9)).map_err(WriteError::Xz)?;
+    opts.dict_size(dict_size_for(payload.len(), how.max_dict));
+    if let Some(n) = how.nice_len {
+        opts.nice_len(n.clamp(2, 273));
+    }
     let mut filters = xz2::stream::Filters::new();
+    if how.x86 {
+        filters.x86();
+    }
     filters.lzma2(&opts);
     let stream = Stream::new_stream_encoder(&filters, Check::Crc64).map_err(WriteError::Xz)?;
     let mut out = Vec::with_capacity((payload.len() / 3).saturating_add(64));

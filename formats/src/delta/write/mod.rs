@@ -17,7 +17,9 @@ mod compress;
 mod payload;
 mod superblock;
 
-pub use compress::{MAX_DICT_SIZE, compress_part, dict_size_for, stored_part};
+pub use compress::{
+    MAX_DICT_SIZE, PartCompression, compress_part, compress_part_as, dict_size_for, stored_part,
+};
 pub use payload::{BuiltPart, PartBuilder, WriteError};
 pub use superblock::{PartEntry, SuperblockWriter, signed_superblock};
 
