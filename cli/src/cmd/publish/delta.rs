@@ -56,6 +56,17 @@ pub struct GenerateArgs {
     /// one base64 key per line). Repeatable.
     #[arg(long, value_name = "KEYFILE")]
     pub sign: Vec<PathBuf>,
+    /// xz preset of the parts (0-9; ostree uses 8 with a 32 MiB dictionary).
+    #[arg(long = "xz-preset", value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
+    pub xz_preset: u32,
+    /// Largest xz dictionary of a part, in MiB (1-8): each client decoder of a part
+    /// needs this much memory.
+    #[arg(long = "xz-dict", value_name = "MiB", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub xz_dict: u32,
+    /// xz's longest match sought (8-273; lower is faster and a little larger);
+    /// default: the preset's.
+    #[arg(long = "xz-nice-len", value_name = "N", value_parser = clap::value_parser!(u32).range(8..=273))]
+    pub xz_nice_len: Option<u32>,
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -114,6 +125,9 @@ pub(crate) fn run(args: &GenerateArgs, quiet: bool) -> Result<()> {
     };
     opts.endianness_marker = !args.no_endianness_marker;
     opts.threads = args.threads;
+    opts.xz_preset = args.xz_preset;
+    opts.max_dict = args.xz_dict.saturating_mul(1 << 20);
+    opts.nice_len = args.xz_nice_len;
     opts.memory_budget = args.memory_budget.max(16).saturating_mul(1 << 20);
     for f in &args.sign {
         opts.signers.extend(ed25519_signers(f)?);
