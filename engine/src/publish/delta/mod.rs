@@ -15,6 +15,7 @@
 //!   that cap decompression by that field (ostree 2026.3) accept every part;
 //! - the to-commit travels in the superblock only, as ostree's pull writes it from there.
 
+mod bsdiff;
 mod error;
 mod options;
 mod pack;

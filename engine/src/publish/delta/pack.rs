@@ -28,6 +28,7 @@ use cfsync_formats::delta::write::{
 use cfsync_formats::object::ObjectType;
 use cfsync_formats::xattrs::Xattrs;
 
+use super::bsdiff;
 use super::error::DeltaError;
 use super::options::GenerateOptions;
 use super::pair::{self, Class};
@@ -79,7 +80,8 @@ pub struct PackStats {
     pub fallback: u64,
     /// New files' content bytes sent as bsdiff patches instead.
     pub bsdiff_bytes: u64,
-    /// Files with a base that went whole because they are already compressed.
+    /// Already-compressed files with a base that went whole (the probe found them
+    /// unrelated, or the patch lost).
     pub compressed_skipped: u64,
     /// Files whose bsdiff patch lost to the whole file.
     pub patch_rejected: u64,
@@ -223,14 +225,11 @@ fn work(
         });
     }
     let size = header.size;
-    if !job.bases.is_empty() && pair::is_compressed(&content) {
-        counters.compressed_skipped.fetch_add(1, Ordering::Relaxed);
-    }
-    if !job.bases.is_empty()
-        && size > 0
-        && size <= opts.max_bsdiff_size
-        && !pair::is_compressed(&content)
-    {
+    // Already-compressed files differ from their old version everywhere after the first
+    // change, unless (zip, jar, some gzip) unchanged members survive: bsdiff runs only
+    // when a probe of the new file finds long runs in the old one.
+    let compressed = pair::is_compressed(&content);
+    if !job.bases.is_empty() && size > 0 && size <= opts.max_bsdiff_size {
         let mut sized = Vec::new();
         for b in &job.bases {
             if let Ok(h) = repo.header(b)
@@ -241,15 +240,13 @@ fn work(
         }
         if let Some(base) = pair::closest(&sized, size, opts.max_bsdiff_size) {
             let (_, old) = repo.file(&base)?;
-            let cost = (old.len() as u64)
-                .saturating_mul(17)
-                .saturating_add(size.saturating_mul(2));
-            let got = budget.acquire(cost);
-            let mut patch = Vec::new();
-            let r = bsdiff::diff(&old, &content, &mut patch);
+            let got = budget.acquire(bsdiff::memory(old.len() as u64, size));
+            let patch = bsdiff::diff(&old, &content, compressed);
             drop(old);
             budget.release(got);
-            if r.is_ok() && worth_patch(&patch, &content) {
+            if let Some(patch) = patch
+                && worth_patch(&patch, &content)
+            {
                 return Ok(Item::Bsdiff {
                     checksum: job.checksum,
                     mode,
@@ -259,7 +256,11 @@ fn work(
                     patch,
                 });
             }
-            counters.patch_rejected.fetch_add(1, Ordering::Relaxed);
+            if compressed {
+                counters.compressed_skipped.fetch_add(1, Ordering::Relaxed);
+            } else {
+                counters.patch_rejected.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
     if opts.min_fallback_size > 0 && size > opts.min_fallback_size {
