@@ -39,6 +39,12 @@ fn generate(repo: &Ostree, args: &[&str]) -> Json {
 /// Parses a delta with formats/: superblock (signed or not), every part decompressed and
 /// its payload and operations read; returns the byte order.
 fn parse_delta(repo: &Path, name: &DeltaName) -> ByteOrder {
+    parse_delta_parts(repo, name).0
+}
+
+/// [`parse_delta`], and how many parts run the x86 branch filter before LZMA2.
+fn parse_delta_parts(repo: &Path, name: &DeltaName) -> (ByteOrder, usize) {
+    let mut x86_parts = 0;
     let dir = repo.join(name.dir());
     let file = std::fs::read(dir.join("superblock")).unwrap();
     let inner = match SignedSuperblockRef::from_bytes(&file) {
@@ -60,7 +66,8 @@ fn parse_delta(repo: &Path, name: &DeltaName) -> ByteOrder {
         let counts = pl.op_counts(p.objects).unwrap();
         assert!(format!("{counts:?}").len() > 1);
         if part.first() == Some(&b'x') {
-            let (blocks, dict) = xz_single_stream(&part[1..]);
+            let (blocks, dict, x86) = xz_single_stream(&part[1..]);
+            x86_parts += usize::from(x86);
             assert!(blocks >= 1, "part {}: no xz block", p.index);
             assert!(
                 dict <= 8 << 20,
@@ -69,7 +76,7 @@ fn parse_delta(repo: &Path, name: &DeltaName) -> ByteOrder {
             );
         }
     }
-    sb.endianness().byte_order()
+    (sb.endianness().byte_order(), x86_parts)
 }
 
 fn varint(b: &[u8], at: &mut usize) -> u64 {
@@ -86,8 +93,9 @@ fn varint(b: &[u8], at: &mut usize) -> u64 {
 }
 
 /// Checks that `xz` is exactly one .xz stream (header, blocks, index, footer, nothing
-/// after) and returns its block count and the first block's LZMA2 dictionary size.
-fn xz_single_stream(xz: &[u8]) -> (u64, u64) {
+/// after) and returns its block count, the first block's LZMA2 dictionary size and
+/// whether the x86 filter comes first.
+fn xz_single_stream(xz: &[u8]) -> (u64, u64, bool) {
     assert_eq!(&xz[..6], b"\xfd7zXZ\0", "xz stream header");
     assert_eq!(
         &xz[xz.len() - 2..],
@@ -112,7 +120,8 @@ fn xz_single_stream(xz: &[u8]) -> (u64, u64) {
         xz.len(),
         "more than one xz stream"
     );
-    // First block header: size, flags, optional sizes, then filter 0x21 (LZMA2).
+    // First block header: size, flags, optional sizes, then the filters: at most the
+    // x86 branch filter (0x04, no properties), then 0x21 (LZMA2).
     let flags = xz[13];
     let mut at = 14;
     if flags & 0x40 != 0 {
@@ -121,11 +130,17 @@ fn xz_single_stream(xz: &[u8]) -> (u64, u64) {
     if flags & 0x80 != 0 {
         varint(xz, &mut at);
     }
+    let filters = (flags & 3) + 1;
+    assert!(filters <= 2, "{filters} filters");
+    if filters == 2 {
+        assert_eq!(varint(xz, &mut at), 0x04, "x86 filter first");
+        assert_eq!(varint(xz, &mut at), 0, "x86 filter without properties");
+    }
     assert_eq!(varint(xz, &mut at), 0x21, "LZMA2 filter");
     assert_eq!(varint(xz, &mut at), 1, "LZMA2 properties size");
     let d = u64::from(xz[at]);
     let dict = (2 | (d & 1)) << (d / 2 + 11);
-    (records, dict)
+    (records, dict, filters == 2)
 }
 
 /// A bare-user repository pulling from `url` with stock ostree.
@@ -467,4 +482,64 @@ fn property_random_trees_give_deltas_that_parse_and_apply() {
         );
         ostree_applies(&repo, &v1, &v2, "r/s", tmp.path(), &format!("seed{seed}"));
     }
+}
+
+/// `gzip -n` of `data`.
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = Command::new("gzip")
+        .args(["-n", "-c"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+#[test]
+fn x86_code_parts_and_a_bsdiffed_gzip_file_apply_with_stock_ostree() {
+    let tmp = tempdir();
+    let mut rng = Rng::new(17);
+    let text: String = (0..6000)
+        .map(|i| format!("{i} entry {:x}\n", rng.next_u64()))
+        .collect();
+    let log1 = gzip(text.as_bytes());
+    // v2 appends a gzip member: the old stream is a prefix of the new one.
+    let mut log2 = log1.clone();
+    log2.extend_from_slice(&gzip(b"version 2\n"));
+    // An x86-64 ELF executable of the host, changed a little in v2.
+    let elf = std::fs::read("/bin/ls").unwrap();
+    assert_eq!(&elf[..4], b"\x7fELF");
+    let mut elf2 = elf.clone();
+    elf2.extend_from_slice(b"v2");
+    let unrelated1 = gzip(&cfsync_tests::pseudo_random(3, 50_000));
+    let unrelated2 = gzip(&cfsync_tests::pseudo_random(4, 50_000));
+    let t1 = TreeBuilder::new(tmp.path().join("t1"));
+    t1.file("usr/share/doc/log.gz", &log1)
+        .file_with_mode("usr/bin/prog", &elf, 0o755)
+        .file("usr/share/data.gz", &unrelated1);
+    let t2 = TreeBuilder::new(tmp.path().join("t2"));
+    t2.file("usr/share/doc/log.gz", &log2)
+        .file_with_mode("usr/bin/prog", &elf2, 0o755)
+        .file("usr/share/data.gz", &unrelated2);
+    let repo = Ostree::init(tmp.path().join("repo"), "archive");
+    let v1 = repo.commit("r/s", t1.root(), ["--no-xattrs"]);
+    let v2 = repo.commit("r/s", t2.root(), ["--no-xattrs"]);
+    let s = generate(&repo, &["--empty", "--to", &v1]);
+    let (_, x86) = parse_delta_parts(repo.path(), &DeltaName::new(None, v1.parse().unwrap()));
+    assert!(x86 >= 1, "no part with the x86 filter: {s}");
+    let u = generate(&repo, &["--from", &v1, "--to", &v2]);
+    // The related gzip file and the ELF go as patches; the unrelated gzip goes whole
+    // (the probe finds nothing in common).
+    assert_eq!(u["objects"]["bsdiff"], 2, "{u}");
+    assert_eq!(u["compressed_bsdiff"], 1, "{u}");
+    assert_eq!(u["compressed_skipped"], 1, "{u}");
+    parse_delta(
+        repo.path(),
+        &DeltaName::new(Some(v1.parse().unwrap()), v2.parse().unwrap()),
+    );
+    ostree_applies(&repo, &v1, &v2, "r/s", tmp.path(), "x86-gzip");
 }

@@ -152,6 +152,7 @@ pub(crate) fn run(args: &GenerateArgs, quiet: bool) -> Result<()> {
             "total_bytes": report.total_bytes(),
             "objects": {"metadata": s.metadata, "whole": s.whole, "bsdiff": s.bsdiff},
             "compressed_skipped": s.compressed_skipped,
+            "compressed_bsdiff": s.compressed_bsdiff,
             "patch_rejected": s.patch_rejected,
             "max_payload": s.max_payload,
             "max_dict": s.max_dict,

@@ -48,8 +48,7 @@ fn similar(sa: &[i32], old: &[u8], new: &[u8]) -> bool {
 /// Bytes of memory [`diff`] needs for an old file of `old` and a new file of `new`
 /// bytes: the suffix array (4 bytes per old byte), both files and the patch.
 pub(crate) fn memory(old: u64, new: u64) -> u64 {
-    old.saturating_mul(5)
-        .saturating_add(new.saturating_mul(2))
+    old.saturating_mul(5).saturating_add(new.saturating_mul(2))
 }
 
 fn match_len(a: &[u8], b: &[u8]) -> usize {
@@ -58,7 +57,11 @@ fn match_len(a: &[u8], b: &[u8]) -> usize {
 
 /// The longest prefix of `new` found in `old`: (position in old, length).
 fn search(sa: &[i32], old: &[u8], new: &[u8]) -> (usize, usize) {
-    let at = |i: usize| sa.get(i).and_then(|&p| usize::try_from(p).ok()).unwrap_or(0);
+    let at = |i: usize| {
+        sa.get(i)
+            .and_then(|&p| usize::try_from(p).ok())
+            .unwrap_or(0)
+    };
     let suffix = |i: usize| old.get(at(i)..).unwrap_or_default();
     let (mut lo, mut hi) = (0usize, sa.len().saturating_sub(1));
     while hi.saturating_sub(lo) >= 2 {
@@ -161,7 +164,8 @@ fn diff_with(old: &[u8], sa: &[i32], new: &[u8]) -> Vec<u8> {
             let overlap = (lastscan + lenf) - (scan - lenb);
             let (mut s, mut best, mut lens) = (0i64, 0i64, 0usize);
             for i in 0..overlap {
-                if byte(new, lastscan + lenf - overlap + i) == byte(old, lastpos + lenf - overlap + i)
+                if byte(new, lastscan + lenf - overlap + i)
+                    == byte(old, lastpos + lenf - overlap + i)
                 {
                     s += 1;
                 }
@@ -186,10 +190,7 @@ fn diff_with(old: &[u8], sa: &[i32], new: &[u8]) -> Vec<u8> {
             let o = byte(old, lastpos + i).unwrap_or(0);
             out.push(n.wrapping_sub(o));
         }
-        out.extend_from_slice(
-            new.get(lastscan + lenf..scan - lenb)
-                .unwrap_or_default(),
-        );
+        out.extend_from_slice(new.get(lastscan + lenf..scan - lenb).unwrap_or_default());
         lastscan = scan - lenb;
         lastpos = pos - lenb;
         lastoffset = pos as i64 - scan as i64;
@@ -234,7 +235,11 @@ mod tests {
         let mut reference = Vec::new();
         bsdiff::diff(&old, &new, &mut reference).unwrap();
         // The same algorithm: patches of the same size, give or take a few steps.
-        assert!(ours <= reference.len() + 256, "{ours} vs {}", reference.len());
+        assert!(
+            ours <= reference.len() + 256,
+            "{ours} vs {}",
+            reference.len()
+        );
         for (o, n) in [
             (&b""[..], &b"new file"[..]),
             (b"old file", b""),

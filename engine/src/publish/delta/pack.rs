@@ -83,6 +83,8 @@ pub struct PackStats {
     /// Already-compressed files with a base that went whole (the probe found them
     /// unrelated, or the patch lost).
     pub compressed_skipped: u64,
+    /// Already-compressed files sent as bsdiff patches.
+    pub compressed_bsdiff: u64,
     /// Files whose bsdiff patch lost to the whole file.
     pub patch_rejected: u64,
     /// The largest part payload (uncompressed).
@@ -202,6 +204,7 @@ fn item_len(item: &Item) -> usize {
 #[derive(Default)]
 struct Counters {
     compressed_skipped: std::sync::atomic::AtomicU64,
+    compressed_bsdiff: std::sync::atomic::AtomicU64,
     patch_rejected: std::sync::atomic::AtomicU64,
 }
 
@@ -247,6 +250,9 @@ fn work(
             if let Some(patch) = patch
                 && worth_patch(&patch, &content)
             {
+                if compressed {
+                    counters.compressed_bsdiff.fetch_add(1, Ordering::Relaxed);
+                }
                 return Ok(Item::Bsdiff {
                     checksum: job.checksum,
                     mode,
@@ -426,6 +432,7 @@ pub(crate) fn run(
         let (n_parts, fallbacks, mut stats) = packed?;
         stats.compressed_skipped = counters.compressed_skipped.load(Ordering::Relaxed);
         stats.patch_rejected = counters.patch_rejected.load(Ordering::Relaxed);
+        stats.compressed_bsdiff = counters.compressed_bsdiff.load(Ordering::Relaxed);
         let mut parts: Vec<Option<PartEntry>> = vec![None; n_parts];
         let mut first_err = None;
         for r in done_rx.iter() {
@@ -471,21 +478,19 @@ fn pack(
     // One part being filled per class; metadata goes with the plain files.
     let mut builders: [PartBuilder; 3] = Default::default();
     let mut n_parts = 0usize;
-    let mut flush = |b: &mut PartBuilder,
-                     class: Class,
-                     stats: &mut PackStats|
-     -> Result<(), DeltaError> {
-        if b.is_empty() {
-            return Ok(());
-        }
-        let built = std::mem::take(b).finish()?;
-        stats.max_payload = stats.max_payload.max(built.payload.len() as u64);
-        parts
-            .send((n_parts, built, class))
-            .map_err(|_| DeltaError::Worker("compressors stopped".to_owned()))?;
-        n_parts = n_parts.saturating_add(1);
-        Ok(())
-    };
+    let mut flush =
+        |b: &mut PartBuilder, class: Class, stats: &mut PackStats| -> Result<(), DeltaError> {
+            if b.is_empty() {
+                return Ok(());
+            }
+            let built = std::mem::take(b).finish()?;
+            stats.max_payload = stats.max_payload.max(built.payload.len() as u64);
+            parts
+                .send((n_parts, built, class))
+                .map_err(|_| DeltaError::Worker("compressors stopped".to_owned()))?;
+            n_parts = n_parts.saturating_add(1);
+            Ok(())
+        };
     let plain = Class::Plain.index();
     for (ty, c, bytes) in meta {
         let Some(builder) = builders.get_mut(plain) else {
