@@ -136,9 +136,10 @@ pub fn generate(repo: &Path, opts: &GenerateOptions) -> Result<GenerateReport, D
             )
         })
         .collect();
-    // Files with a bsdiff base first (the slow jobs start early and overlap the rest);
-    // then similar files next to each other, which compress better: by extension, then
-    // path.
+    // Files without a bsdiff base first: they fill parts at once, so xz runs on those
+    // while the workers go on with bsdiff (the patches, mostly zeros, compress fast at
+    // the end); then similar files next to each other, which compress better: by
+    // extension, then path.
     let ext = |p: &str| {
         p.rsplit('/')
             .next()
@@ -146,7 +147,7 @@ pub fn generate(repo: &Path, opts: &GenerateOptions) -> Result<GenerateReport, D
             .map(|x| x.1.to_owned())
     };
     jobs.sort_by(|a, b| {
-        (a.1.bases.is_empty(), ext(&a.0), &a.0).cmp(&(b.1.bases.is_empty(), ext(&b.0), &b.0))
+        (!a.1.bases.is_empty(), ext(&a.0), &a.0).cmp(&(!b.1.bases.is_empty(), ext(&b.0), &b.0))
     });
     let jobs: Vec<pack::Job> = jobs.into_iter().map(|(_, j)| j).collect();
 
