@@ -136,20 +136,30 @@ pub fn generate(repo: &Path, opts: &GenerateOptions) -> Result<GenerateReport, D
             )
         })
         .collect();
-    // Files without a bsdiff base first: they fill parts at once, so xz runs on those
-    // while the workers go on with bsdiff (the patches, mostly zeros, compress fast at
-    // the end); then similar files next to each other, which compress better: by
-    // extension, then path.
+    // Files without a bsdiff base first, similar ones next to each other (by extension,
+    // then path), which compress better: they fill parts at once, so xz runs on those
+    // while the workers go on with bsdiff. Then files with a base, smallest first (by
+    // the stored object's size): the packer takes objects in job order, so a large
+    // bsdiff early would hold back every part behind it while xz sits idle.
     let ext = |p: &str| {
         p.rsplit('/')
             .next()
             .and_then(|n| n.rsplit_once('.'))
             .map(|x| x.1.to_owned())
     };
-    jobs.sort_by(|a, b| {
-        (!a.1.bases.is_empty(), ext(&a.0), &a.0).cmp(&(!b.1.bases.is_empty(), ext(&b.0), &b.0))
-    });
-    let jobs: Vec<pack::Job> = jobs.into_iter().map(|(_, j)| j).collect();
+    let mut keyed: Vec<_> = jobs
+        .drain(..)
+        .map(|(path, job)| {
+            let size = if job.bases.is_empty() {
+                0
+            } else {
+                r.stored_size(&job.checksum, 0)
+            };
+            (!job.bases.is_empty(), size, ext(&path), path, job)
+        })
+        .collect();
+    keyed.sort_by(|a, b| (a.0, a.1, &a.2, &a.3).cmp(&(b.0, b.1, &b.2, &b.3)));
+    let jobs: Vec<pack::Job> = keyed.into_iter().map(|k| k.4).collect();
 
     let name = DeltaName::new(from, to);
     let final_dir = repo.join(name.dir());

@@ -484,6 +484,12 @@ fn pack(
                 return Ok(());
             }
             let built = std::mem::take(b).finish()?;
+            tracing::debug!(
+                part = n_parts,
+                ?class,
+                payload = built.payload.len(),
+                "delta part filled"
+            );
             stats.max_payload = stats.max_payload.max(built.payload.len() as u64);
             parts
                 .send((n_parts, built, class))
