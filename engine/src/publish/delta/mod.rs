@@ -9,8 +9,12 @@
 //!
 //! Choices where ostree's format leaves room (docs/ostree-formats.md §7):
 //! - parts of about [`GenerateOptions::part_size`] payload bytes, each one xz stream
-//!   whose dictionary is at most 8 MiB and never larger than the payload, so a client
-//!   decodes several parts at once within 48 MiB;
+//!   whose dictionary is at most [`GenerateOptions::max_dict`] (4 MiB by default, 8 at
+//!   most) and never larger than the payload, so a client decodes several parts at
+//!   once within 48 MiB; parts of x86 machine code run the x86 branch filter first
+//!   (every liblzma decoder undoes it, ostree's included);
+//! - bsdiff ([`bsdiff`]) on a divsufsort suffix array; already-compressed files too
+//!   when a probe finds them related to their base and the patch beats the file;
 //! - a part header's "uncompressed size" is at least its payload's length, so clients
 //!   that cap decompression by that field (ostree 2026.3) accept every part;
 //! - the to-commit travels in the superblock only, as ostree's pull writes it from there.

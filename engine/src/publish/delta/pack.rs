@@ -5,14 +5,20 @@
 //!  jobs ──► workers (N) ──► reorder (window) ──► packer ──► compressors (N) ──► part files
 //! ```
 //!
+//! The packer fills one part per [`Class`] of file (plain, x86 code, already
+//! compressed) and each class is compressed its own way ([`compression_for`]): xz finds
+//! more in like data side by side, the x86 filter helps only machine code, and
+//! compressed files are not worth a slow preset.
+//!
 //! Memory bound: the heavy steps take their estimate from one [`Budget`] before they
-//! allocate (bsdiff: 17 bytes per old byte plus both files; xz: 12 × dictionary plus
-//! the payload) and run alone when one is larger than the whole budget. Besides that,
-//! finished objects wait for the packer within a window of 4 jobs per core, or beyond it
-//! up to 64 MiB (so one slow bsdiff does not stall the other cores), one part is being
-//! filled and one waits per compressor. With the defaults (8 MiB parts and dictionaries, bsdiff up
-//! to 8 MiB, fallbacks above 4 MB) peak memory stays near the budget (192 MiB) plus
-//! about 2 × N parts.
+//! allocate (bsdiff: 5 bytes per old byte plus twice the new file; xz: 12 × dictionary
+//! plus the payload) and run alone when one is larger than the whole budget. Besides
+//! that, finished objects wait for the packer within a window of 4 jobs per core, or
+//! beyond it up to 64 MiB (so one slow bsdiff does not stall the other cores), one part
+//! per class is being filled and one waits per compressor. With the defaults (8 MiB
+//! parts, 4 MiB dictionaries, so two encoders of 56 MiB fit the 192 MiB budget side by
+//! side; bsdiff up to 8 MiB, fallbacks above 4 MB) peak memory stays near the budget
+//! plus about 2 × N parts.
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -102,6 +102,32 @@ mod tests {
     }
 
     #[test]
+    fn x86_filtered_parts_decode_and_state_their_dictionary() {
+        use crate::delta::part::{DecoderNeed, decoder_need};
+        // Bytes that look like x86 calls (E8 + rel32), which the filter rewrites.
+        let mut payload = Vec::new();
+        for i in 0u32..20_000 {
+            payload.push(0xe8);
+            payload.extend_from_slice(&i.wrapping_mul(7).to_le_bytes());
+        }
+        let how = PartCompression {
+            preset: 6,
+            max_dict: 4 << 20,
+            nice_len: Some(32),
+            x86: true,
+        };
+        let file = compress_part_as(&payload, &how).unwrap();
+        assert_eq!(&*decompress(&file, 1 << 20).unwrap(), &payload[..]);
+        assert_eq!(
+            decoder_need(&file).unwrap(),
+            DecoderNeed::Dict(u64::from(dict_size_for(payload.len(), 4 << 20)))
+        );
+        let plain = compress_part(&payload, 6, 4 << 20).unwrap();
+        assert_ne!(plain, file);
+        assert!(how.encoder_memory(payload.len()) >= 12 * (64 << 10));
+    }
+
+    #[test]
     fn dictionary_is_bounded_and_fits_the_payload() {
         assert_eq!(dict_size_for(10, MAX_DICT_SIZE), 64 << 10);
         assert_eq!(dict_size_for(3 << 20, MAX_DICT_SIZE), 4 << 20);
