@@ -13,6 +13,7 @@
 #          target/, built with `nice cargo build --release -p cfsync` unless NO_BUILD=1)
 # CFSYNC_ARGS  extra `delta generate` options (e.g. --threads 2)
 # PULL     1: also pull each fixture with its own deltas and with cfsync's (see the end)
+# SHARED   ../shared/bench (found beside the checkout or two levels up); PORT as compare.sh
 #
 # The repository is hard-link copied (`cp -al`) to a scratch directory so the fixture's
 # own deltas stay untouched; each generator writes into its own copy's empty deltas/.
@@ -96,7 +97,11 @@ done
 # (`full`) and v1 -> v2 (`update`) through ../shared/bench/compare.sh by cfsync and
 # ostree. LINKS as scripts/bench.sh (default: loopback).
 if [ "${PULL:-0}" = 1 ]; then
-  SHARED=${SHARED:-$ROOT/../shared/bench}
+  # shared/ sits beside the checkout (main) or two levels up (a worktree in wt/).
+  if [ -z "${SHARED:-}" ]; then
+    SHARED=$ROOT/../shared/bench
+    [ -d "$SHARED" ] || SHARED=$ROOT/../../shared/bench
+  fi
   export CFSYNC
   for FX in "$@"; do
     read -r _ V1 < <(grep '^v1 ' "$FX/commits")

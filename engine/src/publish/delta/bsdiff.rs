@@ -16,7 +16,12 @@ pub(crate) fn diff(old: &[u8], new: &[u8], probe: bool) -> Option<Vec<u8>> {
     i32::try_from(old.len()).ok()?;
     let mut sa = vec![0i32; old.len()];
     if !old.is_empty() {
-        divsufsort::sort_in_place(old, &mut sa);
+        // A port of C code: should it ever panic on some input, that file goes whole
+        // instead of taking the generator down.
+        let sorted = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            divsufsort::sort_in_place(old, &mut sa);
+        }));
+        sorted.ok()?;
     }
     if probe && !similar(&sa, old, new) {
         return None;
