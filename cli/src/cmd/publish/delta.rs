@@ -63,8 +63,8 @@ pub struct GenerateArgs {
     /// needs this much memory.
     #[arg(long = "xz-dict", value_name = "MiB", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=8))]
     pub xz_dict: u32,
-    /// xz's longest match sought (8-273; lower is faster and a little larger);
-    /// default: the preset's.
+    /// xz's longest match sought in whole-file parts (8-273; lower is faster and a
+    /// little larger; default 32; bsdiff patches keep the preset's).
     #[arg(long = "xz-nice-len", value_name = "N", value_parser = clap::value_parser!(u32).range(8..=273))]
     pub xz_nice_len: Option<u32>,
     /// Worker threads (default: one per core).
@@ -127,7 +127,9 @@ pub(crate) fn run(args: &GenerateArgs, quiet: bool) -> Result<()> {
     opts.threads = args.threads;
     opts.xz_preset = args.xz_preset;
     opts.max_dict = args.xz_dict.saturating_mul(1 << 20);
-    opts.nice_len = args.xz_nice_len;
+    if args.xz_nice_len.is_some() {
+        opts.nice_len = args.xz_nice_len;
+    }
     opts.memory_budget = args.memory_budget.max(16).saturating_mul(1 << 20);
     for f in &args.sign {
         opts.signers.extend(ed25519_signers(f)?);

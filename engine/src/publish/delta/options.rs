@@ -36,7 +36,8 @@ pub struct GenerateOptions {
     pub xz_preset: u32,
     /// Largest xz dictionary (bytes, at most 8 MiB).
     pub max_dict: u32,
-    /// xz's `nice_len` (longest match sought); `None` keeps the preset's.
+    /// xz's `nice_len` (longest match sought) for whole-file parts; `None` keeps the
+    /// preset's. bsdiff patches always keep the preset's.
     pub nice_len: Option<u32>,
     /// Byte order of the host-order fields.
     pub byte_order: ByteOrder,
@@ -55,7 +56,8 @@ pub struct GenerateOptions {
 
 impl GenerateOptions {
     /// Defaults for a delta to `to`: from the parent, ostree's fallback size (4 MB),
-    /// bsdiff up to 8 MiB, 8 MiB parts, xz preset 6 with a 4 MiB dictionary,
+    /// bsdiff up to 8 MiB, 8 MiB parts, xz preset 6 with a 4 MiB dictionary and
+    /// `nice_len` 32,
     /// little-endian with the marker, every core, a 192 MiB budget.
     pub fn new(to: impl Into<String>) -> Self {
         GenerateOptions {
@@ -67,7 +69,9 @@ impl GenerateOptions {
             part_size: 8 << 20,
             xz_preset: 6,
             max_dict: 4 << 20,
-            nice_len: None,
+            // 32 instead of preset 6's 64: 8 % less xz time for 0.3 % more bytes on
+            // whole files (scratch delta of the small fixture).
+            nice_len: Some(32),
             byte_order: ByteOrder::Little,
             endianness_marker: true,
             threads: 0,

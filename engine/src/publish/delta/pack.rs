@@ -5,8 +5,8 @@
 //!  jobs ──► workers (N) ──► reorder (window) ──► packer ──► compressors (N) ──► part files
 //! ```
 //!
-//! The packer fills one part per [`Class`] of file (plain, x86 code, already
-//! compressed) and each class is compressed its own way ([`compression_for`]): xz finds
+//! The packer fills one part per [`Class`] of object (plain, x86 code, already
+//! compressed, bsdiff patch) and each class is compressed its own way ([`compression_for`]): xz finds
 //! more in like data side by side, the x86 filter helps only machine code, and
 //! compressed files are not worth a slow preset.
 //!
@@ -323,6 +323,10 @@ fn compression_for(class: Class, opts: &GenerateOptions) -> PartCompression {
             nice_len: None,
             ..base
         },
+        Class::Patch => PartCompression {
+            nice_len: None,
+            ..base
+        },
     }
 }
 
@@ -482,7 +486,7 @@ fn pack(
     let mut stats = PackStats::default();
     let mut fallbacks = Vec::new();
     // One part being filled per class; metadata goes with the plain files.
-    let mut builders: [PartBuilder; 3] = Default::default();
+    let mut builders: [PartBuilder; 4] = Default::default();
     let mut n_parts = 0usize;
     let mut flush =
         |b: &mut PartBuilder, class: Class, stats: &mut PackStats| -> Result<(), DeltaError> {
@@ -527,7 +531,8 @@ fn pack(
             dispatch.emitted(next, len as u64);
             let class = match &item {
                 Item::Whole { class, .. } => *class,
-                _ => Class::Plain,
+                Item::Bsdiff { .. } => Class::Patch,
+                Item::Fallback { .. } => Class::Plain,
             };
             let Some(builder) = builders.get_mut(class.index()) else {
                 continue;
