@@ -36,10 +36,13 @@ const MAX_PREFETCH: usize = 16 * 1024;
 /// Threads storing the objects of one part (reading sources, bspatch, hashing and
 /// writing), once its operations are decoded.
 pub(crate) fn store_workers() -> usize {
-    std::thread::available_parallelism()
+    let n = std::thread::available_parallelism()
         .map(|n| n.get())
-        .unwrap_or(2)
-        .clamp(1, 8)
+        .unwrap_or(2);
+    std::env::var("CFSYNC_X_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(n.clamp(1, 8))
 }
 
 /// Stores `jobs` with [`store_workers`] threads, largest first (so that the longest job
