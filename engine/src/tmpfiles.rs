@@ -36,15 +36,16 @@ impl TmpfilePool {
 
     /// Starts making `want` tmpfiles (at most [`MAX_AHEAD`], and at most a quarter of
     /// the file descriptors this process may open) in `repo`'s objects directory. The
-    /// thread stops at the first failure, or when [`Self::stop`] is called.
+    /// thread stops at the first failure, or when the [`Filling`] returned is dropped
+    /// (which also closes the tmpfiles not taken).
     pub(crate) fn start<ObjectID: FsVerityHashValue>(
         repo: Arc<Repository<ObjectID>>,
         want: usize,
-    ) -> Arc<Self> {
+    ) -> Filling {
         let pool = Self::empty();
         let want = want.min(MAX_AHEAD).min(fd_room());
         if want == 0 {
-            return pool;
+            return Filling(pool);
         }
         let filler = Arc::clone(&pool);
         let spawned = std::thread::Builder::new()
@@ -66,7 +67,7 @@ impl TmpfilePool {
         if let Err(e) = spawned {
             tracing::debug!("object tmpfiles not made ahead: {e}");
         }
-        pool
+        Filling(pool)
     }
 
     /// A tmpfile made ahead, if one is ready.
@@ -75,13 +76,23 @@ impl TmpfilePool {
     }
 
     /// Makes no more, and closes those not taken (the file system frees them).
-    pub(crate) fn stop(&self) {
+    fn stop(&self) {
         self.stop.store(true, Ordering::Relaxed);
         self.lock().clear();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<OwnedFd>> {
         self.ready.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A pool being filled: dropping it stops the filling and closes what was not taken.
+#[derive(Debug)]
+pub(crate) struct Filling(pub(crate) Arc<TmpfilePool>);
+
+impl Drop for Filling {
+    fn drop(&mut self) {
+        self.0.stop();
     }
 }
 
@@ -112,7 +123,8 @@ mod tests {
     #[test]
     fn makes_what_is_asked_and_stops() {
         let dir = tempfile::tempdir().unwrap();
-        let pool = TmpfilePool::start(repo(dir.path()), 5);
+        let filling = TmpfilePool::start(repo(dir.path()), 5);
+        let pool = Arc::clone(&filling.0);
         let mut got = 0;
         for _ in 0..1000 {
             if pool.take().is_some() {
@@ -125,7 +137,7 @@ mod tests {
         }
         assert_eq!(got, 5, "the pool made {got} of 5 tmpfiles");
         assert!(pool.take().is_none(), "the pool made more than asked");
-        pool.stop();
+        drop(filling);
         assert!(TmpfilePool::empty().take().is_none());
     }
 }

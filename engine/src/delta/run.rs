@@ -127,8 +127,9 @@ pub(crate) async fn apply_delta<ObjectID: FsVerityHashValue>(
     // anonymous files, not memory) by tasks of their own, several ahead; the loop below
     // applies them in the order they are ready, up to [`APPLYING`] at once (parts are
     // independent of each other: read sources come from the from-commit only, so a
-    // small part is applied while a large one still decodes or applies). Decoding holds the xz dictionary, applying the part's tables and read
-    // sources; the budget decides how many may overlap.
+    // small part is applied while a large one still decodes or applies). Decoding holds
+    // the xz dictionary, applying the part's tables and read sources; the budget
+    // decides how many may overlap.
     let budget = Arc::new(Budget::new(memory_budget_mib(), MIB));
     let decoding = Arc::new(Gauge::default());
     let stager = Arc::new(Stager {
@@ -165,10 +166,11 @@ pub(crate) async fn apply_delta<ObjectID: FsVerityHashValue>(
                 })
             })
             .collect();
-    // Their tmpfiles are made while the parts download.
+    // Their tmpfiles are made while the parts download (and no more once the delta
+    // ends, however it ends).
     let tmpfiles = TmpfilePool::start(Arc::clone(&repo), files_to_make(sb, &plan, &held));
     let applier = Arc::new(Applier {
-        tmpfiles: Arc::clone(&tmpfiles),
+        tmpfiles: Arc::clone(&tmpfiles.0),
         repo,
         sources,
         held,
@@ -221,7 +223,7 @@ pub(crate) async fn apply_delta<ObjectID: FsVerityHashValue>(
     while let Some(got) = rx.recv().await {
         made += insert(builder, got);
     }
-    tmpfiles.stop();
+    drop(tmpfiles);
     req.reporter.report(Event::Message(format!(
         "static delta {shown}: decoded up to {} parts at once",
         decoding.peak()
