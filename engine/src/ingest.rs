@@ -17,6 +17,7 @@ use composefs::repository::Repository;
 
 use crate::limits::MAX_FILE_SIZE;
 use crate::store::commit_stream::{Entry, is_inline_size};
+use crate::tmpfiles::TmpfilePool;
 
 /// Why a file object was refused.
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +128,18 @@ pub(crate) fn ingest_file<ObjectID: FsVerityHashValue>(
     header: &FileHeader,
     content: impl Read,
 ) -> Result<Entry<ObjectID>, IngestError> {
+    ingest_file_ahead(repo, id, header, content, None)
+}
+
+/// [`ingest_file`], writing into a tmpfile made ahead by `ahead` when it has one ready
+/// (and the object is not inline).
+pub(crate) fn ingest_file_ahead<ObjectID: FsVerityHashValue>(
+    repo: &Repository<ObjectID>,
+    id: &Checksum,
+    header: &FileHeader,
+    content: impl Read,
+    ahead: Option<&TmpfilePool>,
+) -> Result<Entry<ObjectID>, IngestError> {
     let kind = header.mode & S_IFMT;
     if kind != S_IFREG && kind != S_IFLNK {
         return Err(IngestError::BadHeader {
@@ -186,6 +199,28 @@ pub(crate) fn ingest_file<ObjectID: FsVerityHashValue>(
             external: None,
         });
     }
+    if let Some(fd) = ahead.and_then(TmpfilePool::take) {
+        return match write_verified(&mut reader, std::fs::File::from(fd)) {
+            Ok(file) if reader.failure.is_none() && reader.hasher.is_none() => {
+                match repo.finalize_object_tmpfile(file, declared) {
+                    Ok((obj, _)) => Ok(Entry {
+                        data,
+                        external: Some(obj),
+                    }),
+                    Err(e) => Err(IngestError::Store { id: *id, source: e }),
+                }
+            }
+            Ok(_) => Err(map_failure(
+                &reader,
+                std::io::Error::other("content not fully read"),
+            )),
+            Err(WriteFailed::Read(e)) => Err(map_failure(&reader, e)),
+            Err(WriteFailed::Write(e)) => Err(IngestError::Store {
+                id: *id,
+                source: e.into(),
+            }),
+        };
+    }
     match repo.ensure_object_from_reader(&mut reader, declared) {
         Ok(obj) if reader.failure.is_none() && reader.hasher.is_none() => Ok(Entry {
             data,
@@ -203,4 +238,41 @@ pub(crate) fn ingest_file<ObjectID: FsVerityHashValue>(
             }
         }
     }
+}
+
+/// Why [`write_verified`] stopped.
+enum WriteFailed {
+    /// Reading (and so verifying) the content failed.
+    Read(std::io::Error),
+    /// Writing the tmpfile failed.
+    Write(std::io::Error),
+}
+
+/// Size of the buffer content is copied into a tmpfile through.
+const COPY_BUFFER: usize = 128 * 1024;
+
+/// Copies `reader` to its end into `file` (a tmpfile made ahead); the reader verifies
+/// the content as it goes, and fails the read at its end unless it matched.
+fn write_verified(
+    reader: &mut impl Read,
+    mut file: std::fs::File,
+) -> Result<std::fs::File, WriteFailed> {
+    use std::io::Write;
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUF.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        buf.resize(COPY_BUFFER, 0);
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(WriteFailed::Read(e)),
+            };
+            file.write_all(&buf[..n]).map_err(WriteFailed::Write)?;
+        }
+    })?;
+    Ok(file)
 }

@@ -41,6 +41,7 @@ pub mod source;
 pub mod space;
 pub mod store;
 pub mod summary;
+pub(crate) mod tmpfiles;
 pub mod trust;
 pub(crate) mod walk;
 

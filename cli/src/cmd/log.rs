@@ -45,6 +45,10 @@ fn origin_path(state_dir: &std::path::Path, name: &str) -> std::path::PathBuf {
 /// default `--from` of `log --depth`.
 pub(crate) fn record_origin(state_dir: &std::path::Path, name: &str, source: &str) -> Result<()> {
     let path = origin_path(state_dir, name);
+    if std::fs::read(&path).is_ok_and(|b| b == source.as_bytes()) {
+        // Unchanged (an update check that found nothing new): no write, no fsync.
+        return Ok(());
+    }
     let dir = path
         .parent()
         .ok_or_else(|| anyhow!("no parent of {}", path.display()))?;

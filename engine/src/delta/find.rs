@@ -119,17 +119,25 @@ pub(crate) fn look_ahead(
     stored: HashSet<Checksum>,
     previous: Option<Checksum>,
     target: Checksum,
-) {
+) -> Option<Ahead> {
     let Ok(found) = listing(summary, &target) else {
         // A malformed list is reported by the route, which reads it again.
-        return;
+        return None;
     };
     match found {
         (Where::Summary, Some(list)) => {
             let first = plan::candidates(Some(list.entries()), &stored, previous, target);
             hold_superblock(held, source, first.first());
+            // Only a superblock the (verified) summary lists with its digest is worth
+            // waiting on for the commit: a probed one may well not exist.
+            first.into_iter().next().and_then(|c| {
+                c.digest.map(|digest| Ahead {
+                    path: c.name.superblock_path(),
+                    digest,
+                })
+            })
         }
-        (Where::Nowhere, _) => {}
+        (Where::Nowhere, _) => None,
         _ => {
             let path = cfsync_formats::delta::names::index_path(&target);
             let (source, weak) = (Arc::clone(source), held.downgrade());
@@ -155,8 +163,56 @@ pub(crate) fn look_ahead(
                 }
                 got
             });
+            None
         }
     }
+}
+
+/// A superblock [`look_ahead`] is fetching that the summary lists with its digest: it
+/// embeds the target commit and (as ostree writes it) the commit's detached metadata, so
+/// the pull can take both from it instead of asking for them ([`commit_from_held`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Ahead {
+    /// Its path at the source (its key in the pull's [`Held`]).
+    path: String,
+    /// The digest the summary lists for it.
+    digest: Checksum,
+}
+
+/// The target commit and its detached metadata as the superblock held for `ahead`
+/// embeds them (waiting for it), the superblock left held for the delta route, which
+/// opens it again with all its checks. The commit bytes hash to `target` and the
+/// superblock to the digest the summary lists; nothing else is trusted here (the caller
+/// verifies the commit's signatures as for a commit fetched alone). `None` when the
+/// superblock did not arrive, does not match or does not parse: fetch the commit then.
+pub(crate) async fn commit_from_held(
+    held: &Held,
+    ahead: &Ahead,
+    target: &Checksum,
+) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    let got = held.take(&ahead.path).await?;
+    let found = match &got {
+        Ok(Some(bytes)) if Checksum::of(bytes) == ahead.digest => embedded_commit(bytes, target),
+        _ => None,
+    };
+    // The route takes the same answer as its first attempt (and judges it itself).
+    held.hold(ahead.path.clone(), async move { got });
+    found
+}
+
+/// The commit `target` and its detached metadata out of superblock `bytes`.
+fn embedded_commit(bytes: &[u8], target: &Checksum) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+    let file = open_superblock(bytes).ok()?;
+    let sb = &file.superblock;
+    let commit = sb.commit_bytes();
+    if sb.to() != *target || Checksum::of(commit) != *target {
+        return None;
+    }
+    let meta = match sb.commitmeta() {
+        Ok(m) => m.map(|m| m.data().to_vec()),
+        Err(_) => return None,
+    };
+    Some((commit.to_vec(), meta))
 }
 
 /// Starts fetching `candidate`'s superblock into `held`.

@@ -9,6 +9,7 @@ use cfsync_formats::checksum::Checksum;
 use cfsync_formats::delta::index::DeltaList;
 use composefs::fsverity::FsVerityHashValue;
 
+use super::find::Ahead;
 use crate::error::PullError;
 use crate::held::Held;
 use crate::progress::{Cancel, Reporter, Tracker};
@@ -66,6 +67,8 @@ impl<ObjectID: FsVerityHashValue> DeltaRequest<'_, ObjectID> {
     /// points there, the first candidate's superblock. The route takes them as its first
     /// attempts after the commit is accepted, with every check it makes on a body it
     /// fetches itself; a refused commit drops them unread. No part is fetched ahead.
+    /// `Some`: the superblock held is one the summary lists with its digest, from which
+    /// [`Self::commit_from_held`] can take the commit.
     pub(crate) fn look_ahead(
         store: &Store<ObjectID>,
         source: &Arc<Source>,
@@ -73,12 +76,25 @@ impl<ObjectID: FsVerityHashValue> DeltaRequest<'_, ObjectID> {
         summary: Option<&SummaryDeltas>,
         previous: Option<Checksum>,
         target: Checksum,
-    ) -> Result<(), PullError> {
+    ) -> Result<Option<Ahead>, PullError> {
         // The commits the route will see as stored (the object index covers exactly
         // these), so that the same delta is tried first.
         let stored: HashSet<Checksum> = store.list_commits()?.into_iter().collect();
-        super::find::look_ahead(held, source, summary, stored, previous, target);
-        Ok(())
+        Ok(super::find::look_ahead(
+            held, source, summary, stored, previous, target,
+        ))
+    }
+
+    /// The target commit and its detached metadata, taken from the superblock
+    /// [`Self::look_ahead`] is fetching (`ahead`), which embeds both: one request instead
+    /// of three. The commit hashes to `target`; its signatures are still to be checked.
+    /// `None`: fetch them as objects.
+    pub(crate) async fn commit_from_held(
+        held: &Held,
+        ahead: &Ahead,
+        target: &Checksum,
+    ) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+        super::find::commit_from_held(held, ahead, target).await
     }
 
     /// The deltas to `target` that the delta index fetched by [`Self::look_ahead`]

@@ -1,9 +1,9 @@
 //! Running a chosen delta: plan its parts ([`super::plan`]), check the space they need,
 //! stage them ahead ([`super::stage`]: downloaded in order, decoded as they arrive, up
 //! to [`parts_in_flight`] decoders at once within the memory budget) while the ready ones
-//! are applied one at a time ([`super::apply`]) and their objects go into the commit being
-//! built (and its resume journal) as each is stored; fetch the delta's fallback objects
-//! beside the parts.
+//! are applied, up to two at once ([`super::apply`]), and their objects go into the commit
+//! being built (and its resume journal) as each is stored; fetch the delta's fallback
+//! objects beside the parts.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -12,13 +12,14 @@ use std::sync::atomic::Ordering;
 use cfsync_formats::checksum::Checksum;
 use cfsync_formats::delta::superblock::SuperblockRef;
 use cfsync_formats::delta::{DeltaName, DeltaObjects};
+use cfsync_formats::object::ObjectType;
 use composefs::fsverity::FsVerityHashValue;
 use composefs::repository::Repository;
 use futures::StreamExt;
 
 use super::apply::apply_part;
 use super::budget::Gauge;
-use super::budget::{APPLY_MIB, Budget, MIB, memory_budget_mib};
+use super::budget::{APPLY_MIB, Budget, MIB, OBJECT_MEMORY, memory_budget_mib};
 use super::find::{display_name, open_checked, superblock_err};
 use super::job::{ApplyTo, Sink};
 use super::plan::{PartFacts, PartPlan, choose_parts, fallbacks_to_fetch, held_objects};
@@ -29,6 +30,7 @@ use super::stage::{DOWNLOADS, PartJob, StagedPart, Stager, part_err};
 use crate::error::PullError;
 use crate::progress::{Cancel, Event};
 use crate::store::commit_stream::{CommitStreamBuilder, Entry};
+use crate::tmpfiles::TmpfilePool;
 
 /// Parts decoded at once at most (when their dictionaries fit the memory budget): one
 /// per core, at least two (so that one is decoded while another is applied), at most
@@ -39,6 +41,10 @@ pub fn parts_in_flight() -> usize {
         .unwrap_or(2)
         .clamp(2, 8)
 }
+
+/// Parts applied at once at most: a small part ready while a large one is applied
+/// starts at once. (Each has its own store workers; they share one read-source gate.)
+const APPLYING: usize = 2;
 
 /// Parts staged at once (downloading, decoding, or decoded and waiting to be applied):
 /// enough for every decoder and download to be busy while one part is applied.
@@ -118,11 +124,12 @@ pub(crate) async fn apply_delta<ObjectID: FsVerityHashValue>(
     std::fs::create_dir_all(&tmp)
         .map_err(|e| PullError::Internal(format!("{}: {e}", tmp.display())))?;
     // Parts are downloaded in order, decoded as they arrive and verified (into
-    // anonymous files, not memory) by tasks of their own, several ahead; this loop
-    // applies one at a time, on every core, in the order they are ready (parts are
-    // independent of each other, so a small part is applied while a large one still
-    // decodes). Decoding holds the xz dictionary, applying the part's tables and read
-    // sources; the budget decides how many may overlap.
+    // anonymous files, not memory) by tasks of their own, several ahead; the loop below
+    // applies them in the order they are ready, up to [`APPLYING`] at once (parts are
+    // independent of each other: read sources come from the from-commit only, so a
+    // small part is applied while a large one still decodes or applies). Decoding holds
+    // the xz dictionary, applying the part's tables and read sources; the budget
+    // decides how many may overlap.
     let budget = Arc::new(Budget::new(memory_budget_mib(), MIB));
     let decoding = Arc::new(Gauge::default());
     let stager = Arc::new(Stager {
@@ -159,30 +166,64 @@ pub(crate) async fn apply_delta<ObjectID: FsVerityHashValue>(
                 })
             })
             .collect();
+    // Their tmpfiles are made while the parts download (and no more once the delta
+    // ends, however it ends).
+    let tmpfiles = TmpfilePool::start(Arc::clone(&repo), files_to_make(sb, &plan, &held));
     let applier = Arc::new(Applier {
+        tmpfiles: Arc::clone(&tmpfiles.0),
         repo,
         sources,
         held,
         cancel: req.cancel.clone(),
         delta: shown.clone(),
+        gate: Budget::new(OBJECT_MEMORY, 1),
     });
+    // Parts are applied as they are ready, up to [`APPLYING`] at once (each on its own
+    // store workers, all sharing one read-source gate), so that a small part is not kept
+    // waiting behind a large one; their objects come back on one channel and go into
+    // the commit being built (and its resume journal) here, as each is stored.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut applying = tokio::task::JoinSet::new();
+    let mut all_staged = false;
     let mut made = 0u64;
-    while let Some(part) = staged.next().await {
-        let part =
-            part.map_err(|e| PullError::Internal(format!("delta part task failed: {e}")))??;
-        let permit = budget.take(APPLY_MIB * MIB).await?;
-        made += Arc::clone(&applier).apply(part, builder).await?;
-        drop(permit);
-        builder.flush_journal();
-        req.tracker.parts_done.fetch_add(1, Ordering::Relaxed);
-        req.tracker.objects_done.store(made, Ordering::Relaxed);
-        req.reporter.report(Event::Counters(
-            req.tracker.snapshot(req.source.stats().bytes_received),
-        ));
-        if req.cancel.is_cancelled() {
-            return Err(PullError::Cancelled);
+    while !(all_staged && applying.is_empty()) {
+        tokio::select! {
+            biased;
+            Some(got) = rx.recv() => made += insert(builder, got),
+            Some(done) = applying.join_next(), if !applying.is_empty() => {
+                done.map_err(|e| PullError::Internal(format!("delta part task failed: {e}")))??;
+                builder.flush_journal();
+                req.tracker.parts_done.fetch_add(1, Ordering::Relaxed);
+                req.tracker.objects_done.store(made, Ordering::Relaxed);
+                req.reporter.report(Event::Counters(
+                    req.tracker.snapshot(req.source.stats().bytes_received),
+                ));
+                if req.cancel.is_cancelled() {
+                    return Err(PullError::Cancelled);
+                }
+            }
+            next = staged.next(), if !all_staged && applying.len() < APPLYING => {
+                let Some(part) = next else {
+                    all_staged = true;
+                    continue;
+                };
+                let part = part
+                    .map_err(|e| PullError::Internal(format!("delta part task failed: {e}")))??;
+                let permit = budget.take(APPLY_MIB * MIB).await?;
+                let (applier, tx) = (Arc::clone(&applier), tx.clone());
+                applying.spawn(async move {
+                    let done = applier.apply(part, tx).await;
+                    drop(permit);
+                    done
+                });
+            }
         }
     }
+    drop(tx);
+    while let Some(got) = rx.recv().await {
+        made += insert(builder, got);
+    }
+    drop(tmpfiles);
     req.reporter.report(Event::Message(format!(
         "static delta {shown}: decoded up to {} parts at once",
         decoding.peak()
@@ -264,6 +305,29 @@ fn part_jobs(
     Ok(jobs)
 }
 
+/// File objects the chosen parts will store (those not held already): the tmpfiles
+/// worth making ahead (an over-estimate: small ones stay inline).
+fn files_to_make(sb: &SuperblockRef<'_>, plan: &PartPlan, held: &HashSet<Checksum>) -> usize {
+    plan.chosen
+        .iter()
+        .filter_map(|&i| sb.parts().get(i))
+        .flat_map(|p| p.objects.iter())
+        .filter(|o| o.object_type == ObjectType::File && !held.contains(&o.checksum))
+        .count()
+}
+
+/// Puts a stored object into the commit being built; 1 when it was new to it.
+fn insert<ObjectID: FsVerityHashValue>(
+    builder: &mut CommitStreamBuilder<ObjectID>,
+    (id, entry): (Checksum, Entry<ObjectID>),
+) -> u64 {
+    if builder.contains(&id) {
+        return 0;
+    }
+    builder.insert(id, entry.data, entry.external);
+    1
+}
+
 /// What applying the staged parts of one delta shares.
 struct Applier<ObjectID: FsVerityHashValue> {
     repo: Arc<Repository<ObjectID>>,
@@ -273,42 +337,28 @@ struct Applier<ObjectID: FsVerityHashValue> {
     cancel: Cancel,
     /// The delta's name, as users see it.
     delta: String,
+    /// What the read sources of the objects being stored may hold, across parts.
+    gate: Budget,
+    /// Tmpfiles made ahead for the objects.
+    tmpfiles: Arc<TmpfilePool>,
 }
 
 impl<ObjectID: FsVerityHashValue> Applier<ObjectID> {
-    /// Applies a staged part on a blocking thread, inserting its objects into `builder`
-    /// (and its resume journal) as each is stored, so a pull interrupted mid-part keeps
-    /// them. Returns how many objects were new to `builder`.
+    /// Applies a staged part on a blocking thread, sending its objects to `tx` as each
+    /// is stored.
     async fn apply(
         self: Arc<Self>,
         part: StagedPart,
-        builder: &mut CommitStreamBuilder<ObjectID>,
-    ) -> Result<u64, PullError> {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut task = tokio::task::spawn_blocking(move || {
+        tx: tokio::sync::mpsc::UnboundedSender<(Checksum, Entry<ObjectID>)>,
+    ) -> Result<(), PullError> {
+        tokio::task::spawn_blocking(move || {
             let sink = |id, entry| {
                 let _ = tx.send((id, entry));
             };
             self.apply_staged(part, &sink)
-        });
-        let mut made = 0u64;
-        let mut insert = |(id, entry): (Checksum, Entry<ObjectID>)| {
-            if !builder.contains(&id) {
-                builder.insert(id, entry.data, entry.external);
-                made += 1;
-            }
-        };
-        let done = loop {
-            tokio::select! {
-                Some(got) = rx.recv() => insert(got),
-                r = &mut task => break r,
-            }
-        };
-        while let Ok(got) = rx.try_recv() {
-            insert(got);
-        }
-        done.map_err(|e| PullError::Internal(format!("delta part task failed: {e}")))??;
-        Ok(made)
+        })
+        .await
+        .map_err(|e| PullError::Internal(format!("delta part task failed: {e}")))?
     }
 
     /// Applies a staged payload from its file.
@@ -324,6 +374,8 @@ impl<ObjectID: FsVerityHashValue> Applier<ObjectID> {
             have: &have,
             sink,
             cancel: &self.cancel,
+            gate: &self.gate,
+            tmpfiles: &self.tmpfiles,
         };
         apply_part(&to, &payload, len, objects).map_err(|e| match e {
             PullError::Hostile(m) => part_err(&job, &self.delta, m),

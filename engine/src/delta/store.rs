@@ -18,12 +18,12 @@ use composefs::fsverity::FsVerityHashValue;
 use composefs::repository::Repository;
 
 use super::blob::RangeReader;
-use super::budget::{Budget, OBJECT_MEMORY};
 use super::job::{ApplyTo, Job, Seg, header_for, job_memory};
 use super::read_sources::ReadSources;
 use crate::error::PullError;
-use crate::ingest::ingest_file;
+use crate::ingest::ingest_file_ahead;
 use crate::store::commit_stream::Entry;
+use crate::tmpfiles::TmpfilePool;
 
 /// Threads that open read sources and start their reads ahead of the store workers: on
 /// a cold page cache each source costs an inode read and a data read.
@@ -34,19 +34,22 @@ const PREFETCH_THREADS: usize = 4;
 const MAX_PREFETCH: usize = 16 * 1024;
 
 /// Threads storing the objects of one part (reading sources, bspatch, hashing and
-/// writing), once its operations are decoded.
+/// writing), once its operations are decoded: two per core, at least four, since much
+/// of their time is spent waiting for the disk (read sources and, on a cold cache, the
+/// inode tables a new object's inode comes from) rather than computing.
 pub(crate) fn store_workers() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
-        .clamp(1, 8)
+        .saturating_mul(2)
+        .clamp(4, 16)
 }
 
 /// Stores `jobs` with [`store_workers`] threads, largest first (so that the longest job
 /// does not start last and run alone), giving each object to `to.sink` as it is stored,
 /// while [`PREFETCH_THREADS`] threads start reading the read sources ahead. The read
-/// sources the workers hold are bounded by [`OBJECT_MEMORY`]. Returns the first error
-/// of any worker.
+/// sources the workers hold are bounded by [`super::budget::OBJECT_MEMORY`]. Returns the first error
+/// of any worker. (`to.gate` is shared by every part applied at once.)
 pub(crate) fn store_all<ObjectID: FsVerityHashValue>(
     to: &ApplyTo<'_, ObjectID>,
     file: &File,
@@ -58,6 +61,8 @@ pub(crate) fn store_all<ObjectID: FsVerityHashValue>(
         sources,
         sink: give,
         cancel,
+        gate,
+        tmpfiles,
         ..
     } = *to;
     jobs.sort_by_key(|j| std::cmp::Reverse(j.size));
@@ -73,7 +78,6 @@ pub(crate) fn store_all<ObjectID: FsVerityHashValue>(
     let workers = store_workers();
     let failed = AtomicBool::new(false);
     let worker_error: Mutex<Option<PullError>> = Mutex::new(None);
-    let gate = Budget::new(OBJECT_MEMORY, 1);
     let next_job = AtomicUsize::new(0);
     let next_prefetch = AtomicUsize::new(0);
     let done_jobs = AtomicBool::new(false);
@@ -97,7 +101,7 @@ pub(crate) fn store_all<ObjectID: FsVerityHashValue>(
                         let i = next_job.fetch_add(1, Ordering::Relaxed);
                         let Some(job) = jobs.get(i) else { return };
                         let done = gate.take_blocking(job_memory(job)).and_then(|share| {
-                            let done = store_job(repo, file, payload, sources, job);
+                            let done = store_job(repo, file, payload, sources, tmpfiles, job);
                             drop(share);
                             done
                         });
@@ -212,6 +216,7 @@ fn store_job<ObjectID: FsVerityHashValue>(
     file: &File,
     payload: &PartPayloadRef<'_>,
     sources: &ReadSources<ObjectID>,
+    tmpfiles: &TmpfilePool,
     job: &Job,
 ) -> Result<(Checksum, Entry<ObjectID>), PullError> {
     let mut header = header_for(payload, &job.id, job.mode, job.xattrs, job.size)?;
@@ -232,12 +237,35 @@ fn store_job<ObjectID: FsVerityHashValue>(
         pos: 0,
         patch: None,
     };
-    match ingest_file(repo, &job.id, &header, reader) {
-        Ok(entry) => Ok((job.id, entry)),
+    match ingest_file_ahead(repo, &job.id, &header, reader, Some(tmpfiles)) {
+        Ok(entry) => {
+            if job.size >= WRITEBACK_KICK
+                && let Some(obj) = &entry.external
+            {
+                start_writeback(repo, obj);
+            }
+            Ok((job.id, entry))
+        }
         Err(e) => Err(match bspatch_failure(&e) {
             Some(b) => PullError::Hostile(format!("delta object {}: bspatch: {b}", job.id)),
             None => e.into(),
         }),
+    }
+}
+
+/// Objects at least this large have their writeback started as soon as they are
+/// stored ([`start_writeback`]).
+const WRITEBACK_KICK: u64 = 64 * 1024;
+
+/// Starts writing stored object `obj` to disk now, without waiting (and lets its pages
+/// leave the cache once written: nothing reads them during the pull). No background
+/// flush runs during a delta (it would also write out the staged parts, deleted
+/// unread), so without this the commit's final barrier would write every object the
+/// delta made at once, after the last part. Best effort: a failure here is left for the
+/// barrier to meet.
+fn start_writeback<ObjectID: FsVerityHashValue>(repo: &Repository<ObjectID>, obj: &ObjectID) {
+    if let Ok(fd) = repo.open_object(obj) {
+        let _ = rustix::fs::fadvise(&fd, 0, None, rustix::fs::Advice::DontNeed);
     }
 }
 

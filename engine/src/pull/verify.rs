@@ -9,9 +9,13 @@
 //! detached metadata, and the delta route's first fetch (the superblock of the delta it
 //! will try first, or the delta index) are all requested at once, one round trip where
 //! the connections allow it (over HTTP/1.1 a request that finds no idle connection pays
-//! a TCP handshake first). What comes back early is held by the pull ([`crate::held`]) and
-//! read only after the commit is accepted, through the same checks as before; a
-//! refused commit drops it unread.
+//! a TCP handshake first). When the summary lists that superblock with its digest, it
+//! is the only request: it embeds the commit and its detached metadata, as ostree
+//! writes it, and the commit is taken from it (it must hash to the target; its
+//! signatures are checked as ever, with the commit's own detached metadata fetched if
+//! the superblock's do not verify). What comes back early is held by the pull
+//! ([`crate::held`]) and read only after the commit is accepted, through the same checks
+//! as before; a refused commit drops it unread.
 
 use std::sync::Arc;
 
@@ -76,15 +80,39 @@ pub(super) async fn verify<ObjectID: FsVerityHashValue>(
     let (store, source, trust, opts) = (cx.store, &cx.source, cx.trust, cx.opts);
     let id = target.commit;
     cx.reporter.report(Event::Phase("commit"));
-    // One round trip for what follows from the commit id alone: its detached metadata
-    // and the delta route's first fetch go out with the commit itself.
-    hold_commitmeta(source, &cx.held, &id);
-    if !opts.no_deltas {
+    // One round trip for what follows from the commit id alone. When the summary lists
+    // the delta the route will try first, its superblock alone: it embeds the commit and
+    // its detached metadata (one request, so no connection is opened for a second and
+    // third). Otherwise the commit, its detached metadata and the delta route's first
+    // fetch go out together.
+    let ahead = if opts.no_deltas {
+        None
+    } else {
         let summary = target.deltas.as_ref();
-        DeltaRequest::look_ahead(store, source, &cx.held, summary, target.previous, id)?;
-    }
-    let bytes = fetch_verified(source, &id, ObjectType::Commit).await?;
-    let (meta, verdict) = fetch_commitmeta(source, trust, &cx.held, &id, &bytes).await?;
+        DeltaRequest::look_ahead(store, source, &cx.held, summary, target.previous, id)?
+    };
+    let embedded = match &ahead {
+        Some(ahead) => DeltaRequest::<ObjectID>::commit_from_held(&cx.held, ahead, &id).await,
+        None => None,
+    };
+    let (bytes, meta, verdict) = match embedded {
+        Some((bytes, meta)) => match trust.verify_commit(&id, &bytes, meta.as_deref()) {
+            Ok(sigs) => (bytes, meta, Ok(sigs)),
+            // No detached metadata in the superblock, or signatures made since it was
+            // generated: the commit's own.
+            Err(_) => {
+                let (meta, verdict) =
+                    fetch_commitmeta(source, trust, &cx.held, &id, &bytes).await?;
+                (bytes, meta, verdict)
+            }
+        },
+        None => {
+            hold_commitmeta(source, &cx.held, &id);
+            let bytes = fetch_verified(source, &id, ObjectType::Commit).await?;
+            let (meta, verdict) = fetch_commitmeta(source, trust, &cx.held, &id, &bytes).await?;
+            (bytes, meta, verdict)
+        }
+    };
     let commit = CommitRef::from_bytes(&bytes).map_err(|e| PullError::object(&id, "commit", e))?;
     stats.signatures.extend(verdict?);
     let prev_ts = previous_timestamp(store, target.previous)?;

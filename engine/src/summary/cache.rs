@@ -17,7 +17,7 @@ use composefs::fsverity::FsVerityHashValue;
 use crate::store::{Store, StoreError};
 
 /// One cached file (or one just fetched) with the validators kept for it.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(super) struct Cached {
     pub(super) body: Option<Vec<u8>>,
     pub(super) etag: Option<String>,

@@ -296,7 +296,9 @@ async fn legacy(
     let Some(c) = checked else {
         return Ok(None);
     };
-    if use_cache {
+    // Nothing to write when both answers were `304 Not Modified` (the cached files and
+    // validators stand as they are).
+    if use_cache && (c.summary != cached_sum || c.sig != cached_sig) {
         cache.save(&[("summary", &c.summary), ("summary.sig", &c.sig)])?;
     }
     Ok(Some(Resolved {

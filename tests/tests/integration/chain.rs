@@ -1,9 +1,9 @@
 //! The round-trip chain of a pull, read from the fault server's log: which requests go
 //! out together and which wait for an answer.
 //!
-//! Once the summary names the commit, the commit, its detached metadata and the delta
-//! route's first fetch (the superblock, or the delta index and then the superblock) are
-//! requested together; parts only after the commit is accepted; a refused commit fetches
+//! Once the summary names the commit: the superblock of the delta it lists, alone (it
+//! embeds the commit); without a listed delta, the commit, its detached metadata and the
+//! delta route's first fetch (the delta index and then the superblock) together; parts only after the commit is accepted; a refused commit fetches
 //! no part; an up-to-date pull makes one request.
 //!
 //! Nothing here is timed: the server holds each of those answers [`HOLD`] before
@@ -101,15 +101,14 @@ fn object_path(commit: &str, ext: &str) -> String {
     format!("objects/{}/{}.{ext}", &commit[..2], &commit[2..])
 }
 
-/// v1 → v2 through the delta: commit, commitmeta and superblock requested together,
-/// the parts only once the commit's answer is in, and each of them once.
+/// v1 → v2 through the delta the summary lists: its superblock is the one request
+/// after the summary (it embeds the commit and its detached metadata, which are not
+/// asked for), the parts only once its answer is in, and each of them once.
 #[test]
-fn commit_commitmeta_and_superblock_go_out_together() {
+fn the_listed_superblock_brings_the_commit() {
     let d = demo();
     let server = FaultServer::start(&d.repo);
-    let commit = object_path(&d.v2, "commit");
-    let meta = object_path(&d.v2, "commitmeta");
-    hold(&server, &[&commit, &meta, "deltas/*/superblock"]);
+    hold(&server, &["deltas/*/superblock"]);
     let tmp = scratch_dir();
     let r = Kind::Delta.setup(tmp.path());
     let st = json(&pull_with(&r, &Kind::Delta.args(&server.url()), &[]));
@@ -117,17 +116,36 @@ fn commit_commitmeta_and_superblock_go_out_together() {
     assert!(st["delta"].is_string(), "the delta was not used: {st}");
 
     let log = server.log();
-    let (c, m, s) = (
-        one(&log, &commit),
-        one(&log, &meta),
-        one(&log, "deltas/*/superblock"),
-    );
-    assert_overlap(c, m, &log);
-    assert_overlap(c, s, &log);
-    assert_overlap(m, s, &log);
-    // The parts wait for the commit (and so for its checks).
-    assert_after(c, "deltas/*/0", &log);
+    let s = one(&log, "deltas/*/superblock");
+    for ext in ["commit", "commitmeta"] {
+        let path = object_path(&d.v2, ext);
+        assert!(
+            !log.iter().any(|l| l.path == path),
+            "{path} was asked for: {:#?}",
+            paths(&log)
+        );
+    }
+    // The parts wait for the superblock (and so for the commit's checks).
+    assert_after(s, "deltas/*/0", &log);
     check_sound(&r, "delta pull");
+}
+
+/// The same pull when the superblock the summary lists is damaged in transit (its
+/// digest does not match): the commit and its detached metadata are fetched as
+/// objects, the superblock again, and the pull ends with the same image.
+#[test]
+fn a_damaged_listed_superblock_falls_back_to_the_commit_object() {
+    let d = demo();
+    let server = FaultServer::start(&d.repo);
+    server.add(Rule::new("deltas/*/superblock", Fault::Flip(100)).times(1));
+    let tmp = scratch_dir();
+    let r = Kind::Delta.setup(tmp.path());
+    let st = json(&pull_with(&r, &Kind::Delta.args(&server.url()), &[]));
+    assert_eq!(st["image"], reference().v2_image.as_str(), "{st}");
+    assert!(st["delta"].is_string(), "the delta was not used: {st}");
+    let log = server.log();
+    one(&log, &object_path(&d.v2, "commit"));
+    check_sound(&r, "delta pull after a damaged superblock");
 }
 
 /// A remote without a summary, whose deltas are found through the delta index: the

@@ -1303,3 +1303,71 @@ fn stored_commit_is_verified_before_a_ref_moves_to_it() {
             .any(|(r, x)| r == "third/ref" && *x == commit)
     );
 }
+
+/// With the delta listed in the summary, the pull takes the commit and its detached
+/// metadata from the delta's superblock (ostree embeds both): neither `.commit` nor
+/// `.commitmeta` is requested, and the signature is verified as for a fetched commit. A
+/// commit signed after its delta was made (its superblock carries no signature) still
+/// verifies: its own `.commitmeta` is fetched then. A commit signed nowhere is refused
+/// before any part is fetched.
+#[test]
+fn the_commit_and_its_signatures_come_with_the_delta_superblock() {
+    let mut p = Publisher::new();
+    let v1 = p.signed_commit(21);
+    let v2 = p.signed_commit(22);
+    p.repo
+        .static_delta_generate(["--from", v1.as_str(), "--to", v2.as_str()]);
+    // v3 is signed after its delta was generated.
+    let v3 = p.commit_with::<&str>(REF, 23, &[]);
+    p.repo
+        .static_delta_generate(["--from", v2.as_str(), "--to", v3.as_str()]);
+    let home = format!("--gpg-homedir={}", p.gpg.home().display());
+    p.repo
+        .run(["gpg-sign", home.as_str(), v3.as_str(), p.gpg.key_id()]);
+    p.signed_summary();
+
+    let c = p.client(&[]);
+    assert_eq!(c.pull_ok(&["--commit", &v1])["commit"], v1.as_str());
+    let requested = |commit: &str, ext: &str| {
+        let path = format!("/objects/{}/{}.{ext}", &commit[..2], &commit[2..]);
+        p.nginx.log().iter().any(|e| e.uri == path)
+    };
+
+    p.nginx.reset_log();
+    let st = c.pull_ok(&["--commit", &v2]);
+    assert_eq!(st["commit"], v2.as_str());
+    assert!(st["delta"].is_string(), "the delta was not used: {st}");
+    assert!(
+        st["signatures"].as_array().is_some_and(|s| !s.is_empty()),
+        "no signature verified: {st}"
+    );
+    assert!(!requested(&v2, "commit"), "the commit was fetched alone");
+    assert!(
+        !requested(&v2, "commitmeta"),
+        "its signatures were fetched alone"
+    );
+
+    p.nginx.reset_log();
+    let st = c.pull_ok(&[]);
+    assert_eq!(st["commit"], v3.as_str());
+    assert!(st["delta"].is_string(), "the delta was not used: {st}");
+    assert!(!requested(&v3, "commit"), "the commit was fetched alone");
+    assert!(
+        requested(&v3, "commitmeta"),
+        "the signature made after the delta was not fetched"
+    );
+
+    // A fourth commit, never signed: no signature in its superblock nor beside it;
+    // refused, no part fetched.
+    let v4 = p.commit_with::<&str>(REF, 24, &[]);
+    p.repo
+        .static_delta_generate(["--from", v3.as_str(), "--to", v4.as_str()]);
+    p.signed_summary();
+    assert_refused(
+        &p,
+        &c,
+        &[],
+        Some(&v3),
+        &[&format!("commit {v4}"), "no signature found"],
+    );
+}

@@ -243,6 +243,10 @@ impl Gates {
         for (key, gate) in self.map().iter() {
             all.insert(key.clone(), gate.limit());
         }
+        if all == self.remembered {
+            // Nothing learned (e.g. an update check of two requests): no write.
+            return;
+        }
         if let Err(e) = write_memory(dir, &all) {
             tracing::debug!(dir = %dir.display(), error = %e, "cannot save the fetch windows");
         }
