@@ -67,6 +67,10 @@ pub struct GenerateArgs {
     /// little larger; default 32; bsdiff patches keep the preset's).
     #[arg(long = "xz-nice-len", value_name = "N", value_parser = clap::value_parser!(u32).range(8..=273))]
     pub xz_nice_len: Option<u32>,
+    /// xz's match finder for whole-file parts: `hc4` (hash chains, the default: less
+    /// CPU, a few more bytes) or `bt4` (binary trees, as presets 4-9).
+    #[arg(long = "xz-match-finder", value_name = "MF", value_parser = ["hc4", "bt4"])]
+    pub xz_match_finder: Option<String>,
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -129,6 +133,9 @@ pub(crate) fn run(args: &GenerateArgs, quiet: bool) -> Result<()> {
     opts.max_dict = args.xz_dict.saturating_mul(1 << 20);
     if args.xz_nice_len.is_some() {
         opts.nice_len = args.xz_nice_len;
+    }
+    if let Some(mf) = &args.xz_match_finder {
+        opts.hash_chain = mf == "hc4";
     }
     opts.memory_budget = args.memory_budget.max(16).saturating_mul(1 << 20);
     for f in &args.sign {

@@ -313,6 +313,7 @@ fn compression_for(class: Class, opts: &GenerateOptions) -> PartCompression {
         max_dict: opts.max_dict,
         nice_len: opts.nice_len,
         x86: false,
+        hash_chain: opts.hash_chain,
     };
     match class {
         Class::Plain => base,
@@ -321,10 +322,12 @@ fn compression_for(class: Class, opts: &GenerateOptions) -> PartCompression {
         Class::Packed => PartCompression {
             preset: base.preset.min(1),
             nice_len: None,
+            hash_chain: false,
             ..base
         },
         Class::Patch => PartCompression {
             nice_len: None,
+            hash_chain: false,
             ..base
         },
     }

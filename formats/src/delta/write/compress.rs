@@ -45,14 +45,21 @@ pub struct PartCompression {
     pub nice_len: Option<u32>,
     /// Run the x86 BCJ filter first.
     pub x86: bool,
+    /// Find matches with liblzma's 4-byte hash chains (`hc4`) instead of the preset's
+    /// binary trees: about a fifth less CPU for about 2 % more bytes on OS trees.
+    pub hash_chain: bool,
 }
 
 impl PartCompression {
     /// Memory the encoder needs, estimated: the dictionary times 12 for the binary-tree
-    /// match finders of presets 4–9, times 8 for the hash chains of presets 0–3.
+    /// match finders of presets 4–9, times 8 for hash chains (presets 0–3, or asked).
     pub fn encoder_memory(&self, payload_len: usize) -> u64 {
         let dict = u64::from(dict_size_for(payload_len, self.max_dict));
-        let factor = if self.preset.min(9) >= 4 { 12 } else { 8 };
+        let factor = if self.preset.min(9) >= 4 && !self.hash_chain {
+            12
+        } else {
+            8
+        };
         dict.saturating_mul(factor)
     }
 }
@@ -67,6 +74,7 @@ pub fn compress_part(payload: &[u8], preset: u32, max_dict: u32) -> Result<Vec<u
             max_dict,
             nice_len: None,
             x86: false,
+            hash_chain: false,
         },
     )
 }
@@ -79,6 +87,9 @@ pub fn compress_part_as(payload: &[u8], how: &PartCompression) -> Result<Vec<u8>
     opts.dict_size(dict_size_for(payload.len(), how.max_dict));
     if let Some(n) = how.nice_len {
         opts.nice_len(n.clamp(2, 273));
+    }
+    if how.hash_chain {
+        opts.match_finder(xz2::stream::MatchFinder::HashChain4);
     }
     let mut filters = xz2::stream::Filters::new();
     if how.x86 {

@@ -115,6 +115,7 @@ mod tests {
             max_dict: 4 << 20,
             nice_len: Some(32),
             x86: true,
+            hash_chain: false,
         };
         let file = compress_part_as(&payload, &how).unwrap();
         assert_eq!(&*decompress(&file, 1 << 20).unwrap(), &payload[..]);
@@ -125,6 +126,35 @@ mod tests {
         let plain = compress_part(&payload, 6, 4 << 20).unwrap();
         assert_ne!(plain, file);
         assert!(how.encoder_memory(payload.len()) >= 12 * (64 << 10));
+    }
+
+    #[test]
+    fn hash_chain_parts_decode_to_the_payload() {
+        let payload: Vec<u8> = (0u32..200_000)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 29) as u8)
+            .chain(std::iter::repeat_n(b'a', 50_000))
+            .collect();
+        let how = PartCompression {
+            preset: 6,
+            max_dict: 4 << 20,
+            nice_len: Some(32),
+            x86: false,
+            hash_chain: true,
+        };
+        let file = compress_part_as(&payload, &how).unwrap();
+        assert_eq!(&*decompress(&file, 1 << 20).unwrap(), &payload[..]);
+        let trees = compress_part_as(
+            &payload,
+            &PartCompression {
+                hash_chain: false,
+                ..how
+            },
+        );
+        assert_ne!(trees.unwrap(), file, "the match finder was not changed");
+        assert!(
+            how.encoder_memory(payload.len())
+                < 12 * u64::from(dict_size_for(payload.len(), 4 << 20))
+        );
     }
 
     #[test]
