@@ -543,3 +543,39 @@ fn x86_code_parts_and_a_bsdiffed_gzip_file_apply_with_stock_ostree() {
     );
     ostree_applies(&repo, &v1, &v2, "r/s", tmp.path(), "x86-gzip");
 }
+
+#[test]
+fn large_files_go_as_fallbacks_or_patches_and_stock_ostree_applies_both() {
+    let tmp = tempdir();
+    // Above --min-fallback-size (1 MB) and above --max-bsdiff-size (1 MiB): a fallback
+    // object, decided from its header alone. Above the first, below the second: bsdiff.
+    let big1 = cfsync_tests::pseudo_random(5, 1_500_000);
+    let mut big2 = big1.clone();
+    big2.extend_from_slice(b"version 2");
+    let mid1 = cfsync_tests::pseudo_random(6, 1_020_000);
+    let mut mid2 = mid1.clone();
+    mid2[500_000..500_016].copy_from_slice(b"version 2 change");
+    let t1 = TreeBuilder::new(tmp.path().join("t1"));
+    t1.file("usr/share/big.bin", &big1)
+        .file("usr/share/mid.bin", &mid1);
+    let t2 = TreeBuilder::new(tmp.path().join("t2"));
+    t2.file("usr/share/big.bin", &big2)
+        .file("usr/share/mid.bin", &mid2);
+    let repo = Ostree::init(tmp.path().join("repo"), "archive");
+    let v1 = repo.commit("r/s", t1.root(), ["--no-xattrs"]);
+    let v2 = repo.commit("r/s", t2.root(), ["--no-xattrs"]);
+    let limits = ["--min-fallback-size", "1", "--max-bsdiff-size", "1"];
+    let mut scratch = vec!["--empty", "--to", v1.as_str()];
+    scratch.extend_from_slice(&limits);
+    let s = generate(&repo, &scratch);
+    assert_eq!(
+        s["fallbacks"], 2,
+        "both files are fallbacks from scratch: {s}"
+    );
+    let mut update = vec!["--from", v1.as_str(), "--to", v2.as_str()];
+    update.extend_from_slice(&limits);
+    let u = generate(&repo, &update);
+    assert_eq!(u["fallbacks"], 1, "big.bin is above --max-bsdiff-size: {u}");
+    assert_eq!(u["objects"]["bsdiff"], 1, "mid.bin is patched: {u}");
+    ostree_applies(&repo, &v1, &v2, "r/s", tmp.path(), "fallbacks");
+}

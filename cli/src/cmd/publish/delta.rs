@@ -36,8 +36,8 @@ pub struct GenerateArgs {
     #[arg(long = "min-fallback-size", value_name = "MB", default_value_t = 4)]
     pub min_fallback_size: u64,
     /// Run bsdiff only on files up to this many megabytes (its working memory is about
-    /// 17 bytes per byte of the old file); larger files go whole.
-    #[arg(long = "max-bsdiff-size", value_name = "MB", default_value_t = 8)]
+    /// 7 bytes per byte of the file, within --memory-budget); larger files go whole.
+    #[arg(long = "max-bsdiff-size", value_name = "MB", default_value_t = 24)]
     pub max_bsdiff_size: u64,
     /// Target uncompressed payload per part, in megabytes.
     #[arg(long = "max-chunk-size", value_name = "MB", default_value_t = 8)]
