@@ -63,8 +63,9 @@ const HASH_CHAIN_DEFAULT: bool = true;
 
 impl GenerateOptions {
     /// Defaults for a delta to `to`: from the parent, ostree's fallback size (4 MB),
-    /// bsdiff up to 24 MiB (168 MiB of working memory at most), 8 MiB parts, xz preset 6 with a 4 MiB dictionary (whole
-    /// files: `nice_len` 32 and hash chains), little-endian with the marker, every core, a 192 MiB budget.
+    /// bsdiff up to 24 MiB (168 MiB of working memory at most), 8 MiB parts, xz preset 6
+    /// with a 4 MiB dictionary (whole files: `nice_len` 32 and hash chains),
+    /// little-endian with the marker, every core, a 192 MiB budget.
     pub fn new(to: impl Into<String>) -> Self {
         GenerateOptions {
             from: From::Parent,

@@ -17,7 +17,7 @@
 //! beyond it up to 64 MiB (so one slow bsdiff does not stall the other cores), one part
 //! per class is being filled and one waits per compressor. With the defaults (8 MiB
 //! parts, 4 MiB dictionaries, so two encoders of 56 MiB fit the 192 MiB budget side by
-//! side; bsdiff up to 8 MiB, fallbacks above 4 MB) peak memory stays near the budget
+//! side; bsdiff up to 24 MiB, fallbacks above 4 MB) peak memory stays near the budget
 //! plus about 2 × N parts.
 
 use std::collections::BTreeMap;
