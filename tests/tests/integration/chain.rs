@@ -14,6 +14,7 @@
 //! that alone, whatever the machine's speed (a machine so loaded that requests issued
 //! together arrive `HOLD` apart would fail the overlap checks, never pass them wrongly).
 
+use std::path::Path;
 use std::time::Duration;
 
 use cfsync_tests::faults::{Fault, FaultServer, Logged, Rule};
@@ -97,6 +98,16 @@ fn assert_after(first: &Logged, pattern: &str, log: &[Logged]) {
 }
 
 /// The loose path of a commit's object of type `ext` (`commit`, `commitmeta`).
+/// A v1 repository in `dir` pulls v2 from `server` through the delta: the image is
+/// v2's and the delta was used.
+fn pull_v2_by_delta(dir: &Path, server: &FaultServer) -> Repo {
+    let r = Kind::Delta.setup(dir);
+    let st = json(&pull_with(&r, &Kind::Delta.args(&server.url()), &[]));
+    assert_eq!(st["image"], reference().v2_image.as_str(), "{st}");
+    assert!(st["delta"].is_string(), "the delta was not used: {st}");
+    r
+}
+
 fn object_path(commit: &str, ext: &str) -> String {
     format!("objects/{}/{}.{ext}", &commit[..2], &commit[2..])
 }
@@ -110,10 +121,7 @@ fn the_listed_superblock_brings_the_commit() {
     let server = FaultServer::start(&d.repo);
     hold(&server, &["deltas/*/superblock"]);
     let tmp = scratch_dir();
-    let r = Kind::Delta.setup(tmp.path());
-    let st = json(&pull_with(&r, &Kind::Delta.args(&server.url()), &[]));
-    assert_eq!(st["image"], reference().v2_image.as_str(), "{st}");
-    assert!(st["delta"].is_string(), "the delta was not used: {st}");
+    let r = pull_v2_by_delta(tmp.path(), &server);
 
     let log = server.log();
     let s = one(&log, "deltas/*/superblock");
@@ -139,10 +147,7 @@ fn a_damaged_listed_superblock_falls_back_to_the_commit_object() {
     let server = FaultServer::start(&d.repo);
     server.add(Rule::new("deltas/*/superblock", Fault::Flip(100)).times(1));
     let tmp = scratch_dir();
-    let r = Kind::Delta.setup(tmp.path());
-    let st = json(&pull_with(&r, &Kind::Delta.args(&server.url()), &[]));
-    assert_eq!(st["image"], reference().v2_image.as_str(), "{st}");
-    assert!(st["delta"].is_string(), "the delta was not used: {st}");
+    let r = pull_v2_by_delta(tmp.path(), &server);
     let log = server.log();
     one(&log, &object_path(&d.v2, "commit"));
     check_sound(&r, "delta pull after a damaged superblock");
@@ -165,10 +170,7 @@ fn the_delta_index_and_its_superblock_go_out_with_the_commit() {
     let commit = object_path(&d.v2, "commit");
     hold_for(&server, &commit, HOLD * 2);
     hold(&server, &["delta-indexes/*"]);
-    let r = Kind::Delta.setup(tmp.path());
-    let st = json(&pull_with(&r, &Kind::Delta.args(&server.url()), &[]));
-    assert_eq!(st["image"], reference().v2_image.as_str(), "{st}");
-    assert!(st["delta"].is_string(), "the delta was not used: {st}");
+    let r = pull_v2_by_delta(tmp.path(), &server);
 
     let log = server.log();
     let (c, i, s) = (

@@ -36,6 +36,16 @@ fn generate(repo: &Ostree, args: &[&str]) -> Json {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("generate printed {out:?}: {e}"))
 }
 
+/// `delta generate` of the delta to `to`, from `from` or from scratch, with `flags`.
+fn generate_delta(repo: &Ostree, from: Option<&str>, to: &str, flags: &[&str]) -> Json {
+    let mut a = match from {
+        Some(from) => vec!["--from", from, "--to", to],
+        None => vec!["--empty", "--to", to],
+    };
+    a.extend_from_slice(flags);
+    generate(repo, &a)
+}
+
 /// Parses a delta with formats/: superblock (signed or not), every part decompressed and
 /// its payload and operations read; returns the byte order.
 fn parse_delta(repo: &Path, name: &DeltaName) -> ByteOrder {
@@ -235,13 +245,9 @@ fn stock_ostree_pulls_cfsync_deltas_in_every_variant() {
     for (what, flags, endian) in variants {
         let tmp = tempdir();
         let repo = demo_copy(tmp.path());
-        let mut scratch = vec!["--empty", "--to", &d.v1];
-        scratch.extend_from_slice(flags);
-        let s = generate(&repo, &scratch);
+        let s = generate_delta(&repo, None, &d.v1, flags);
         assert!(s["parts"].as_u64().unwrap() >= 1, "{what}: {s}");
-        let mut update = vec!["--from", &d.v1, "--to", &d.v2];
-        update.extend_from_slice(flags);
-        let u = generate(&repo, &update);
+        let u = generate_delta(&repo, Some(&d.v1), &d.v2, flags);
         assert!(
             u["objects"]["bsdiff"].as_u64().unwrap() >= 1,
             "{what}: no bsdiff in {u}"
@@ -352,12 +358,8 @@ fn cfsync_pulls_its_deltas_with_the_object_route_image() {
             run_cfsync_ok(["sign", "keygen", "--secret-key", key.to_str().unwrap()]);
             flags.push(key.to_str().unwrap());
         }
-        let mut args = vec!["--from", &d.v1, "--to", &d.v2];
-        args.extend_from_slice(&flags);
-        generate(&repo, &args);
-        let mut args = vec!["--empty", "--to", &d.v2];
-        args.extend_from_slice(&flags);
-        generate(&repo, &args);
+        generate_delta(&repo, Some(&d.v1), &d.v2, &flags);
+        generate_delta(&repo, None, &d.v2, &flags);
         repo.run(["summary", "-u"]);
         let out = repo.try_run(["static-delta", "show", &d.v2]);
         let show = String::from_utf8_lossy(&out.stdout);
@@ -469,12 +471,8 @@ fn property_random_trees_give_deltas_that_parse_and_apply() {
         let v1 = repo.commit("r/s", t1.root(), ["--no-xattrs"]);
         let v2 = repo.commit("r/s", t2.root(), ["--no-xattrs"]);
         let flags = ["--max-chunk-size", "1", "--min-fallback-size", "0"];
-        let mut a = vec!["--empty", "--to", v1.as_str()];
-        a.extend_from_slice(&flags);
-        generate(&repo, &a);
-        let mut a = vec!["--from", v1.as_str(), "--to", v2.as_str()];
-        a.extend_from_slice(&flags);
-        generate(&repo, &a);
+        generate_delta(&repo, None, &v1, &flags);
+        generate_delta(&repo, Some(&v1), &v2, &flags);
         parse_delta(repo.path(), &DeltaName::new(None, v1.parse().unwrap()));
         parse_delta(
             repo.path(),
@@ -565,16 +563,12 @@ fn large_files_go_as_fallbacks_or_patches_and_stock_ostree_applies_both() {
     let v1 = repo.commit("r/s", t1.root(), ["--no-xattrs"]);
     let v2 = repo.commit("r/s", t2.root(), ["--no-xattrs"]);
     let limits = ["--min-fallback-size", "1", "--max-bsdiff-size", "1"];
-    let mut scratch = vec!["--empty", "--to", v1.as_str()];
-    scratch.extend_from_slice(&limits);
-    let s = generate(&repo, &scratch);
+    let s = generate_delta(&repo, None, &v1, &limits);
     assert_eq!(
         s["fallbacks"], 2,
         "both files are fallbacks from scratch: {s}"
     );
-    let mut update = vec!["--from", v1.as_str(), "--to", v2.as_str()];
-    update.extend_from_slice(&limits);
-    let u = generate(&repo, &update);
+    let u = generate_delta(&repo, Some(&v1), &v2, &limits);
     assert_eq!(u["fallbacks"], 1, "big.bin is above --max-bsdiff-size: {u}");
     assert_eq!(u["objects"]["bsdiff"], 1, "mid.bin is patched: {u}");
     ostree_applies(&repo, &v1, &v2, "r/s", tmp.path(), "fallbacks");

@@ -58,9 +58,6 @@ pub struct GenerateOptions {
     pub timestamp: u64,
 }
 
-/// Whether whole-file parts use hash chains by default (see [`GenerateOptions::hash_chain`]).
-const HASH_CHAIN_DEFAULT: bool = true;
-
 impl GenerateOptions {
     /// Defaults for a delta to `to`: from the parent, ostree's fallback size (4 MB),
     /// bsdiff up to 24 MiB (168 MiB of working memory at most), 8 MiB parts, xz preset 6
@@ -81,7 +78,9 @@ impl GenerateOptions {
             // 32 instead of preset 6's 64: 8 % less xz time for 0.3 % more bytes on
             // whole files (scratch delta of the small fixture).
             nice_len: Some(32),
-            hash_chain: HASH_CHAIN_DEFAULT,
+            // Hash chains: scratch delta of the small fixture 9.5 -> 7.5 s on two cores,
+            // parts 2.3 % larger (0.99x of ostree's delta in all).
+            hash_chain: true,
             byte_order: ByteOrder::Little,
             endianness_marker: true,
             threads: 0,

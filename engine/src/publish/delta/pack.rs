@@ -221,24 +221,24 @@ fn work(
     budget: &Budget,
     counters: &Counters,
 ) -> Result<Item, DeltaError> {
+    let (header, reader) = repo.open_file(&job.checksum)?;
     // A large file that bsdiff will not run on goes as a fallback object: decided from
     // its header, without reading the content (a 110 MB library into memory for
     // nothing).
-    let head = repo.header(&job.checksum)?;
     let bsdiff_possible =
-        !job.bases.is_empty() && head.size > 0 && head.size <= opts.max_bsdiff_size;
-    if head.is_regular()
+        !job.bases.is_empty() && header.size > 0 && header.size <= opts.max_bsdiff_size;
+    if header.is_regular()
         && !bsdiff_possible
         && opts.min_fallback_size > 0
-        && head.size > opts.min_fallback_size
+        && header.size > opts.min_fallback_size
     {
         return Ok(Item::Fallback {
             checksum: job.checksum,
-            stored: repo.stored_size(&job.checksum, head.size),
-            size: head.size,
+            stored: repo.stored_size(&job.checksum, header.size),
+            size: header.size,
         });
     }
-    let (header, content) = repo.file(&job.checksum)?;
+    let content = repo.content(&job.checksum, &header, reader)?;
     let mode = (header.uid, header.gid, header.mode);
     if header.is_symlink() {
         return Ok(Item::Whole {

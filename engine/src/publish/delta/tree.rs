@@ -94,7 +94,19 @@ impl Repo {
 
     /// A file object's header and whole content (a symlink's content is empty).
     pub(crate) fn file(&self, checksum: &Checksum) -> Result<(FileHeader, Vec<u8>), DeltaError> {
-        let (header, mut reader) = self.open_file(checksum)?;
+        let (header, reader) = self.open_file(checksum)?;
+        let content = self.content(checksum, &header, reader)?;
+        Ok((header, content))
+    }
+
+    /// The whole content of file object `checksum`, read from `reader` as
+    /// [`Self::open_file`] returned it with `header` (empty for a symlink).
+    pub(crate) fn content(
+        &self,
+        checksum: &Checksum,
+        header: &FileHeader,
+        mut reader: FileContent,
+    ) -> Result<Vec<u8>, DeltaError> {
         // The size comes from the repository's file: reserve at most 1 MiB up front.
         let mut content =
             Vec::with_capacity(usize::try_from(header.size.min(1 << 20)).unwrap_or(0));
@@ -108,7 +120,7 @@ impl Repo {
                 return Err(self.corrupt("file", checksum, "content length differs from header"));
             }
         }
-        Ok((header, content))
+        Ok(content)
     }
 
     /// A file object's header only.
@@ -117,7 +129,10 @@ impl Repo {
     }
 
     /// Opens file object `checksum`: its header and a reader of its content.
-    fn open_file(&self, checksum: &Checksum) -> Result<(FileHeader, FileContent), DeltaError> {
+    pub(crate) fn open_file(
+        &self,
+        checksum: &Checksum,
+    ) -> Result<(FileHeader, FileContent), DeltaError> {
         self.source
             .open_file_object(checksum)?
             .ok_or_else(|| DeltaError::Missing {
