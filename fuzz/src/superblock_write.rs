@@ -2,11 +2,12 @@
 //! corpus replay (`formats/tests/fuzz_corpus.rs` includes this file by path).
 //!
 //! The input drives the writer (byte order, marker, from/to, parts made of metadata,
-//! whole files, symlinks and bsdiff entries, stored or xz part files, inline or not,
-//! fallbacks, signatures); whatever it writes must parse back with the readers to the
-//! same fields: the superblock in both byte orders, the signed wrapper, every part file
-//! through bounded decompression (capped at the header's size, as ostree 2026.3 caps it),
-//! the payload and its ops. Any failure is a bug.
+//! whole files, symlinks and bsdiff entries, part files stored, xz-compressed or xz of
+//! uncompressed LZMA2 chunks, inline or not, fallbacks, signatures); whatever it writes
+//! must parse back with the readers to the same fields: the superblock in both byte
+//! orders, the signed wrapper, every part file through bounded decompression (capped at
+//! the header's size, as ostree 2026.3 caps it), the payload and its ops. Any failure
+//! is a bug.
 
 use cfsync_formats::checksum::Checksum;
 use cfsync_formats::delta::DeltaObjects;
@@ -15,7 +16,7 @@ use cfsync_formats::delta::signed::SignedSuperblockRef;
 use cfsync_formats::delta::superblock::{ByteOrder, Endianness, SuperblockRef};
 use cfsync_formats::delta::write::{
     MAX_DICT_SIZE, PartBuilder, PartEntry, SuperblockWriter, compress_part, signed_superblock,
-    stored_part,
+    stored_part, stored_xz_part,
 };
 use cfsync_formats::gvariant::OwnedValue;
 use cfsync_formats::metadata::Metadata;
@@ -105,10 +106,10 @@ pub fn superblock_write_round_trip(data: &[u8]) {
             }
         }
         let built = b.finish().expect("a part serializes");
-        let file = if r.byte() & 1 == 1 {
-            compress_part(&built.payload, 0, MAX_DICT_SIZE).expect("xz")
-        } else {
-            stored_part(&built.payload)
+        let file = match r.byte() % 3 {
+            0 => compress_part(&built.payload, 0, MAX_DICT_SIZE).expect("xz"),
+            1 => stored_xz_part(&built.payload),
+            _ => stored_part(&built.payload),
         };
         parts.push(PartEntry {
             checksum: Checksum::of(&file),

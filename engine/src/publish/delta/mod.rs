@@ -21,6 +21,7 @@
 //! - the to-commit travels in the superblock only, as ostree's pull writes it from there.
 
 mod bsdiff;
+mod compress;
 mod error;
 mod options;
 mod pack;

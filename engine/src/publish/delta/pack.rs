@@ -6,9 +6,10 @@
 //! ```
 //!
 //! The packer fills one part per [`Class`] of object (plain, x86 code, already
-//! compressed, bsdiff patch) and each class is compressed its own way ([`compression_for`]): xz finds
-//! more in like data side by side, the x86 filter helps only machine code, and
-//! compressed files are not worth a slow preset.
+//! compressed, bsdiff patch) and each class is compressed its own way (`compress.rs`):
+//! xz finds more in like data side by side, the x86 filter helps only machine code, and
+//! compressed files are not worth a slow preset (nor, when xz saves under 3 % of them,
+//! the client's LZMA decoding: such parts go as uncompressed LZMA2 chunks).
 //!
 //! Memory bound: the heavy steps take their estimate from one [`Budget`] before they
 //! allocate (bsdiff: 5 bytes per old byte plus twice the new file; xz: 12 × dictionary
@@ -27,14 +28,12 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Condvar, Mutex};
 
 use cfsync_formats::checksum::Checksum;
-use cfsync_formats::delta::write::{
-    BuiltPart, PartBuilder, PartCompression, PartEntry, compress_part, compress_part_as,
-    dict_size_for,
-};
+use cfsync_formats::delta::write::{PartBuilder, PartEntry, compress_part};
 use cfsync_formats::object::ObjectType;
 use cfsync_formats::xattrs::Xattrs;
 
 use super::bsdiff;
+use super::compress::{Budget, Compressed, PartMsg, compress_loop};
 use super::error::DeltaError;
 use super::options::GenerateOptions;
 use super::pair::{self, Class};
@@ -97,6 +96,9 @@ pub struct PackStats {
     pub max_payload: u64,
     /// The largest dictionary used.
     pub max_dict: u32,
+    /// Parts of already-compressed files sent as uncompressed LZMA2 chunks (xz saved
+    /// under 3 % of them).
+    pub stored_parts: u64,
 }
 
 /// What the pipeline produced.
@@ -104,39 +106,6 @@ pub(crate) struct Packed {
     pub(crate) parts: Vec<PartEntry>,
     pub(crate) fallbacks: Vec<(Checksum, u64, u64)>,
     pub(crate) stats: PackStats,
-}
-
-/// A counting semaphore over bytes.
-struct Budget {
-    avail: Mutex<u64>,
-    cv: Condvar,
-    total: u64,
-}
-
-impl Budget {
-    fn new(total: u64) -> Self {
-        Budget {
-            avail: Mutex::new(total),
-            cv: Condvar::new(),
-            total,
-        }
-    }
-
-    fn acquire(&self, want: u64) -> u64 {
-        let n = want.min(self.total);
-        let mut a = self.avail.lock().unwrap_or_else(|e| e.into_inner());
-        while *a < n {
-            a = self.cv.wait(a).unwrap_or_else(|e| e.into_inner());
-        }
-        *a = a.saturating_sub(n);
-        n
-    }
-
-    fn release(&self, n: u64) {
-        let mut a = self.avail.lock().unwrap_or_else(|e| e.into_inner());
-        *a = a.saturating_add(n);
-        self.cv.notify_all();
-    }
 }
 
 /// Job hand-out with a window: a worker may start job `i` only while
@@ -321,84 +290,6 @@ fn worth_patch(patch: &[u8], content: &[u8]) -> bool {
     estimate(patch) < estimate(content)
 }
 
-type PartMsg = (usize, BuiltPart, Class);
-
-/// How a part of `class` is compressed.
-fn compression_for(class: Class, opts: &GenerateOptions) -> PartCompression {
-    let base = PartCompression {
-        preset: opts.xz_preset,
-        max_dict: opts.max_dict,
-        nice_len: opts.nice_len,
-        x86: false,
-        hash_chain: opts.hash_chain,
-    };
-    match class {
-        Class::Plain => base,
-        Class::Code => PartCompression { x86: true, ..base },
-        // xz finds about a tenth more in gzip and zip files at any preset.
-        Class::Packed => PartCompression {
-            preset: base.preset.min(1),
-            nice_len: None,
-            hash_chain: false,
-            ..base
-        },
-        Class::Patch => PartCompression {
-            nice_len: None,
-            hash_chain: false,
-            ..base
-        },
-    }
-}
-
-fn compress_loop(
-    rx: &Mutex<Receiver<PartMsg>>,
-    out: &std::sync::mpsc::Sender<Result<(usize, PartEntry, u32), DeltaError>>,
-    opts: &GenerateOptions,
-    dir: &Path,
-    budget: &Budget,
-) {
-    loop {
-        let msg = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-        let Ok((idx, built, class)) = msg else { return };
-        let how = compression_for(class, opts);
-        let dict = dict_size_for(built.payload.len(), how.max_dict);
-        let cost = how
-            .encoder_memory(built.payload.len())
-            .saturating_add(built.payload.len() as u64);
-        let got = budget.acquire(cost);
-        let file = compress_part_as(&built.payload, &how);
-        budget.release(got);
-        let result = file.map_err(DeltaError::from).and_then(|file| {
-            let checksum = Checksum::of(&file);
-            let size = file.len() as u64;
-            let inline = if opts.inline {
-                Some(file)
-            } else {
-                let path = dir.join(idx.to_string());
-                std::fs::write(&path, &file)
-                    .map_err(|source| DeltaError::Write { path, source })?;
-                None
-            };
-            Ok((
-                idx,
-                PartEntry {
-                    checksum,
-                    size,
-                    // At least the payload: every client's decompression limit derived
-                    // from this field (ostree 2026.3) then accepts the part.
-                    uncompressed_size: built.content_size.max(built.payload.len() as u64),
-                    objects: built.objects,
-                    inline,
-                },
-                dict,
-            ))
-        });
-        if out.send(result).is_err() {
-            return;
-        }
-    }
-}
-
 /// Runs the pipeline: `meta` objects first, then `jobs` in order; part files go into
 /// `dir` (unless inline).
 pub(crate) fn run(
@@ -467,8 +358,14 @@ pub(crate) fn run(
         let mut first_err = None;
         for r in done_rx.iter() {
             match r {
-                Ok((idx, entry, dict)) => {
+                Ok(Compressed {
+                    idx,
+                    entry,
+                    dict,
+                    stored,
+                }) => {
                     stats.max_dict = stats.max_dict.max(dict);
+                    stats.stored_parts += u64::from(stored);
                     if let Some(slot) = parts.get_mut(idx) {
                         *slot = Some(entry);
                     }

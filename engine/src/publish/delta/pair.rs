@@ -45,7 +45,8 @@ pub(crate) enum Class {
     Plain,
     /// x86 or x86-64 ELF files: the x86 branch filter before LZMA2.
     Code,
-    /// Already-compressed files: a fast preset (xz finds little more in them).
+    /// Already-compressed files: a fast preset (xz finds little more in them), or
+    /// uncompressed LZMA2 chunks when that saves under 3 % (`pack::saves_little`).
     Packed,
     /// bsdiff patches: the preset's own match length, whatever `nice_len` says (their
     /// long runs of zeros pay for it: 2 % smaller than at `nice_len` 32).

@@ -5,7 +5,8 @@
 //!   `(a(uuu)aa(ayay)ayay)` and the 33-byte object list of its header; `S` for whole
 //!   objects, `r o B c R` for a bsdiff against an old file.
 //! - [`compress_part`] (`compress.rs`): the part file `(yay)`, one xz stream (CRC64, a
-//!   bounded dictionary) or stored.
+//!   bounded dictionary) or stored; [`stored_xz_part`] (`stored_xz.rs`): one xz stream
+//!   of uncompressed LZMA2 chunks, for payloads xz cannot shrink.
 //! - [`SuperblockWriter`] (`superblock.rs`): the superblock with its endianness marker,
 //!   inline parts and commitmeta, in either byte order; [`signed_superblock`] wraps it
 //!   in `OSTSGNDT` `(taya{sv})` with signatures.
@@ -15,12 +16,14 @@
 
 mod compress;
 mod payload;
+mod stored_xz;
 mod superblock;
 
 pub use compress::{
     MAX_DICT_SIZE, PartCompression, compress_part, compress_part_as, dict_size_for, stored_part,
 };
 pub use payload::{BuiltPart, PartBuilder, WriteError};
+pub use stored_xz::stored_xz_part;
 pub use superblock::{PartEntry, SuperblockWriter, signed_superblock};
 
 #[cfg(test)]

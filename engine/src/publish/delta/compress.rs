@@ -1,0 +1,197 @@
+//! The compressors of the generator's pipeline (`pack.rs`): each part is compressed as
+//! its [`Class`] says ([`compression_for`]) and written as it finishes, on every core,
+//! within the memory [`Budget`] the bsdiff workers share. Parts of already-compressed
+//! files that xz cannot shrink by 3 % go as uncompressed LZMA2 chunks
+//! ([`stored_xz_part`]), which clients decode at the speed of a copy.
+
+use std::path::Path;
+use std::sync::mpsc::Receiver;
+use std::sync::{Condvar, Mutex};
+
+use cfsync_formats::checksum::Checksum;
+use cfsync_formats::delta::write::{
+    BuiltPart, PartCompression, PartEntry, compress_part_as, dict_size_for, stored_xz_part,
+};
+
+use super::error::DeltaError;
+use super::options::GenerateOptions;
+use super::pair::Class;
+
+/// A counting semaphore over bytes.
+pub(super) struct Budget {
+    avail: Mutex<u64>,
+    cv: Condvar,
+    total: u64,
+}
+
+impl Budget {
+    /// A budget of `total` bytes.
+    pub(super) fn new(total: u64) -> Self {
+        Budget {
+            avail: Mutex::new(total),
+            cv: Condvar::new(),
+            total,
+        }
+    }
+
+    /// Takes `want` bytes (at most the whole budget), waiting until they are free;
+    /// returns what was taken, for [`Budget::release`].
+    pub(super) fn acquire(&self, want: u64) -> u64 {
+        let n = want.min(self.total);
+        let mut a = self.avail.lock().unwrap_or_else(|e| e.into_inner());
+        while *a < n {
+            a = self.cv.wait(a).unwrap_or_else(|e| e.into_inner());
+        }
+        *a = a.saturating_sub(n);
+        n
+    }
+
+    /// Gives back `n` bytes taken by [`Budget::acquire`].
+    pub(super) fn release(&self, n: u64) {
+        let mut a = self.avail.lock().unwrap_or_else(|e| e.into_inner());
+        *a = a.saturating_add(n);
+        self.cv.notify_all();
+    }
+}
+
+/// A part to compress: its index, its payload and objects, and its class.
+pub(super) type PartMsg = (usize, BuiltPart, Class);
+
+/// A part compressed and written: its index, its superblock entry, the dictionary its
+/// decoder needs, and whether it went as uncompressed LZMA2 chunks.
+pub(super) struct Compressed {
+    pub(super) idx: usize,
+    pub(super) entry: PartEntry,
+    pub(super) dict: u32,
+    pub(super) stored: bool,
+}
+
+/// A part of already-compressed files whose xz stream is not at least this many
+/// thousandths smaller than its payload goes as uncompressed LZMA2 chunks instead
+/// ([`stored_xz_part`]): a client decodes those at the speed of a copy, where LZMA
+/// decoding of such data costs about as much time as a part ten times its size, for a
+/// percent or two of bytes.
+const PACKED_MIN_SAVING: usize = 30;
+
+/// The dictionary of a stored part's stream ([`stored_xz_part`]: 4 KiB).
+const STORED_DICT: u32 = 4096;
+
+/// Whether a compressed file of `compressed` bytes saves less than
+/// [`PACKED_MIN_SAVING`] thousandths of a payload of `payload` bytes.
+fn saves_little(compressed: usize, payload: usize) -> bool {
+    // Compared in u128: no overflow for any lengths.
+    (compressed as u128) * 1000 > (payload as u128) * (1000 - PACKED_MIN_SAVING as u128)
+}
+
+/// How a part of `class` is compressed.
+fn compression_for(class: Class, opts: &GenerateOptions) -> PartCompression {
+    let base = PartCompression {
+        preset: opts.xz_preset,
+        max_dict: opts.max_dict,
+        nice_len: opts.nice_len,
+        x86: false,
+        hash_chain: opts.hash_chain,
+    };
+    match class {
+        Class::Plain => base,
+        Class::Code => PartCompression { x86: true, ..base },
+        // xz finds about a tenth more in gzip and zip files at any preset.
+        Class::Packed => PartCompression {
+            preset: base.preset.min(1),
+            nice_len: None,
+            hash_chain: false,
+            ..base
+        },
+        Class::Patch => PartCompression {
+            nice_len: None,
+            hash_chain: false,
+            ..base
+        },
+    }
+}
+
+/// A compressor thread: takes parts from `rx` until it closes, compresses each as its
+/// class says (within `budget`), writes it into `dir` (or keeps it for the superblock
+/// when inline) and sends the result to `out`.
+pub(super) fn compress_loop(
+    rx: &Mutex<Receiver<PartMsg>>,
+    out: &std::sync::mpsc::Sender<Result<Compressed, DeltaError>>,
+    opts: &GenerateOptions,
+    dir: &Path,
+    budget: &Budget,
+) {
+    loop {
+        let msg = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+        let Ok((idx, built, class)) = msg else { return };
+        let how = compression_for(class, opts);
+        let mut dict = dict_size_for(built.payload.len(), how.max_dict);
+        let cost = how
+            .encoder_memory(built.payload.len())
+            .saturating_add(built.payload.len() as u64);
+        let got = budget.acquire(cost);
+        let mut file = compress_part_as(&built.payload, &how);
+        budget.release(got);
+        let mut stored = false;
+        if let Ok(f) = &file
+            && class == Class::Packed
+            && saves_little(f.len(), built.payload.len())
+        {
+            file = Ok(stored_xz_part(&built.payload));
+            dict = STORED_DICT;
+            stored = true;
+        }
+        let result = file.map_err(DeltaError::from).and_then(|file| {
+            let checksum = Checksum::of(&file);
+            let size = file.len() as u64;
+            let inline = if opts.inline {
+                Some(file)
+            } else {
+                let path = dir.join(idx.to_string());
+                std::fs::write(&path, &file)
+                    .map_err(|source| DeltaError::Write { path, source })?;
+                None
+            };
+            Ok(Compressed {
+                idx,
+                entry: PartEntry {
+                    checksum,
+                    size,
+                    // At least the payload: every client's decompression limit derived
+                    // from this field (ostree 2026.3) then accepts the part.
+                    uncompressed_size: built.content_size.max(built.payload.len() as u64),
+                    objects: built.objects,
+                    inline,
+                },
+                dict,
+                stored,
+            })
+        });
+        if out.send(result).is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_saving_under_three_percent_go_stored() {
+        assert!(saves_little(1000, 1000));
+        assert!(saves_little(971, 1000));
+        assert!(!saves_little(970, 1000));
+        assert!(!saves_little(500, 1000));
+        // No overflow at the extremes.
+        assert!(saves_little(usize::MAX, usize::MAX));
+        assert!(!saves_little(0, usize::MAX));
+    }
+
+    #[test]
+    fn only_already_compressed_parts_skip_the_slow_preset() {
+        let opts = GenerateOptions::new("0".repeat(64));
+        assert_eq!(compression_for(Class::Packed, &opts).preset, 1);
+        assert!(compression_for(Class::Code, &opts).x86);
+        assert_eq!(compression_for(Class::Plain, &opts).preset, opts.xz_preset);
+    }
+}
