@@ -38,7 +38,7 @@ pub(crate) struct BackgroundFlush {
 }
 
 impl BackgroundFlush {
-    /// Starts flushing the file system of the repository at `path` every
+    /// Starts flushing the file system of the repository at `path`: at once, then every
     /// [`FLUSH_INTERVAL`]. When the directory cannot be opened or the thread cannot be
     /// started, nothing is flushed early (the final barrier still is).
     pub(crate) fn start(path: &Path) -> Self {
@@ -63,19 +63,23 @@ impl BackgroundFlush {
             .spawn(move || {
                 let (lock, cvar) = &*shared;
                 loop {
-                    let Ok(guard) = lock.lock() else { return };
-                    let Ok((guard, _)) = cvar.wait_timeout(guard, FLUSH_INTERVAL) else {
-                        return;
-                    };
-                    if guard.stop {
-                        return;
-                    }
+                    // First at once: started after a delta, whose objects wait to be
+                    // written, the flush overlaps the image build that follows.
                     // Not under the lock: a flush may take a while.
-                    drop(guard);
                     if let Err(e) = rustix::fs::syncfs(&fd) {
                         if let Ok(mut s) = lock.lock() {
                             s.error.get_or_insert(e.into());
                         }
+                        return;
+                    }
+                    let Ok(guard) = lock.lock() else { return };
+                    if guard.stop {
+                        return;
+                    }
+                    let Ok((guard, _)) = cvar.wait_timeout(guard, FLUSH_INTERVAL) else {
+                        return;
+                    };
+                    if guard.stop {
                         return;
                     }
                 }
