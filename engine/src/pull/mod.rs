@@ -33,7 +33,7 @@ use verify::Verified;
 /// Pulls `opts.ref_name` (or `opts.commit`) from `source` into `store`.
 ///
 /// A failure caused by a full file system is restated with the space left
-/// ([`crate::space::explain`]).
+/// (`space::explain`).
 pub async fn pull<ObjectID: FsVerityHashValue>(
     store: &Store<ObjectID>,
     source: Arc<Source>,

@@ -10,7 +10,7 @@ use cfsync_formats::keyfile::KeyFileError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RemoteError {
-    /// A remote name does not follow libostree's rules (see [`validate_remote_name`]).
+    /// A remote name does not follow libostree's rules (see [`super::validate_remote_name`]).
     #[error("invalid remote name {name:?}: {reason}")]
     InvalidName {
         /// The name.
@@ -26,7 +26,7 @@ pub enum RemoteError {
         /// Why it is invalid.
         reason: &'static str,
     },
-    /// A collection ID is not a D-Bus-interface-like name (see [`validate_collection_id`]).
+    /// A collection ID is not a D-Bus-interface-like name (see [`super::validate_collection_id`]).
     #[error("invalid collection id {id:?}: {reason}")]
     InvalidCollectionId {
         /// The ID.

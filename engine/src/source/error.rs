@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 /// Why a fetch failed. Not-found is not an error: methods return `Ok(None)` (or
-/// [`Conditional::NotFound`]) for it.
+/// [`super::Conditional::NotFound`]) for it.
 ///
 /// Messages name the URL or path, the HTTP status and the number of attempts where they
 /// apply, and say what the user can do.

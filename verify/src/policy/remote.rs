@@ -182,7 +182,7 @@ pub struct RemotePolicy {
     /// `verification-spki-file`: a file of PEM public keys (spki engine).
     pub verification_spki_file: Option<String>,
     /// `collection-id`: when set, commits must carry matching ref and collection
-    /// bindings ([`check_bindings`]).
+    /// bindings ([`super::check_bindings`]).
     pub collection_id: Option<String>,
 }
 

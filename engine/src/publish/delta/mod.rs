@@ -14,7 +14,7 @@
 //!   once within 48 MiB; parts of x86 machine code run the x86 branch filter first
 //!   (every liblzma decoder undoes it, ostree's included); whole-file parts use xz's
 //!   hash-chain match finder (a fifth less CPU than the preset's binary trees);
-//! - bsdiff ([`bsdiff`]) on a divsufsort suffix array; already-compressed files too
+//! - bsdiff (`bsdiff.rs`) on a divsufsort suffix array; already-compressed files too
 //!   when a probe finds them related to their base and the patch beats the file;
 //! - a part header's "uncompressed size" is at least its payload's length, so clients
 //!   that cap decompression by that field (ostree 2026.3) accept every part;
