@@ -2,7 +2,8 @@
 //! its [`Class`] says ([`compression_for`]) and written as it finishes, on every core,
 //! within the memory [`Budget`] the bsdiff workers share. Parts of already-compressed
 //! files that xz cannot shrink by 3 % go as uncompressed LZMA2 chunks
-//! ([`stored_xz_part`]), which clients decode at the speed of a copy.
+//! ([`stored_xz_part`]), which clients decode at the speed of a copy; a large part is
+//! judged by a sample of it first, since xz's fastest preset crawls over such data.
 
 use std::path::Path;
 use std::sync::mpsc::Receiver;
@@ -83,6 +84,31 @@ fn saves_little(compressed: usize, payload: usize) -> bool {
     (compressed as u128) * 1000 > (payload as u128) * (1000 - PACKED_MIN_SAVING as u128)
 }
 
+/// Windows of a payload compressed to judge whether xz can shrink it
+/// ([`sample_saves_little`]), and their size.
+const SAMPLES: usize = 4;
+const SAMPLE_LEN: usize = 128 * 1024;
+
+/// Whether `payload` looks incompressible from [`SAMPLES`] windows spread over it,
+/// compressed as `how` says: they save under [`PACKED_MIN_SAVING`] thousandths. Short
+/// payloads (up to twice the windows) are not judged by a sample: false.
+fn sample_saves_little(payload: &[u8], how: &PartCompression) -> bool {
+    let window = SAMPLES.saturating_mul(SAMPLE_LEN);
+    if payload.len() <= window.saturating_mul(2) {
+        return false;
+    }
+    let step = payload.len() / SAMPLES;
+    let sample: Vec<u8> = (0..SAMPLES)
+        .filter_map(|i| {
+            let at = i.saturating_mul(step);
+            payload.get(at..at.saturating_add(SAMPLE_LEN))
+        })
+        .flatten()
+        .copied()
+        .collect();
+    compress_part_as(&sample, how).is_ok_and(|f| saves_little(f.len(), sample.len()))
+}
+
 /// How a part of `class` is compressed.
 fn compression_for(class: Class, opts: &GenerateOptions) -> PartCompression {
     let base = PartCompression {
@@ -124,22 +150,30 @@ pub(super) fn compress_loop(
         let msg = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
         let Ok((idx, built, class)) = msg else { return };
         let how = compression_for(class, opts);
-        let mut dict = dict_size_for(built.payload.len(), how.max_dict);
-        let cost = how
-            .encoder_memory(built.payload.len())
-            .saturating_add(built.payload.len() as u64);
-        let got = budget.acquire(cost);
-        let mut file = compress_part_as(&built.payload, &how);
-        budget.release(got);
-        let mut stored = false;
-        if let Ok(f) = &file
-            && class == Class::Packed
-            && saves_little(f.len(), built.payload.len())
+        let (file, dict, stored) = if class == Class::Packed
+            && sample_saves_little(&built.payload, &how)
         {
-            file = Ok(stored_xz_part(&built.payload));
-            dict = STORED_DICT;
-            stored = true;
-        }
+            // Incompressible by its sample: not worth a full pass (xz's preset 1 runs at
+            // about 3 MB/s over such data).
+            (Ok(stored_xz_part(&built.payload)), STORED_DICT, true)
+        } else {
+            let cost = how
+                .encoder_memory(built.payload.len())
+                .saturating_add(built.payload.len() as u64);
+            let got = budget.acquire(cost);
+            let file = compress_part_as(&built.payload, &how);
+            budget.release(got);
+            match file {
+                Ok(f) if class == Class::Packed && saves_little(f.len(), built.payload.len()) => {
+                    (Ok(stored_xz_part(&built.payload)), STORED_DICT, true)
+                }
+                other => (
+                    other,
+                    dict_size_for(built.payload.len(), how.max_dict),
+                    false,
+                ),
+            }
+        };
         let result = file.map_err(DeltaError::from).and_then(|file| {
             let checksum = Checksum::of(&file);
             let size = file.len() as u64;
@@ -185,6 +219,31 @@ mod tests {
         // No overflow at the extremes.
         assert!(saves_little(usize::MAX, usize::MAX));
         assert!(!saves_little(0, usize::MAX));
+    }
+
+    #[test]
+    fn a_sample_judges_large_payloads_only() {
+        let how = compression_for(Class::Packed, &GenerateOptions::new("0".repeat(64)));
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let noise: Vec<u8> = (0..3 << 20)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        assert!(sample_saves_little(&noise, &how));
+        // The same bytes repeated compress well.
+        let repeated: Vec<u8> = noise[..4096]
+            .iter()
+            .copied()
+            .cycle()
+            .take(3 << 20)
+            .collect();
+        assert!(!sample_saves_little(&repeated, &how));
+        // Up to twice the sample, the whole part is compressed and judged instead.
+        assert!(!sample_saves_little(&noise[..1 << 20], &how));
     }
 
     #[test]
