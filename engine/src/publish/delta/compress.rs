@@ -85,8 +85,9 @@ fn saves_little(compressed: usize, payload: usize) -> bool {
 }
 
 /// Windows of a payload compressed to judge whether xz can shrink it
-/// ([`sample_saves_little`]), and their size.
+/// ([`sample_saves_little`]).
 const SAMPLES: usize = 4;
+/// Bytes of each window.
 const SAMPLE_LEN: usize = 128 * 1024;
 
 /// Whether `payload` looks incompressible from [`SAMPLES`] windows spread over it,
@@ -150,9 +151,14 @@ pub(super) fn compress_loop(
         let msg = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
         let Ok((idx, built, class)) = msg else { return };
         let how = compression_for(class, opts);
-        let (file, dict, stored) = if class == Class::Packed
-            && sample_saves_little(&built.payload, &how)
-        {
+        let judged = class == Class::Packed && {
+            let sample = SAMPLES.saturating_mul(SAMPLE_LEN);
+            let got = budget.acquire(how.encoder_memory(sample).saturating_add(sample as u64));
+            let little = sample_saves_little(&built.payload, &how);
+            budget.release(got);
+            little
+        };
+        let (file, dict, stored) = if judged {
             // Incompressible by its sample: not worth a full pass (xz's preset 1 runs at
             // about 3 MB/s over such data).
             (Ok(stored_xz_part(&built.payload)), STORED_DICT, true)
