@@ -110,6 +110,11 @@ fn sample_saves_little(payload: &[u8], how: &PartCompression) -> bool {
     compress_part_as(&sample, how).is_ok_and(|f| saves_little(f.len(), sample.len()))
 }
 
+/// xz's `nice_len` for bsdiff patches, whatever `--xz-nice-len` says: their long runs
+/// of zeros pay for long matches (32 costs 3.6 % more bytes than the preset's 64), and
+/// 48 keeps most of that (1.2 % more) for about a sixth less time.
+const PATCH_NICE_LEN: u32 = 48;
+
 /// How a part of `class` is compressed.
 fn compression_for(class: Class, opts: &GenerateOptions) -> PartCompression {
     let base = PartCompression {
@@ -130,7 +135,7 @@ fn compression_for(class: Class, opts: &GenerateOptions) -> PartCompression {
             ..base
         },
         Class::Patch => PartCompression {
-            nice_len: None,
+            nice_len: Some(PATCH_NICE_LEN),
             hash_chain: false,
             ..base
         },

@@ -48,8 +48,8 @@ pub(crate) enum Class {
     /// Already-compressed files: a fast preset (xz finds little more in them), or
     /// uncompressed LZMA2 chunks when that saves under 3 % (`pack::saves_little`).
     Packed,
-    /// bsdiff patches: the preset's own match length, whatever `nice_len` says (their
-    /// long runs of zeros pay for it: 2 % smaller than at `nice_len` 32).
+    /// bsdiff patches: a longer match length than `--xz-nice-len` gives (48; their long
+    /// runs of zeros pay for it: `compress.rs`).
     Patch,
 }
 
