@@ -73,10 +73,9 @@ impl BackgroundFlush {
                         return;
                     }
                     let Ok(guard) = lock.lock() else { return };
-                    if guard.stop {
-                        return;
-                    }
-                    let Ok((guard, _)) = cvar.wait_timeout(guard, FLUSH_INTERVAL) else {
+                    let Ok((guard, _)) =
+                        cvar.wait_timeout_while(guard, FLUSH_INTERVAL, |s| !s.stop)
+                    else {
                         return;
                     };
                     if guard.stop {

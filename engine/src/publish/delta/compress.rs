@@ -91,9 +91,10 @@ const SAMPLES: usize = 4;
 const SAMPLE_LEN: usize = 128 * 1024;
 
 /// Whether `payload` looks incompressible from [`SAMPLES`] windows spread over it,
-/// compressed as `how` says: they save under [`PACKED_MIN_SAVING`] thousandths. Short
-/// payloads (up to twice the windows) are not judged by a sample: false.
-fn sample_saves_little(payload: &[u8], how: &PartCompression) -> bool {
+/// compressed as `how` says (within `budget`): they save under [`PACKED_MIN_SAVING`]
+/// thousandths. Short payloads (up to twice the windows) are not judged by a sample:
+/// false.
+fn sample_saves_little(payload: &[u8], how: &PartCompression, budget: &Budget) -> bool {
     let window = SAMPLES.saturating_mul(SAMPLE_LEN);
     if payload.len() <= window.saturating_mul(2) {
         return false;
@@ -107,7 +108,13 @@ fn sample_saves_little(payload: &[u8], how: &PartCompression) -> bool {
         .flatten()
         .copied()
         .collect();
-    compress_part_as(&sample, how).is_ok_and(|f| saves_little(f.len(), sample.len()))
+    let got = budget.acquire(
+        how.encoder_memory(sample.len())
+            .saturating_add(sample.len() as u64),
+    );
+    let little = compress_part_as(&sample, how).is_ok_and(|f| saves_little(f.len(), sample.len()));
+    budget.release(got);
+    little
 }
 
 /// xz's `nice_len` for bsdiff patches, whatever `--xz-nice-len` says: their long runs
@@ -156,14 +163,9 @@ pub(super) fn compress_loop(
         let msg = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
         let Ok((idx, built, class)) = msg else { return };
         let how = compression_for(class, opts);
-        let judged = class == Class::Packed && {
-            let sample = SAMPLES.saturating_mul(SAMPLE_LEN);
-            let got = budget.acquire(how.encoder_memory(sample).saturating_add(sample as u64));
-            let little = sample_saves_little(&built.payload, &how);
-            budget.release(got);
-            little
-        };
-        let (file, dict, stored) = if judged {
+        let (file, dict, stored) = if class == Class::Packed
+            && sample_saves_little(&built.payload, &how, budget)
+        {
             // Incompressible by its sample: not worth a full pass (xz's preset 1 runs at
             // about 3 MB/s over such data).
             (Ok(stored_xz_part(&built.payload)), STORED_DICT, true)
@@ -235,6 +237,7 @@ mod tests {
     #[test]
     fn a_sample_judges_large_payloads_only() {
         let how = compression_for(Class::Packed, &GenerateOptions::new("0".repeat(64)));
+        let budget = Budget::new(64 << 20);
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         let noise: Vec<u8> = (0..3 << 20)
             .map(|_| {
@@ -244,7 +247,7 @@ mod tests {
                 x as u8
             })
             .collect();
-        assert!(sample_saves_little(&noise, &how));
+        assert!(sample_saves_little(&noise, &how, &budget));
         // The same bytes repeated compress well.
         let repeated: Vec<u8> = noise[..4096]
             .iter()
@@ -252,9 +255,9 @@ mod tests {
             .cycle()
             .take(3 << 20)
             .collect();
-        assert!(!sample_saves_little(&repeated, &how));
+        assert!(!sample_saves_little(&repeated, &how, &budget));
         // Up to twice the sample, the whole part is compressed and judged instead.
-        assert!(!sample_saves_little(&noise[..1 << 20], &how));
+        assert!(!sample_saves_little(&noise[..1 << 20], &how, &budget));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::compression::{Compression, PartError};
 pub const DICT_PROBE_MAX: usize = 1 + 12 + 1024;
 
 /// The xz stream header's magic bytes.
-const XZ_MAGIC: [u8; 6] = [0xfd, b'7', b'z', b'X', b'Z', 0];
+pub(crate) const XZ_MAGIC: [u8; 6] = [0xfd, b'7', b'z', b'X', b'Z', 0];
 
 /// The LZMA2 filter id.
 const LZMA2: u64 = 0x21;

@@ -25,6 +25,7 @@ mod dict;
 mod payload;
 
 pub use compression::{Compression, PartError, PartPayloadReader, XZ_MEMLIMIT, decompress, split};
+pub(crate) use dict::XZ_MAGIC;
 pub use dict::{DICT_PROBE_MAX, DecoderNeed, decoder_need};
 pub use payload::{
     FileMode, MAX_XATTR_TABLE, PAYLOAD_TAIL, PAYLOAD_TYPE, PartPayloadRef, PayloadError, Xattr,

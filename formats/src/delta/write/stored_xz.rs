@@ -16,8 +16,8 @@
 
 use flate2::Crc;
 
-/// The xz stream header's magic bytes.
-const HEADER_MAGIC: [u8; 6] = [0xfd, b'7', b'z', b'X', b'Z', 0];
+use crate::delta::part::XZ_MAGIC;
+
 /// The stream footer's magic bytes.
 const FOOTER_MAGIC: [u8; 2] = [b'Y', b'Z'];
 /// Stream flags: no reserved bits, check type 1 (CRC32).
@@ -45,7 +45,7 @@ pub fn stored_xz_part(payload: &[u8]) -> Vec<u8> {
     );
     out.push(b'x');
     // Stream header.
-    out.extend_from_slice(&HEADER_MAGIC);
+    out.extend_from_slice(&XZ_MAGIC);
     out.extend_from_slice(&STREAM_FLAGS);
     out.extend_from_slice(&crc32(&STREAM_FLAGS).to_le_bytes());
 
