@@ -63,7 +63,7 @@ pub enum PartError {
         /// Offset in the xz stream (after the compression byte) reached so far.
         offset: u64,
         /// liblzma's verdict.
-        kind: xz2::stream::Error,
+        kind: liblzma::stream::Error,
     },
     /// The xz stream ended before its end marker.
     #[error("delta part xz stream is truncated at compressed offset {offset}")]
@@ -141,7 +141,7 @@ pub fn decompress(part_file: &[u8], cap: u64) -> Result<Cow<'_, [u8]>, PartError
 
 /// An xz decoder that enforces the output cap and reports truncation.
 struct XzState {
-    stream: xz2::stream::Stream,
+    stream: liblzma::stream::Stream,
     produced: u64,
     finished: bool,
 }
@@ -159,7 +159,7 @@ impl XzState {
     /// A decoder whose memory liblzma keeps under `memlimit` (a stream that needs
     /// more is [`PartError::Xz`] with `MemLimit`).
     fn new(memlimit: u64) -> Result<Self, PartError> {
-        let stream = xz2::stream::Stream::new_stream_decoder(memlimit.clamp(1, XZ_MEMLIMIT), 0)
+        let stream = liblzma::stream::Stream::new_stream_decoder(memlimit.clamp(1, XZ_MEMLIMIT), 0)
             .map_err(|kind| PartError::Xz { offset: 0, kind })?;
         Ok(XzState {
             stream,
@@ -192,9 +192,9 @@ impl XzState {
         let in_before = self.stream.total_in();
         let out_before = self.stream.total_out();
         let action = if input.is_empty() {
-            xz2::stream::Action::Finish
+            liblzma::stream::Action::Finish
         } else {
-            xz2::stream::Action::Run
+            liblzma::stream::Action::Run
         };
         let status = self
             .stream
@@ -213,11 +213,11 @@ impl XzState {
             return Err(PartError::PayloadTooLarge { cap });
         }
         match status {
-            xz2::stream::Status::StreamEnd => {
+            liblzma::stream::Status::StreamEnd => {
                 self.finished = true;
                 Ok((made, true))
             }
-            xz2::stream::Status::MemNeeded => Err(PartError::XzTruncated {
+            liblzma::stream::Status::MemNeeded => Err(PartError::XzTruncated {
                 offset: self.stream.total_in(),
             }),
             _ if used_in == 0 && made == 0 && input.is_empty() && !out.is_empty() => {

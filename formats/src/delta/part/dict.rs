@@ -161,16 +161,17 @@ mod tests {
 
     /// A part file: `'x'` and `data` compressed as one xz stream with LZMA2 `dict`.
     fn xz_part(data: &[u8], dict: u32, bcj: bool) -> Vec<u8> {
-        let mut opts = xz2::stream::LzmaOptions::new_preset(1).unwrap();
+        let mut opts = liblzma::stream::LzmaOptions::new_preset(1).unwrap();
         opts.dict_size(dict);
-        let mut chain = xz2::stream::Filters::new();
+        let mut chain = liblzma::stream::Filters::new();
         if bcj {
             chain.x86();
         }
         chain.lzma2(&opts);
         let stream =
-            xz2::stream::Stream::new_stream_encoder(&chain, xz2::stream::Check::Crc64).unwrap();
-        let mut e = xz2::write::XzEncoder::new_stream(Vec::new(), stream);
+            liblzma::stream::Stream::new_stream_encoder(&chain, liblzma::stream::Check::Crc64)
+                .unwrap();
+        let mut e = liblzma::write::XzEncoder::new_stream(Vec::new(), stream);
         e.write_all(data).unwrap();
         let mut v = vec![b'x'];
         v.extend(e.finish().unwrap());

@@ -39,7 +39,7 @@ mod tests {
     use std::io::{self, Read, Write};
 
     fn xz(data: &[u8]) -> Vec<u8> {
-        let mut e = xz2::write::XzEncoder::new(Vec::new(), 6);
+        let mut e = liblzma::write::XzEncoder::new(Vec::new(), 6);
         e.write_all(data).unwrap();
         let mut v = vec![b'x'];
         v.extend(e.finish().unwrap());

@@ -7,8 +7,8 @@
 
 use std::io::Write;
 
-use xz2::stream::{Check, LzmaOptions, Stream};
-use xz2::write::XzEncoder;
+use liblzma::stream::{Check, LzmaOptions, Stream};
+use liblzma::write::XzEncoder;
 
 use super::payload::WriteError;
 
@@ -89,9 +89,9 @@ pub fn compress_part_as(payload: &[u8], how: &PartCompression) -> Result<Vec<u8>
         opts.nice_len(n.clamp(2, 273));
     }
     if how.hash_chain {
-        opts.match_finder(xz2::stream::MatchFinder::HashChain4);
+        opts.match_finder(liblzma::stream::MatchFinder::HashChain4);
     }
-    let mut filters = xz2::stream::Filters::new();
+    let mut filters = liblzma::stream::Filters::new();
     if how.x86 {
         filters.x86();
     }

@@ -31,7 +31,7 @@ pub enum WriteError {
     Metadata(#[from] crate::metadata::Error),
     /// The xz encoder refused its options.
     #[error("delta part xz encoder: {0}")]
-    Xz(xz2::stream::Error),
+    Xz(liblzma::stream::Error),
     /// Compression failed.
     #[error("delta part compression: {0}")]
     Io(std::io::Error),

@@ -142,7 +142,7 @@ mod tests {
     fn decode(file: &[u8]) -> Vec<u8> {
         assert_eq!(file[0], b'x');
         let mut out = Vec::new();
-        xz2::read::XzDecoder::new(&file[1..])
+        liblzma::read::XzDecoder::new(&file[1..])
             .read_to_end(&mut out)
             .unwrap();
         out
@@ -172,7 +172,7 @@ mod tests {
         file[40_000] ^= 1;
         let mut out = Vec::new();
         assert!(
-            xz2::read::XzDecoder::new(&file[1..])
+            liblzma::read::XzDecoder::new(&file[1..])
                 .read_to_end(&mut out)
                 .is_err()
         );
