@@ -46,6 +46,21 @@ pub fn write(path: &Path, data: &[u8]) -> io::Result<()> {
     replace_with(path, |f| f.write_all(data)).map(drop)
 }
 
+/// Replaces `path` with `data` atomically but without an fsync: for a file that a later
+/// barrier makes durable along with everything written before it (composefs's `syncfs`
+/// before a commit stream is written), and that nothing reads unless that barrier was
+/// passed. The two fsyncs [`write`] makes wait behind the objects' writeback at the end
+/// of a pull (12–28 ms measured).
+pub fn write_before_barrier(path: &Path, data: &[u8]) -> io::Result<()> {
+    let dir = parent(path);
+    fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(MODE))?;
+    tmp.as_file_mut().write_all(data)?;
+    tmp.persist(path).map_err(|e| e.error).map(drop)
+}
+
 /// Creates `path` with `data`, atomically and durably; fails with
 /// [`io::ErrorKind::AlreadyExists`] if `path` exists (nothing is replaced).
 pub fn write_new(path: &Path, data: &[u8]) -> io::Result<()> {
@@ -79,7 +94,12 @@ mod tests {
             fs::metadata(&p).unwrap().permissions().mode() & 0o777,
             0o644
         );
-        // Only the two files remain: no temporary is left behind.
+        write_before_barrier(&p, b"four").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"four");
+        write_before_barrier(&dir.path().join("other/new"), b"y").unwrap();
+        assert_eq!(fs::read(dir.path().join("other/new")).unwrap(), b"y");
+        // Only the files written remain: no temporary is left behind.
         assert_eq!(fs::read_dir(dir.path().join("sub")).unwrap().count(), 1);
+        assert_eq!(fs::read_dir(dir.path().join("other")).unwrap().count(), 1);
     }
 }

@@ -143,8 +143,15 @@ pub(crate) fn apply_part<ObjectID: FsVerityHashValue>(
     };
     // All operations are decoded and checked first (quick: no content is read but
     // metadata objects'), then the objects are stored.
+    let started = std::time::Instant::now();
     let jobs = decode(&payload, ctx, to)?;
+    let decoded = started.elapsed();
+    let n_jobs = jobs.len();
     store_all(to, file, &payload, jobs)?;
+    tracing::debug!(
+        "operations decoded in {decoded:.0?}, {n_jobs} objects stored in {:.0?}",
+        started.elapsed() - decoded
+    );
     if to.cancel.is_cancelled() {
         return Err(PullError::Cancelled);
     }

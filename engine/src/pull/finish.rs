@@ -28,8 +28,9 @@ pub(super) fn store<ObjectID: FsVerityHashValue>(
         flush,
     } = table;
     if let Some(meta) = &commit.meta {
-        // Detached metadata is kept beside the commit stream for `cfsync show`.
-        crate::summary::save_commitmeta(store, &id, meta)?;
+        // Detached metadata is kept beside the commit stream for `cfsync show`, made
+        // durable by the barrier before the commit stream.
+        crate::summary::stage_commitmeta(store, &id, meta)?;
     }
 
     cx.reporter.report(Event::Phase("image"));

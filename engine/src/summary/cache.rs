@@ -243,15 +243,38 @@ fn parse_http_date(s: &str) -> Option<i64> {
     Some(days * 86_400 + h * 3600 + m * 60 + sec)
 }
 
-/// Keeps a commit's detached metadata (signatures) beside the store for `cfsync show`.
+/// Where a commit's detached metadata is kept.
+fn commitmeta_path<ObjectID: FsVerityHashValue>(
+    store: &Store<ObjectID>,
+    commit: &Checksum,
+) -> Result<PathBuf, StoreError> {
+    Ok(store
+        .state_dir()?
+        .join("commitmeta")
+        .join(format!("{commit}.commitmeta")))
+}
+
+/// Keeps a commit's detached metadata (signatures) beside the store for `cfsync show`,
+/// durably.
 pub(crate) fn save_commitmeta<ObjectID: FsVerityHashValue>(
     store: &Store<ObjectID>,
     commit: &Checksum,
     data: &[u8],
 ) -> Result<(), StoreError> {
-    let dir = store.state_dir()?.join("commitmeta");
-    std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
-    write_atomic(&dir.join(format!("{commit}.commitmeta")), data)
+    let path = commitmeta_path(store, commit)?;
+    write_atomic(&path, data)
+}
+
+/// [`save_commitmeta`] for a commit about to be stored: not fsynced, because the barrier
+/// before its commit stream is written makes it durable (and until that stream exists,
+/// nothing reads it; a pull that stops before rewrites it when it resumes).
+pub(crate) fn stage_commitmeta<ObjectID: FsVerityHashValue>(
+    store: &Store<ObjectID>,
+    commit: &Checksum,
+    data: &[u8],
+) -> Result<(), StoreError> {
+    let path = commitmeta_path(store, commit)?;
+    crate::atomic::write_before_barrier(&path, data).map_err(|e| StoreError::io(path, e))
 }
 
 /// A commit's detached metadata, if it was saved.

@@ -35,7 +35,7 @@ use cache::{Cache, Cached, Memo};
 use index::IndexRequest;
 
 pub use cache::load_commitmeta;
-pub(crate) use cache::save_commitmeta;
+pub(crate) use cache::{save_commitmeta, stage_commitmeta};
 
 /// Which ref to resolve, and where its remote's summary is cached.
 #[derive(Debug, Clone, Copy)]
