@@ -17,9 +17,9 @@
 //!
 //! Order: parts start downloading in the delta's order ([`Turn`]), at most
 //! [`DOWNLOADS`] at once; the next one starts when this one's body is nearly in
-//! ([`TURN_TAIL`]), or as soon as this one's decoder is at work and the budget has room
-//! for another like it (so two parts whose decoders cannot both run do not share the
-//! link).
+//! ([`TURN_TAIL`]: at once, with its request, for a part no larger than that), or as soon
+//! as this one's decoder is at work and the budget has room for another like it (so two
+//! parts whose decoders cannot both run do not share the link).
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -38,12 +38,15 @@ use crate::progress::Cancel;
 use crate::refetch::{Failed, Named, fetch_checked};
 use crate::source::{PathKind, Source};
 
-/// Part bodies downloading at once.
-pub(crate) const DOWNLOADS: usize = 2;
+/// Part bodies downloading at once. Large parts hand on their turn only near their end,
+/// so at most two of them share the link; this bound matters for runs of small parts
+/// (a v1→v2 delta's), each of which would otherwise cost a round trip of its own.
+pub(crate) const DOWNLOADS: usize = 4;
 
 /// Bytes of a part still to come when the next part's download starts anyway: about
 /// what a 100 Mbit/s link carries in one 40 ms round trip, so the next part's request
 /// travels while this one's last bytes arrive, and the link does not idle between parts.
+/// A part no larger than this lets the next one start with its own request.
 const TURN_TAIL: u64 = 512 * 1024;
 
 /// What an xz decoder holds beside its dictionary (its state and buffers), in the
@@ -245,6 +248,10 @@ impl Stager {
             .acquire()
             .await
             .map_err(|e| PullError::Internal(format!("delta downloads: {e}")))?;
+        if job.size <= TURN_TAIL {
+            // Its whole body is a tail: the next request travels beside this one.
+            turn.pass();
+        }
         let mut stream = source
             .get_stream(&job.path, PathKind::Content, job.size)
             .await?

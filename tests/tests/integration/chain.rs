@@ -4,7 +4,8 @@
 //! Once the summary names the commit: the superblock of the delta it lists, alone (it
 //! embeds the commit); without a listed delta, the commit, its detached metadata and the
 //! delta route's first fetch (the delta index and then the superblock) together; parts only after the commit is accepted; a refused commit fetches
-//! no part; an up-to-date pull makes one request.
+//! no part; an up-to-date pull makes one request; the small parts of a delta go out
+//! together.
 //!
 //! Nothing here is timed: the server holds each of those answers [`HOLD`] before
 //! sending its body, so an answer cannot end before its request arrived plus `HOLD`.
@@ -18,7 +19,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use cfsync_tests::faults::{Fault, FaultServer, Logged, Rule};
-use cfsync_tests::{Repo, copy_tree, demo, describe, scratch_dir};
+use cfsync_tests::{
+    Ostree, Repo, TreeBuilder, copy_tree, demo, describe, run_cfsync_ok, scratch_dir,
+};
 
 use crate::demo_pulls::{Kind, check_sound, json, pull_with, reference};
 
@@ -267,4 +270,71 @@ fn an_up_to_date_pull_asks_for_the_summary_and_its_signature_only() {
         "an up-to-date pull's requests"
     );
     check_sound(&r, "up-to-date pull");
+}
+
+/// A v1 → v2 delta of a few small parts (each far under the 512 KiB tail within which a
+/// part hands on its turn): every part's request goes out without waiting for an answer
+/// to the one before, so a run of small parts costs one round trip, not one each.
+#[test]
+fn the_small_parts_of_a_delta_go_out_together() {
+    let tmp = scratch_dir();
+    let v1 = TreeBuilder::new(tmp.path().join("t1"));
+    v1.file("usr/share/doc/readme", "v1\n");
+    let v2 = TreeBuilder::copy_of(v1.root(), tmp.path().join("t2"));
+    // Three new files of ~0.9 MB that xz shrinks to almost nothing: with 1 MB parts,
+    // one part each, every one a few kB on the wire.
+    for f in 0..3 {
+        let text: String = (0..30_000)
+            .map(|i| format!("file {f} line {i:06}\n"))
+            .collect();
+        v2.file(&format!("usr/share/doc/big{f}.txt"), text);
+    }
+    let ostree = Ostree::init(tmp.path().join("served"), "archive");
+    let c1 = ostree.commit("os/stable", v1.root(), ["--subject=v1"]);
+    let c2 = ostree.commit("os/stable", v2.root(), ["--subject=v2"]);
+    let served = ostree.path().to_str().unwrap().to_owned();
+    run_cfsync_ok([
+        "delta",
+        "generate",
+        &served,
+        "--from",
+        &c1,
+        "--to",
+        &c2,
+        "--max-chunk-size",
+        "1",
+    ]);
+    run_cfsync_ok(["summary", "update", &served]);
+
+    let server = FaultServer::start(ostree.path());
+    let r = Repo::new(tmp.path().join("store"));
+    let url = server.url();
+    let pull = |extra: &[&str]| {
+        let mut a: Vec<String> = vec!["pull".into(), "--json".into()];
+        a.extend(extra.iter().map(|s| (*s).to_owned()));
+        a.extend([url.clone(), "os/stable".into()]);
+        json(&pull_with(&r, &a, &[]))
+    };
+    pull(&["--no-deltas", "--commit", &c1]);
+    hold(&server, &["deltas/*"]);
+    server.reset_log();
+    let st = pull(&[]);
+    assert_eq!(st["commit"], c2.as_str(), "{st}");
+    assert!(st["delta"].is_string(), "the delta was not used: {st}");
+
+    let log = server.log();
+    let mut parts: Vec<&Logged> = log
+        .iter()
+        .filter(|l| l.path.starts_with("deltas/") && !l.path.ends_with("/superblock"))
+        .collect();
+    parts.sort_by_key(|l| l.at);
+    assert!(
+        (2..=4).contains(&parts.len()),
+        "expected two to four parts: {:#?}",
+        paths(&log)
+    );
+    for p in &parts[1..] {
+        assert_overlap(parts[0], p, &log);
+    }
+    r.fsck();
 }
