@@ -12,17 +12,22 @@ use crate::error::PullError;
 
 /// Memory, in MiB, that decoding and applying parts may hold at once (beyond a few MiB
 /// of buffers), by default: the xz dictionary of one part of ostree's default 32 MiB
-/// chunks beside the part being applied ([`APPLY_MIB`]), or several parts with smaller
+/// chunks, or a part being applied ([`APPLY_MIB`]) beside several parts with smaller
 /// dictionaries (each decoder is charged the dictionary its part's header names, or its
 /// payload when that is smaller). A part larger than the budget runs alone.
 /// [`ENV_MEMORY_BUDGET`] changes it.
-pub const MEMORY_BUDGET_MIB: u64 = 48;
+///
+/// A 32 MiB decoder and a part being applied do not fit together: with the pages of the
+/// binary and libraries a pull maps (about 20 MB) and its runtime, that overlap took the
+/// peak RSS of the large benchmark fixture's update to 70–75 MB (budget 48); at 40 it
+/// stays at 59–62 MB, for 0.2 s more on that 1.3 s update at 100 Mbit/s, 40 ms.
+pub const MEMORY_BUDGET_MIB: u64 = 40;
 
 /// Environment variable that sets the delta memory budget in MiB (at least 16, at most
 /// 65536). Each xz stream of an ostree delta part is a single block, decoded by one
 /// thread with a dictionary as large as the part (32 MiB for ostree's default chunks):
-/// a budget of 96 lets two parts decompress at once on two cores, for about 32 MB more
-/// peak memory.
+/// a budget of 48 lets one be applied while the next decompresses, 96 two decompress at
+/// once on two cores, for about 12 and 45 MB more peak memory.
 pub const ENV_MEMORY_BUDGET: &str = "CFSYNC_DELTA_MEMORY_MIB";
 
 /// The delta memory budget in MiB: [`ENV_MEMORY_BUDGET`] when set to a number, else
