@@ -36,14 +36,21 @@ use crate::demo_pulls::{KINDS, Kind, add_verifying_remote, check_sound, pull_wit
 /// HTTP timings of the sweep's pulls: a stalled body costs 200 ms, stalled headers
 /// 400 ms (the client waits the connect plus the stall timeout for them; loopback
 /// connects at once), retries 10–100 ms. A healthy answer that a loaded machine delays
-/// past them costs one more attempt, of the five.
-const ENV: [(&str, &str); 6] = [
+/// past them costs one more attempt, of the five. The client logs its transport retries
+/// (`retrying`, with the URL and the error), so that a flipped body the server sent whole
+/// but the client stopped reading before its end (its stall timer fired on a loaded
+/// machine) is told from one it read and refused.
+const ENV: [(&str, &str); 7] = [
     ("CFSYNC_HTTP_STALL_TIMEOUT_MS", "200"),
     ("CFSYNC_HTTP_CONNECT_TIMEOUT_MS", "200"),
     ("CFSYNC_HTTP_RETRY_DELAY_MS", "10"),
     ("CFSYNC_HTTP_RETRY_MAX_DELAY_MS", "100"),
     ("CFSYNC_HTTP_RETRY_AFTER_CAP_MS", "1000"),
     ("CFSYNC_HTTP_MAX_ATTEMPTS", "5"),
+    (
+        "RUST_LOG",
+        "warn,cfsync_engine::source::http::request=debug,cfsync_engine::refetch=debug",
+    ),
 ];
 
 /// Whether every byte of the file at `path` is checked (hashed, or signed as a whole:
@@ -100,6 +107,9 @@ struct Run {
     flips: u64,
     /// … of which the client asked for again.
     flips_refetched: u64,
+    /// … of which the client never read whole: it gave the request up (stall timeout on
+    /// a loaded machine) and retried it as a transport failure, as it should.
+    flips_unread: u64,
     /// `refetched` as the pull reported it.
     refetched: u64,
 }
@@ -113,6 +123,7 @@ struct Tally {
     kinds_by_route: BTreeMap<&'static str, BTreeMap<String, u64>>,
     flips: u64,
     flips_refetched: u64,
+    flips_unread: u64,
     refetched: u64,
     failures: Vec<String>,
 }
@@ -123,8 +134,29 @@ fn file_len(path: &str) -> Option<usize> {
     usize::try_from(meta.len()).ok().filter(|&n| n > 0)
 }
 
-/// Checks one pull's log against its reported `refetched`; returns what it met.
-fn account(log: &[Logged], refetched: u64) -> Result<Run, String> {
+/// Whether the pull's `stderr` shows that the client gave up reading `path` before
+/// judging its body: a transport retry (`retrying`, naming its URL) or a body that broke
+/// off while it streamed (`fetching again after`, naming the object or file).
+fn retried_in_transit(stderr: &str, path: &str) -> bool {
+    let path = path.trim_start_matches('/');
+    let url_end = format!("/{path}");
+    // An object is named by its checksum: objects/ab/cdef….filez is abcdef….
+    let name = match path
+        .strip_prefix("objects/")
+        .and_then(|p| p.split_once('/'))
+    {
+        Some((dir, rest)) => format!("{dir}{}", rest.split('.').next().unwrap_or(rest)),
+        None => path.to_owned(),
+    };
+    stderr.lines().any(|l| {
+        (l.contains("retrying") && l.split_whitespace().any(|w| w.ends_with(&url_end)))
+            || (l.contains(" fetching again after ") && l.contains(&name))
+    })
+}
+
+/// Checks one pull's log against its reported `refetched` and the transport retries
+/// its `stderr` shows; returns what it met.
+fn account(log: &[Logged], refetched: u64, stderr: &str) -> Result<Run, String> {
     let mut run = Run {
         refetched,
         ..Run::default()
@@ -141,6 +173,11 @@ fn account(log: &[Logged], refetched: u64) -> Result<Run, String> {
         run.flips += 1;
         let again = log.iter().find(|o| o.path == l.path && o.nth == l.nth + 1);
         match again {
+            // Not fetched again for its content: the client gave up reading it (and
+            // so never saw the flip), then retried it like any transport failure.
+            Some(o) if !o.no_cache && retried_in_transit(stderr, &l.path) => {
+                run.flips_unread += 1;
+            }
             Some(o) => {
                 run.flips_refetched += 1;
                 if !o.no_cache || o.on_connection != 1 {
@@ -159,6 +196,12 @@ fn account(log: &[Logged], refetched: u64) -> Result<Run, String> {
                             format!("as request {} of a reused connection", o.on_connection)
                         },
                     ));
+                    // What the client said about it, for the diagnosis.
+                    let name = l.path.rsplit('/').next().unwrap_or(&l.path);
+                    let stem = name.split('.').next().unwrap_or(name);
+                    for line in stderr.lines().filter(|x| x.contains(stem)).take(4) {
+                        problems.push(format!("client: {line}"));
+                    }
                 }
             }
             None if hashed(&l.path) => problems.push(format!(
@@ -260,7 +303,7 @@ fn pull_through(server: &FaultServer, kind: Kind, seed: Option<u64>) -> Result<R
     if seed.is_none() && refetched != 0 {
         return Err(format!("a clean pull refetched {refetched} bodies: {st}"));
     }
-    account(&log, refetched)
+    account(&log, refetched, &String::from_utf8_lossy(&out.stderr))
 }
 
 fn panic_text(p: Box<dyn std::any::Any + Send>) -> String {
@@ -304,6 +347,7 @@ fn seeds_times_routes_end_in_the_reference_image() {
                         Ok(run) => {
                             t.flips += run.flips;
                             t.flips_refetched += run.flips_refetched;
+                            t.flips_unread += run.flips_unread;
                             t.refetched += run.refetched;
                         }
                         Err(e) => {
@@ -331,8 +375,8 @@ fn seeds_times_routes_end_in_the_reference_image() {
     let faults: Vec<String> = t.faults.iter().map(|(k, n)| format!("{k} {n}")).collect();
     eprintln!(
         "sweep: {} runs ({} seeds × {} routes + {} clean), faults injected: {} ({}); \
-         flips sent whole {} (fetched again {}, accepted as harmless {}); refetched \
-         reported {}; failures {}; {:.1} s",
+         flips sent whole {} (fetched again {}, not read whole by a loaded client {}, \
+         accepted as harmless {}); refetched reported {}; failures {}; {:.1} s",
         t.runs,
         seeds.len(),
         routes.len(),
@@ -341,7 +385,8 @@ fn seeds_times_routes_end_in_the_reference_image() {
         faults.join(", "),
         t.flips,
         t.flips_refetched,
-        t.flips - t.flips_refetched,
+        t.flips_unread,
+        t.flips - t.flips_refetched - t.flips_unread,
         t.refetched,
         t.failures.len(),
         started.elapsed().as_secs_f64()
@@ -374,4 +419,30 @@ fn seeds_times_routes_end_in_the_reference_image() {
         }
         assert!(t.flips > 0, "no flipped body was sent whole");
     }
+}
+
+/// The pull's own lines (as `RUST_LOG` in [`ENV`] makes it print them) tell a request
+/// given up in transit from a body refused for its content.
+#[test]
+fn transit_retries_are_read_from_the_pull_log() {
+    let log = "\
+2026-12-07T19:24:05.350874Z DEBUG cfsync_engine::source::http::request: retrying \
+url=http://127.0.0.1:43901/objects/23/22fdda68f227c81ccce303df682d468ac171368b4c1f0711fc1358162421b1.commit \
+attempts=1 error=http://127.0.0.1:43901/objects/23/22fd….commit sent nothing for 1 s
+2026-12-07T19:24:05.360000Z DEBUG cfsync_engine::refetch: file object \
+368804e473327301456f42b11a51a798baf9965be32eec8a28f7aa021701a9f7: fetching again after \
+a body that broke off
+2026-12-07T19:24:05.423203Z  INFO cfsync_engine::refetch: dirmeta object \
+446a0ef11b7cc167f3b603e585c7eeeeb675faa412d5ec73f62988eb0b6c5488: fetching again, fresh, \
+after a damaged body: checksum mismatch";
+    let commit = "objects/23/22fdda68f227c81ccce303df682d468ac171368b4c1f0711fc1358162421b1.commit";
+    let filez = "objects/36/8804e473327301456f42b11a51a798baf9965be32eec8a28f7aa021701a9f7.filez";
+    let dirmeta =
+        "objects/44/6a0ef11b7cc167f3b603e585c7eeeeb675faa412d5ec73f62988eb0b6c5488.dirmeta";
+    assert!(retried_in_transit(log, commit));
+    assert!(retried_in_transit(log, filez));
+    // Refetched fresh for its content: not a transit retry.
+    assert!(!retried_in_transit(log, dirmeta));
+    assert!(!retried_in_transit(log, "objects/23/22fdda.dirtree"));
+    assert!(!retried_in_transit(log, "summary"));
 }
