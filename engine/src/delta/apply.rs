@@ -19,8 +19,8 @@
 //! operations is not assembled but streamed into the store from the blob, its read
 //! source and, for `B`, a [`cfsync_formats::delta::bspatch::BspatchReader`] reading the
 //! patch from the file as it applies it. What is held is the read source, read whole, at
-//! most [`crate::limits::MAX_READ_SOURCE`] bytes (bspatch seeks anywhere in it), within
-//! [`super::budget::OBJECT_MEMORY`].
+//! most [`crate::limits::MAX_READ_SOURCE`] bytes (bspatch seeks anywhere in it), taken
+//! from the delta memory budget while the object is stored.
 
 use std::fs::File;
 use std::ops::Range;
@@ -108,8 +108,8 @@ fn load(file: &File, len: u64) -> Result<Loaded, PullError> {
 /// held (`to.have` says which are) into `to.repo`, each verified against its name. Only
 /// the payload's tables and ops are read into memory; object contents are read from the
 /// file as they stream into the store. Objects are stored by
-/// [`super::store::store_workers`] threads, largest first; the read sources they hold are
-/// bounded by [`super::budget::OBJECT_MEMORY`].
+/// [`super::store::store_workers`] threads, largest first; the read sources they hold
+/// come out of the delta memory budget (`to.gate`).
 pub(crate) fn apply_part<ObjectID: FsVerityHashValue>(
     to: &ApplyTo<'_, ObjectID>,
     file: &File,

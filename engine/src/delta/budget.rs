@@ -11,23 +11,25 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::error::PullError;
 
 /// Memory, in MiB, that decoding and applying parts may hold at once (beyond a few MiB
-/// of buffers), by default: the xz dictionary of one part of ostree's default 32 MiB
-/// chunks, or a part being applied ([`APPLY_MIB`]) beside several parts with smaller
-/// dictionaries (each decoder is charged the dictionary its part's header names, or its
-/// payload when that is smaller). A part larger than the budget runs alone.
-/// [`ENV_MEMORY_BUDGET`] changes it.
+/// of buffers), by default: the xz dictionaries of the parts decoding (each decoder is
+/// charged the dictionary its part's header names, or its payload when that is smaller),
+/// the parts being applied ([`APPLY_MIB`] each) and the read sources their objects are
+/// being made from, each object's charged while it is stored. A holder larger than the
+/// budget runs alone. [`ENV_MEMORY_BUDGET`] changes it.
 ///
-/// A 32 MiB decoder and a part being applied do not fit together: with the pages of the
-/// binary and libraries a pull maps (about 20 MB) and its runtime, that overlap took the
-/// peak RSS of the large benchmark fixture's update to 70–75 MB (budget 48); at 40 it
-/// stays at 59–62 MB, for 0.2 s more on that 1.3 s update at 100 Mbit/s, 40 ms.
-pub const MEMORY_BUDGET_MIB: u64 = 40;
+/// At 38, one 32 MiB decoder of ostree's default chunks runs beside the parts being
+/// applied, whose objects' read sources take up to the 4 MiB left (bspatching the
+/// files of a Debian update takes a few hundred kB at a time). With the pages of the
+/// binary and libraries a pull maps (about 20 MB) and its runtime, the peak RSS of the
+/// large benchmark fixture's update stays within 64 MB (61-62 MB; at 40, 61-67 MB).
+pub const MEMORY_BUDGET_MIB: u64 = 38;
 
 /// Environment variable that sets the delta memory budget in MiB (at least 16, at most
 /// 65536). Each xz stream of an ostree delta part is a single block, decoded by one
 /// thread with a dictionary as large as the part (32 MiB for ostree's default chunks):
-/// a budget of 48 lets one be applied while the next decompresses, 96 two decompress at
-/// once on two cores, for about 12 and 45 MB more peak memory.
+/// a budget of 96 lets two decompress at once on two cores, for about 45 MB more peak
+/// memory; more than 38 lets more of the objects of the parts being applied meanwhile
+/// hold their read sources.
 pub const ENV_MEMORY_BUDGET: &str = "CFSYNC_DELTA_MEMORY_MIB";
 
 /// The delta memory budget in MiB: [`ENV_MEMORY_BUDGET`] when set to a number, else
@@ -44,28 +46,36 @@ fn budget_from(value: Option<&str>) -> u64 {
         .map_or(MEMORY_BUDGET_MIB, |m| m.clamp(16, 65536))
 }
 
-/// What applying a part holds: its tables, operations and object list (a few kB per
-/// hundred objects in ostree's deltas; at most [`super::MAX_TABLES_AND_OPS`] and
-/// [`super::MAX_SEGMENTS`] runs from a hostile one) and the read sources its
-/// workers load ([`OBJECT_MEMORY`]); the payload itself stays in its file.
-pub const APPLY_MIB: u64 = 16;
+/// What applying a part holds beside its objects' read sources (which each object's
+/// worker takes from the budget while it stores it): its tables, operations and object
+/// list (a few kB per hundred objects in ostree's deltas; at most
+/// [`super::MAX_TABLES_AND_OPS`] and [`super::MAX_SEGMENTS`] runs from a hostile one)
+/// and its workers' buffers; the payload itself stays in its file.
+pub const APPLY_MIB: u64 = 1;
 
-/// Memory the store workers of one part may hold at once for the read sources of the
-/// objects queued and being stored. A job larger than this runs alone.
-pub const OBJECT_MEMORY: u64 = 16 * 1024 * 1024;
-
-/// One MiB, the unit of the delta memory budget.
+/// One MiB.
 pub(crate) const MIB: u64 = 1024 * 1024;
 
+/// The unit the delta memory budget is counted in: an object's read sources are often
+/// a few kB, and are charged in these.
+pub(crate) const UNIT: u64 = 64 * 1024;
+
 /// A memory budget counted in units of `unit` bytes: holders take their share (rounded
-/// up to whole units, at most the whole budget: a larger holder runs alone; nothing for
-/// zero bytes) and give it back by dropping the [`Share`]. Shares are granted in the
-/// order they are asked for.
+/// up to whole units, at most the whole budget less its reserve: a larger holder runs
+/// alone; nothing for zero bytes) and give it back by dropping the [`Share`]. Shares are
+/// granted in the order they are asked for.
+///
+/// The reserve is what holders that wait for others while they hold may keep at most
+/// together (parts being applied wait for their objects' shares): since no share asks
+/// for more than the rest, every share is granted once the holders that wait for
+/// nothing (decoders, objects being stored) give theirs back.
 #[derive(Debug)]
 pub(crate) struct Budget {
     units: Arc<Semaphore>,
     /// Units in the whole budget.
     total: u64,
+    /// Units no single share may take.
+    reserve: u64,
     /// Bytes per unit.
     unit: u64,
 }
@@ -82,13 +92,24 @@ impl Budget {
                 usize::try_from(total).unwrap_or(Semaphore::MAX_PERMITS),
             )),
             total,
+            reserve: 0,
             unit: unit.max(1),
         }
     }
 
-    /// Units (rounded up, at most the whole budget) for `bytes` of memory.
+    /// The delta memory budget: `mib` MiB counted in [`UNIT`]s, `reserve` bytes of it
+    /// kept for the holders that wait while they hold (see [`Budget`]).
+    pub(crate) fn of_mib(mib: u64, reserve: u64) -> Self {
+        let mut b = Self::new(mib.saturating_mul(MIB / UNIT), UNIT);
+        b.reserve = reserve.div_ceil(b.unit).min(b.total.saturating_sub(1));
+        b
+    }
+
+    /// Units (rounded up, at most the budget less its reserve) for `bytes` of memory.
     fn units_for(&self, bytes: u64) -> u32 {
-        let n = bytes.div_ceil(self.unit).min(self.total);
+        let n = bytes
+            .div_ceil(self.unit)
+            .min(self.total.saturating_sub(self.reserve));
         u32::try_from(n).unwrap_or(u32::MAX)
     }
 
@@ -167,12 +188,33 @@ mod tests {
             (mib(48), 32 * MIB + 1, 33),
             (mib(48), u64::MAX, 48),
             (mib(96), u64::MAX, 96),
-            (Budget::new(OBJECT_MEMORY, 1), 12, 12),
-            (Budget::new(OBJECT_MEMORY, 1), u64::MAX, 16 * 1024 * 1024),
+            (Budget::of_mib(40, 0), 1, 1),
+            (Budget::of_mib(40, 0), 12 * 1024, 1),
+            (Budget::of_mib(40, 0), 32 * MIB, 512),
+            (Budget::of_mib(40, 0), u64::MAX, 640),
+            (Budget::of_mib(40, 2 * MIB), u64::MAX, 608),
+            (Budget::of_mib(40, 2 * MIB + 1), u64::MAX, 607),
         ];
         for (budget, bytes, want) in table {
             assert_eq!(budget.units_for(bytes), want, "{budget:?} {bytes}");
         }
+    }
+
+    #[test]
+    fn no_share_waits_for_the_reserve() {
+        let mut b = Budget::new(10, 1);
+        b.reserve = 2;
+        // Two parts being applied hold the reserve, waiting for their objects.
+        let parts = (b.take_blocking(1).unwrap(), b.take_blocking(1).unwrap());
+        // A decoder or object larger than the budget asks for all but the reserve, so
+        // it is granted while the parts hold theirs (the whole budget never would be).
+        let big = b.take_blocking(100).unwrap();
+        assert_eq!(b.units.available_permits(), 0);
+        drop(big);
+        let small = b.take_blocking(3).unwrap();
+        assert_eq!(b.units.available_permits(), 5);
+        drop((small, parts));
+        assert_eq!(b.units.available_permits(), 10);
     }
 
     #[test]

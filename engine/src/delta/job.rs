@@ -31,8 +31,8 @@ pub(crate) struct ApplyTo<'a, ObjectID: FsVerityHashValue> {
     pub(crate) have: &'a (dyn Fn(&Checksum) -> bool + Sync),
     /// Receives each object as it is stored.
     pub(crate) sink: &'a Sink<'a, ObjectID>,
-    /// What the read sources of objects being stored may hold, shared by every part
-    /// applied at once ([`super::budget::OBJECT_MEMORY`]).
+    /// The delta memory budget: each object's read sources take their share of it
+    /// while the object is stored (parts applied at once and decoders share it).
     pub(crate) gate: &'a super::budget::Budget,
     /// Tmpfiles made ahead for the objects to store.
     pub(crate) tmpfiles: &'a crate::tmpfiles::TmpfilePool,

@@ -23,11 +23,11 @@
 //! sha256 before it is kept.
 //!
 //! Memory: parts wait in anonymous files (their compressed bytes while they are decoded,
-//! then their payload), not in memory; decompression is capped per part; one gate type
-//! (`budget`) bounds the memory that decoders (each its xz dictionary, read from the
-//! part's header) and applying parts hold ([`MEMORY_BUDGET_MIB`]) and that storing one
-//! part's objects holds ([`OBJECT_MEMORY`]). Up to [`parts_in_flight`] parts decode at
-//! once when their dictionaries fit.
+//! then their payload), not in memory; decompression is capped per part; one budget
+//! (`budget`, [`MEMORY_BUDGET_MIB`]) bounds the memory that decoders (each its xz
+//! dictionary, read from the part's header), applying parts ([`APPLY_MIB`] each) and
+//! the objects being stored (each its read sources) hold. Up to [`parts_in_flight`]
+//! parts decode at once when their dictionaries fit.
 //!
 //! Rooms: `plan` decides (pure, no I/O), `find` locates and opens the superblock, `run`
 //! drives the parts, `stage` fetches one and decodes it as it arrives (through a
@@ -60,9 +60,7 @@ use crate::error::PullError;
 use crate::store::commit_stream::CommitStreamBuilder;
 
 pub use apply::MAX_TABLES_AND_OPS;
-pub use budget::{
-    APPLY_MIB, ENV_MEMORY_BUDGET, MEMORY_BUDGET_MIB, OBJECT_MEMORY, memory_budget_mib,
-};
+pub use budget::{APPLY_MIB, ENV_MEMORY_BUDGET, MEMORY_BUDGET_MIB, memory_budget_mib};
 pub use job::MAX_SEGMENTS;
 pub use request::{Applied, DeltaRequest};
 pub use run::parts_in_flight;

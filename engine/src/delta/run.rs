@@ -19,7 +19,7 @@ use futures::StreamExt;
 
 use super::apply::apply_part;
 use super::budget::Gauge;
-use super::budget::{APPLY_MIB, Budget, MIB, OBJECT_MEMORY, memory_budget_mib};
+use super::budget::{APPLY_MIB, Budget, MIB, memory_budget_mib};
 use super::find::{display_name, open_checked, superblock_err};
 use super::job::{ApplyTo, Sink};
 use super::plan::{PartFacts, PartPlan, choose_parts, fallbacks_to_fetch, held_objects};
@@ -43,7 +43,8 @@ pub fn parts_in_flight() -> usize {
 }
 
 /// Parts applied at once at most: a small part ready while a large one is applied
-/// starts at once. (Each has its own store workers; they share one read-source gate.)
+/// starts at once. (Each has its own store workers; they take their objects' read
+/// sources from the delta budget.)
 const APPLYING: usize = 2;
 
 /// Parts staged at once (downloading, decoding, or decoded and waiting to be applied):
@@ -130,7 +131,10 @@ pub(crate) async fn apply_delta<ObjectID: FsVerityHashValue>(
     // small part is applied while a large one still decodes or applies). Decoding holds
     // the xz dictionary, applying the part's tables and read sources; the budget
     // decides how many may overlap.
-    let budget = Arc::new(Budget::new(memory_budget_mib(), MIB));
+    let budget = Arc::new(Budget::of_mib(
+        memory_budget_mib(),
+        APPLYING as u64 * APPLY_MIB * MIB,
+    ));
     let decoding = Arc::new(Gauge::default());
     let stager = Arc::new(Stager {
         delta: shown.clone(),
@@ -176,10 +180,10 @@ pub(crate) async fn apply_delta<ObjectID: FsVerityHashValue>(
         held,
         cancel: req.cancel.clone(),
         delta: shown.clone(),
-        gate: Budget::new(OBJECT_MEMORY, 1),
+        budget: Arc::clone(&budget),
     });
     // Parts are applied as they are ready, up to [`APPLYING`] at once (each on its own
-    // store workers, all sharing one read-source gate), so that a small part is not kept
+    // store workers, whose read sources come out of the budget), so that a small part is not kept
     // waiting behind a large one; their objects come back on one channel and go into
     // the commit being built (and its resume journal) here, as each is stored.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -337,8 +341,9 @@ struct Applier<ObjectID: FsVerityHashValue> {
     cancel: Cancel,
     /// The delta's name, as users see it.
     delta: String,
-    /// What the read sources of the objects being stored may hold, across parts.
-    gate: Budget,
+    /// The delta memory budget, which the read sources of the objects being stored
+    /// come out of.
+    budget: Arc<Budget>,
     /// Tmpfiles made ahead for the objects.
     tmpfiles: Arc<TmpfilePool>,
 }
@@ -374,7 +379,7 @@ impl<ObjectID: FsVerityHashValue> Applier<ObjectID> {
             have: &have,
             sink,
             cancel: &self.cancel,
-            gate: &self.gate,
+            gate: &self.budget,
             tmpfiles: &self.tmpfiles,
         };
         apply_part(&to, &payload, len, objects).map_err(|e| match e {

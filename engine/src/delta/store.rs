@@ -48,8 +48,8 @@ pub(crate) fn store_workers() -> usize {
 /// Stores `jobs` with [`store_workers`] threads, largest first (so that the longest job
 /// does not start last and run alone), giving each object to `to.sink` as it is stored,
 /// while [`PREFETCH_THREADS`] threads start reading the read sources ahead. The read
-/// sources the workers hold are bounded by [`super::budget::OBJECT_MEMORY`]. Returns the first error
-/// of any worker. (`to.gate` is shared by every part applied at once.)
+/// sources the workers hold come out of the delta memory budget (`to.gate`, shared with
+/// the decoders and every part applied at once). Returns the first error of any worker.
 pub(crate) fn store_all<ObjectID: FsVerityHashValue>(
     to: &ApplyTo<'_, ObjectID>,
     file: &File,

@@ -11,7 +11,7 @@
 //! - parts of about [`GenerateOptions::part_size`] payload bytes, each one xz stream
 //!   whose dictionary is at most [`GenerateOptions::max_dict`] (4 MiB by default, 8 at
 //!   most) and never larger than the payload, so a client decodes several parts at
-//!   once within its 40 MiB budget; parts of x86 machine code run the x86 branch
+//!   once within its 38 MiB budget; parts of x86 machine code run the x86 branch
 //!   filter first (every liblzma decoder undoes it, ostree's included); whole-file
 //!   parts use xz's hash-chain match finder (a fifth less CPU than the preset's binary
 //!   trees);
