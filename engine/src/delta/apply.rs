@@ -109,7 +109,7 @@ fn load(file: &File, len: u64) -> Result<Loaded, PullError> {
 /// the payload's tables and ops are read into memory; object contents are read from the
 /// file as they stream into the store. Objects are stored by
 /// [`super::store::store_workers`] threads, largest first; the read sources they hold
-/// come out of the delta memory budget (`to.gate`).
+/// come out of the delta memory budget (`to.budget`).
 pub(crate) fn apply_part<ObjectID: FsVerityHashValue>(
     to: &ApplyTo<'_, ObjectID>,
     file: &File,

@@ -33,7 +33,7 @@ pub(crate) struct ApplyTo<'a, ObjectID: FsVerityHashValue> {
     pub(crate) sink: &'a Sink<'a, ObjectID>,
     /// The delta memory budget: each object's read sources take their share of it
     /// while the object is stored (parts applied at once and decoders share it).
-    pub(crate) gate: &'a super::budget::Budget,
+    pub(crate) budget: &'a super::budget::Budget,
     /// Tmpfiles made ahead for the objects to store.
     pub(crate) tmpfiles: &'a crate::tmpfiles::TmpfilePool,
     /// Cancellation.

@@ -183,9 +183,9 @@ pub(crate) async fn apply_delta<ObjectID: FsVerityHashValue>(
         budget: Arc::clone(&budget),
     });
     // Parts are applied as they are ready, up to [`APPLYING`] at once (each on its own
-    // store workers, whose read sources come out of the budget), so that a small part is not kept
-    // waiting behind a large one; their objects come back on one channel and go into
-    // the commit being built (and its resume journal) here, as each is stored.
+    // store workers, whose read sources come out of the budget), so that a small part
+    // is not kept waiting behind a large one; their objects come back on one channel and
+    // go into the commit being built (and its resume journal) here, as each is stored.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let mut applying = tokio::task::JoinSet::new();
     let mut all_staged = false;
@@ -379,7 +379,7 @@ impl<ObjectID: FsVerityHashValue> Applier<ObjectID> {
             have: &have,
             sink,
             cancel: &self.cancel,
-            gate: &self.budget,
+            budget: &self.budget,
             tmpfiles: &self.tmpfiles,
         };
         apply_part(&to, &payload, len, objects).map_err(|e| match e {

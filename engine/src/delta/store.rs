@@ -48,7 +48,7 @@ pub(crate) fn store_workers() -> usize {
 /// Stores `jobs` with [`store_workers`] threads, largest first (so that the longest job
 /// does not start last and run alone), giving each object to `to.sink` as it is stored,
 /// while [`PREFETCH_THREADS`] threads start reading the read sources ahead. The read
-/// sources the workers hold come out of the delta memory budget (`to.gate`, shared with
+/// sources the workers hold come out of the delta memory budget (`to.budget`, shared with
 /// the decoders and every part applied at once). Returns the first error of any worker.
 pub(crate) fn store_all<ObjectID: FsVerityHashValue>(
     to: &ApplyTo<'_, ObjectID>,
@@ -61,7 +61,7 @@ pub(crate) fn store_all<ObjectID: FsVerityHashValue>(
         sources,
         sink: give,
         cancel,
-        gate,
+        budget,
         tmpfiles,
         ..
     } = *to;
@@ -100,7 +100,7 @@ pub(crate) fn store_all<ObjectID: FsVerityHashValue>(
                     while !failed.load(Ordering::Relaxed) && !cancel.is_cancelled() {
                         let i = next_job.fetch_add(1, Ordering::Relaxed);
                         let Some(job) = jobs.get(i) else { return };
-                        let done = gate.take_blocking(job_memory(job)).and_then(|share| {
+                        let done = budget.take_blocking(job_memory(job)).and_then(|share| {
                             let done = store_job(repo, file, payload, sources, tmpfiles, job);
                             drop(share);
                             done

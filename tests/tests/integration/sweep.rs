@@ -140,18 +140,24 @@ fn file_len(path: &str) -> Option<usize> {
 fn retried_in_transit(stderr: &str, path: &str) -> bool {
     let path = path.trim_start_matches('/');
     let url_end = format!("/{path}");
-    // An object is named by its checksum: objects/ab/cdef….filez is abcdef….
-    let name = match path
+    let name = client_name(path);
+    stderr.lines().any(|l| {
+        (l.contains("retrying") && l.split_whitespace().any(|w| w.ends_with(&url_end)))
+            || (l.contains(" fetching again after ") && l.contains(&name))
+    })
+}
+
+/// What the client's log calls the file at `path`: an object by its checksum
+/// (objects/ab/cdef….filez is abcdef…), anything else by its path.
+fn client_name(path: &str) -> String {
+    let path = path.trim_start_matches('/');
+    match path
         .strip_prefix("objects/")
         .and_then(|p| p.split_once('/'))
     {
         Some((dir, rest)) => format!("{dir}{}", rest.split('.').next().unwrap_or(rest)),
         None => path.to_owned(),
-    };
-    stderr.lines().any(|l| {
-        (l.contains("retrying") && l.split_whitespace().any(|w| w.ends_with(&url_end)))
-            || (l.contains(" fetching again after ") && l.contains(&name))
-    })
+    }
 }
 
 /// Checks one pull's log against its reported `refetched` and the transport retries
@@ -197,9 +203,12 @@ fn account(log: &[Logged], refetched: u64, stderr: &str) -> Result<Run, String> 
                         },
                     ));
                     // What the client said about it, for the diagnosis.
-                    let name = l.path.rsplit('/').next().unwrap_or(&l.path);
-                    let stem = name.split('.').next().unwrap_or(name);
-                    for line in stderr.lines().filter(|x| x.contains(stem)).take(4) {
+                    let name = client_name(&l.path);
+                    for line in stderr
+                        .lines()
+                        .filter(|x| x.contains(&name) || x.contains(&l.path))
+                        .take(4)
+                    {
                         problems.push(format!("client: {line}"));
                     }
                 }
