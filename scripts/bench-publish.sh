@@ -97,6 +97,8 @@ done
 # (`full`) and v1 -> v2 (`update`) through ../shared/bench/compare.sh by cfsync and
 # ostree. LINKS as scripts/bench.sh (default: loopback).
 if [ "${PULL:-0}" = 1 ]; then
+  # shellcheck source=scripts/settle.sh
+  . "$ROOT/scripts/settle.sh"
   # shared/ sits beside the checkout (main) or two levels up (a worktree in wt/).
   if [ -z "${SHARED:-}" ]; then
     SHARED=$ROOT/../shared/bench
@@ -124,6 +126,7 @@ if [ "${PULL:-0}" = 1 ]; then
         else
           LINK=$link SCENARIOS="full update" bash "$SHARED/compare.sh" "$fx" cfsync ostree
         fi
+        settle
       done
     done
   done

@@ -119,6 +119,9 @@ with_floor() {
     }'
 }
 
+# shellcheck source=scripts/settle.sh
+. "$ROOT/scripts/settle.sh"
+
 echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) cores; fixture $FX: $(tr '\n' ' ' < "$FX/commits")"
 echo "# cfsync $("$CFSYNC" --version 2>/dev/null || echo "$CFSYNC"), git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'); tree depth $DEPTH"
 for proto in $PROTOS; do
@@ -132,5 +135,6 @@ for proto in $PROTOS; do
     else
       LINK=$link bash "$dir/compare.sh" "$FX" "$@" | with_floor "$link" "$tls"
     fi
+    settle
   done
 done
