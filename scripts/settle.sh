@@ -1,13 +1,17 @@
 # Sourced by the benchmark scripts: `settle`, run after each compare.sh run, which
 # deletes its repositories when it ends.
 #
-# Without a journal (as on the benchmark machines) ext4 allocates no inode freed in
-# the last 60 s (300 s while its inode table block is unwritten), and checks each one
-# it passes on the way to a free one. The next run's pulls, which make thousands of
-# inodes, spent up to a tenth of their CPU in that scan (`recently_deleted` in
-# `perf record`), and the more the later they came in the run. So wait that out:
-# SETTLE seconds after a sync (default 65; 0 skips it).
+# Without a journal (as on the benchmark machines) ext4 does not reuse an inode freed
+# in the last 60 s, or in the last 360 s once its inode table block is dirty again
+# (which the next pull's own new inodes make it), and it looks at each such inode on
+# the way to a free one. Pulls make thousands of inodes: right after three stores of
+# the small fixture were deleted, that scan (`recently_deleted`,
+# `find_get_block_common`, `find_inode_bit`, `ext4_get_group_desc` in
+# `perf record`) took 11 % of a pull's samples, 10 % after 65 s, 0.5 % after 375 s,
+# against 0.2-0.4 % before anything was deleted. So a run measured after another
+# pays for the other's cleanup: wait that out. SETTLE seconds after a sync (default
+# 370; 0 skips the wait).
 settle() {
   sync
-  sleep "${SETTLE:-65}"
+  sleep "${SETTLE:-370}"
 }
