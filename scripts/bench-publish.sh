@@ -119,6 +119,7 @@ if [ "${PULL:-0}" = 1 ]; then
     "$CFSYNC" -q summary update "$own/repo" --gpg-sign "$(cat "$FX/keyid")" --gpg-homedir "$FX/gpg"
     for link in ${LINKS:-loopback}; do
       for fx in "$FX" "$own"; do
+        settle
         echo
         echo "## pulls, $link, $( [ "$fx" = "$FX" ] && echo "ostree's deltas" || echo "cfsync's deltas"): $(basename "$FX")"
         if [ "$link" = loopback ]; then
@@ -126,7 +127,6 @@ if [ "${PULL:-0}" = 1 ]; then
         else
           LINK=$link SCENARIOS="full update" bash "$SHARED/compare.sh" "$fx" cfsync ostree
         fi
-        settle
       done
     done
   done

@@ -129,12 +129,12 @@ for proto in $PROTOS; do
   tls=0; [ "$proto" = https ] && tls=1
   for link in $LINKS; do
     echo
+    settle
     echo "## $proto, $link"
     if [ "$link" = loopback ]; then
       bash "$dir/compare.sh" "$FX" "$@" | with_floor "$link" "$tls"
     else
       LINK=$link bash "$dir/compare.sh" "$FX" "$@" | with_floor "$link" "$tls"
     fi
-    settle
   done
 done

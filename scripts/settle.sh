@@ -1,5 +1,6 @@
-# Sourced by the benchmark scripts: `settle`, run after each compare.sh run, which
-# deletes its repositories when it ends.
+# Sourced by the benchmark scripts: `settle`, run before each compare.sh run, waits
+# out the deletion of the repositories the run before it made (compare.sh deletes them
+# when it ends); before the first run it does nothing.
 #
 # Without a journal (as on the benchmark machines) ext4 does not reuse an inode freed
 # in the last 60 s, or in the last 360 s once its inode table block is dirty again
@@ -11,7 +12,11 @@
 # against 0.2-0.4 % before anything was deleted. So a run measured after another
 # pays for the other's cleanup: wait that out. SETTLE seconds after a sync (default
 # 370; 0 skips the wait).
+SETTLE_AFTER_RUN=
 settle() {
-  sync
-  sleep "${SETTLE:-370}"
+  if [ -n "$SETTLE_AFTER_RUN" ]; then
+    sync
+    sleep "${SETTLE:-370}"
+  fi
+  SETTLE_AFTER_RUN=1
 }

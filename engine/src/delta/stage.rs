@@ -154,27 +154,11 @@ fn too_short(head: &[u8]) -> PartError {
     }
 }
 
-/// The buffer a part's payload is decoded through on its way to its file.
+/// The buffer a part's payload is decoded through on its way to its file: `std::io::copy`
+/// writes a buffered reader's whole buffer at once, where its own 8 KiB buffer made a
+/// write call per 8 KiB (a full pull of the small fixture's scratch delta took 3-4 %
+/// more CPU).
 const DECODE_BUFFER: usize = 256 * 1024;
-
-/// Copies the decoded payload to its end into its file, through [`DECODE_BUFFER`]
-/// (`std::io::copy`'s 8 KiB buffer made a write call per 8 KiB: a full pull of the
-/// small fixture's scratch delta took 3-4 % more CPU).
-fn copy_decoded(from: &mut impl Read, to: &mut std::fs::File) -> std::io::Result<u64> {
-    use std::io::Write;
-    let mut buf = vec![0u8; DECODE_BUFFER];
-    let mut len = 0u64;
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => return Ok(len),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        to.write_all(buf.get(..n).unwrap_or_default())?;
-        len = len.saturating_add(n as u64);
-    }
-}
 
 /// A part's decoder at work on a blocking thread (or waiting for its share of the
 /// budget); dropped, it is abandoned.
@@ -370,13 +354,16 @@ impl Stager {
                 flag.store(true, Ordering::Release);
                 tracing::debug!("{path}: decoding ({need:?}, {cost} bytes of the budget)");
                 let mut payload = tempfile::tempfile_in(&tmp).map_err(|e| tmp_err(&tmp, e))?;
-                let mut decoded = part::PartPayloadReader::with_memlimit(
-                    std::io::BufReader::with_capacity(256 * 1024, reader),
-                    cap,
-                    memlimit,
+                let mut decoded = std::io::BufReader::with_capacity(
+                    DECODE_BUFFER,
+                    part::PartPayloadReader::with_memlimit(
+                        std::io::BufReader::with_capacity(256 * 1024, reader),
+                        cap,
+                        memlimit,
+                    ),
                 );
                 let len =
-                    copy_decoded(&mut decoded, &mut payload).map_err(
+                    std::io::copy(&mut decoded, &mut payload).map_err(
                         |e| match PartError::from_io(&e) {
                             Some(pe) => Failed::Damaged(part_err_at(&path, index, &delta, pe)),
                             None => Failed::Final(tmp_err(&tmp, e)),
